@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['shared_data_dir', 'bytes_to_unicode', 'unicode_to_bytes', 'atomic_write', 'save_vocab_merges', 'load_vocab_merges']
 
-# %% ../nbs/01_bytes.ipynb #ed04c347
+# %% ../nbs/01_bytes.ipynb #5f05a9e3
 import json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-# %% ../nbs/01_bytes.ipynb #896946a2
+# %% ../nbs/01_bytes.ipynb #222624d3
 def shared_data_dir() -> Path | None:
     "The folder of the book's test texts (`shared/data` beside the checkout), or `None` when absent."
     env = os.environ.get("LLM_TUTORIAL_SHARED")
@@ -20,7 +20,7 @@ def shared_data_dir() -> Path | None:
         if (cand / "address.txt").is_file(): return cand
     return None
 
-# %% ../nbs/01_bytes.ipynb #f5cf670e
+# %% ../nbs/01_bytes.ipynb #0eb56b05
 def bytes_to_unicode() -> dict[int, str]:
     "GPT-2's map from each byte (0..255) to a printable character; all 256 characters are distinct."
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -34,7 +34,7 @@ def unicode_to_bytes() -> dict[str, int]:
     "Inverse of `bytes_to_unicode`: printable character → byte."
     return {c: b for b, c in bytes_to_unicode().items()}
 
-# %% ../nbs/01_bytes.ipynb #4933e409
+# %% ../nbs/01_bytes.ipynb #f3b18b28
 @contextmanager
 def atomic_write(path, mode: str = "wb", **kwargs):
     "Open a temporary file beside `path`; on success it replaces `path` atomically, on error it is removed."
@@ -50,7 +50,7 @@ def atomic_write(path, mode: str = "wb", **kwargs):
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
-# %% ../nbs/01_bytes.ipynb #e42661a8
+# %% ../nbs/01_bytes.ipynb #e5670727
 def _token_to_str(tok: bytes, b2u: dict[int, str]) -> str: return "".join(b2u[b] for b in tok)
 
 def _str_to_token(s: str, u2b: dict[str, int]) -> bytes:
