@@ -1,0 +1,121 @@
+"""Training-step speed of the TinyStories model (run by hand: `python benchmarks/bench_model.py`).
+
+At the CS336 TinyStories config (vocab 10k, ctx 256, d_model 512, 4 layers, 16 heads, d_ff 1344), batch 8,
+float32, one forward + backward + torch.optim.AdamW step, in the same run:
+  (a) a model made of PyTorch built-ins (nn.Embedding, nn.Linear, nn.RMSNorm, F.scaled_dot_product_attention,
+      F.silu; RoPE has no built-in, so it uses chapter 04's),
+  (b) our from-scratch `TransformerLM` (chapters 04-05),
+  (c) the same model with `fast=True`.
+All three start from the same weights (the first losses are printed and must agree). Steps are interleaved
+(round-robin, `--rounds` rounds of `--steps` steps after `--warmup` warm-up steps) so that machine noise
+hits every model alike; each model's time is its best round. Targets: (b) >= 0.9x (a), (c) >= 1.0x (a).
+Also: achieved GFLOP/s (the standard count: matmul FLOPs of forward + backward = 3x `forward_flops`, full n²
+attention, although our from-scratch attention skips the masked blocks) and its fraction of the matmul
+ceiling, measured as the best GFLOP/s of a big float32 matmul.
+"""
+import argparse, os, sys, time
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from benchmarks.common import record, best_of
+from llm_tutorial.layers import RotaryPositionalEmbedding
+from llm_tutorial.model import ModelConfig, TransformerLM, forward_flops
+
+TINYSTORIES = ModelConfig(vocab_size=10000, context_length=256, d_model=512, num_layers=4, num_heads=16, d_ff=1344)
+
+class BuiltinBlock(nn.Module):
+    "Pre-norm block from PyTorch built-ins, with the parameter names of our TransformerBlock."
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        d, self.h = c.d_model, c.num_heads
+        self.attn = nn.Module()
+        for p in ("q_proj", "k_proj", "v_proj", "output_proj"): setattr(self.attn, p, nn.Linear(d, d, bias=False))
+        self.rope = RotaryPositionalEmbedding(c.rope_theta, c.d_k, c.context_length)
+        self.ffn = nn.Module()
+        self.ffn.w1, self.ffn.w2, self.ffn.w3 = nn.Linear(d, c.d_ff, bias=False), nn.Linear(c.d_ff, d, bias=False), nn.Linear(d, c.d_ff, bias=False)
+        self.ln1, self.ln2 = nn.RMSNorm(d, eps=1e-5), nn.RMSNorm(d, eps=1e-5)
+
+    def forward(self, x, pos):
+        a, y = self.attn, self.ln1(x)
+        q, k, v = (p(y).unflatten(-1, (self.h, -1)).transpose(1, 2) for p in (a.q_proj, a.k_proj, a.v_proj))
+        q, k = self.rope.rotate(q, pos), self.rope.rotate(k, pos)
+        x = x + a.output_proj(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2))
+        y = self.ln2(x)
+        return x + self.ffn.w2(F.silu(self.ffn.w1(y)) * self.ffn.w3(y))
+
+class BuiltinLM(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.token_embeddings = nn.Embedding(c.vocab_size, c.d_model)
+        self.layers = nn.ModuleList(BuiltinBlock(c) for _ in range(c.num_layers))
+        self.ln_final, self.lm_head = nn.RMSNorm(c.d_model, eps=1e-5), nn.Linear(c.d_model, c.vocab_size, bias=False)
+
+    def forward(self, ids):
+        pos, x = torch.arange(ids.shape[1]), self.token_embeddings(ids)
+        for layer in self.layers: x = layer(x, pos)
+        return self.lm_head(self.ln_final(x))
+
+def matmul_ceiling(n: int = 2048, repeat: int = 5) -> float:
+    "Best float32 GFLOP/s of an (n x n) @ (n x n) matmul."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    return 2 * n ** 3 / best_of(lambda: a @ b, repeat) / 1e9
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=1, help="steps per model per round")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args()
+    if args.threads: torch.set_num_threads(args.threads)
+    c, B = TINYSTORIES, args.batch
+    torch.manual_seed(0)
+    ours = TransformerLM.from_config(c)
+    models = {"builtins": BuiltinLM(c), "scratch": ours, "fast": TransformerLM.from_config(c)}
+    for name in ("builtins", "fast"): models[name].load_state_dict(ours.state_dict())
+    models["fast"].set_fast(True)
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    ids = torch.randint(0, c.vocab_size, (B, c.context_length + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+
+    def step(name):
+        loss = F.cross_entropy(models[name](x).flatten(0, 1), y.flatten())
+        opts[name].zero_grad(set_to_none=True); loss.backward(); opts[name].step()
+        return loss.item()
+
+    first = {k: step(k) for k in models}                            # also the warm-up's first step
+    print("first losses (same weights, must agree):", {k: round(v, 5) for k, v in first.items()})
+    assert max(first.values()) - min(first.values()) < 1e-3, first
+    for _ in range(args.warmup - 1):
+        for k in models: step(k)
+    best = {k: float("inf") for k in models}
+    for r in range(args.rounds):
+        for k in models:
+            t0 = time.perf_counter()
+            for _ in range(args.steps): step(k)
+            best[k] = min(best[k], (time.perf_counter() - t0) / args.steps)
+    ceiling = matmul_ceiling()
+    tokens = B * c.context_length
+    step_flops = 3 * forward_flops(c, c.context_length, B)["total"]     # forward + backward (2x forward)
+    res = {"config": {k: v for k, v in vars(c).items()}, "load_avg_1min": round(os.getloadavg()[0], 2), "batch": B, "dtype": "float32", "threads": torch.get_num_threads(),
+           "steps_timed": args.steps * args.rounds, "matmul_ceiling_gflops": round(ceiling, 1),
+           "train_step_gflop": round(step_flops / 1e9, 1)}
+    print(f"TinyStories config, batch {B} x {c.context_length}, float32, {torch.get_num_threads()} threads; "
+          f"matmul ceiling {ceiling:.0f} GFLOP/s; {step_flops / 1e9:.0f} GFLOP per training step; load average {os.getloadavg()[0]:.1f}")
+    for k, t in best.items():
+        tps, gflops = tokens / t, step_flops / t / 1e9
+        res[k] = {"step_s": round(t, 4), "tokens_per_s": round(tps, 1), "gflops": round(gflops, 1), "frac_of_ceiling": round(gflops / ceiling, 3)}
+        print(f"  {k:9} {t * 1000:8.1f} ms/step {tps:9.0f} tokens/s {gflops:7.1f} GFLOP/s ({gflops / ceiling:5.1%} of ceiling)"
+              f"  {best['builtins'] / t:5.2f}x built-ins")
+    res["scratch_vs_builtins"] = round(best["builtins"] / best["scratch"], 3)
+    res["fast_vs_builtins"] = round(best["builtins"] / best["fast"], 3)
+    print(f"from-scratch / built-ins = {res['scratch_vs_builtins']:.2f}x (target >= 0.9); fast / built-ins = {res['fast_vs_builtins']:.2f}x (target >= 1.0)")
+    if not args.no_record: record("bench_model", res)
+
+if __name__ == "__main__":
+    main()
