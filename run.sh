@@ -2,7 +2,8 @@
 # llm_tutorial's two commands (see README):
 #   bash run.sh main [options]   set up .venv (runtime only) and run the main job
 #   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: nbdev_test over all
-#                                notebooks, then pytest tests/ (project checks, README, offline book build)
+#                                notebooks, then pytest tests/ (project checks, README, offline book build
+#                                and, where Chromium is installed or installable as root, its browser check)
 #   bash run.sh setup            set up .venv with dev tools (JupyterLab included) and stop
 # Variables: PYTHON (default python3), VENV (default .venv),
 #            TORCH (pip requirement for PyTorch, default torch==2.13.0; e.g.
@@ -30,6 +31,18 @@ setup() {  # $1: "" (runtime) or "dev"
   fi
 }
 
+browser() {  # Chromium for the book's browser check (tests/test_book.py); installed from Debian when we are root
+  [ "${LLM_TUTORIAL_BROWSER:-auto}" = "0" ] && return 0
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Chromium (Debian package) for the book's browser check; LLM_TUTORIAL_BROWSER=0 skips this"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 ||
+      echo "== could not install Chromium: the browser check will be skipped"
+  else
+    echo "== Chromium not found: the book's browser check will be skipped (Debian: apt-get install chromium)"
+  fi
+}
+
 shared_env() {  # point the test-data variables at ../shared/data when it is there
   local d
   d=$(cd .. && pwd)/shared/data
@@ -54,6 +67,7 @@ case "$cmd" in
   test)
     setup dev
     shared_env
+    browser
     flags=""
     [ "${1:-}" = "--slow" ] && flags="slow"
     export MPLBACKEND=Agg
@@ -64,5 +78,5 @@ case "$cmd" in
     echo "== pytest tests/"
     "$VENV/bin/python" -m pytest -q tests ;;
   *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ from .generate import sample_stories, generate_main
 # %% ../nbs/10b_cli.ipynb #6f7bdbb9
 def _say(msg: str): print(msg, flush=True)
 
-def main_job(corpus: str = "stories", out: str = "runs/main", device: str = "auto", max_minutes: float | None = 3.0,
+def main_job(corpus: str = "stories", out: str = "runs/main", device: str = "auto", max_minutes: float | None = 4.0,
              max_tokens: int | None = None, samples: int = 3, validity_samples: int = 100, temperature: float = 1.0,
              seed: int = 0, progress: bool = True, **overrides) -> dict:
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor → checkpoint, log, loss curve →
@@ -108,7 +108,7 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="stories", help="stories (embedded, offline), tinystories, tinyshakespeare (downloaded once) or a text file")
     p.add_argument("--out", default="runs/main", help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--max-minutes", type=float, default=3.0, help="time budget for training; it stops then or after the configured steps, whichever is first (0: no time limit)")
+    p.add_argument("--max-minutes", type=float, default=4.0, help="time budget for training; it stops then or after the configured steps, whichever is first (0: no time limit)")
     p.add_argument("--max-tokens", type=int, default=None, help="token budget for training (sets the number of steps)")
     p.add_argument("--samples", type=int, default=3, help="sampled stories to print")
     p.add_argument("--validity-samples", type=int, default=100, help="stories sampled to measure the valid share (embedded corpus)")

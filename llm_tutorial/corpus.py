@@ -12,7 +12,7 @@ import bisect, hashlib, http.client, itertools, math, os, re, sys, time, urllib.
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from .utf8 import atomic_write
 
 # %% ../nbs/01b_corpus.ipynb #1464adc5

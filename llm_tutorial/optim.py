@@ -94,19 +94,27 @@ def transformer_param_count(vocab_size: int, num_layers: int, d_model: int, d_ff
 
 
 def adamw_accounting(vocab_size: int, context_length: int, num_layers: int, d_model: int, num_heads: int, d_ff: int,
-                     batch_size: int, bytes_per_number: int = 4) -> dict[str, int]:
+                     batch_size: int, bytes_per_number: int = 4, attn_matrices: int = 3, attn_block: int | None = None) -> dict[str, int]:
     """Peak memory (bytes) of one AdamW training step by part, and the FLOPs of the step, for a `TransformerLM` config.
-    Assumptions: every tensor has `bytes_per_number` bytes per number (float32: 4); attention materializes the
-    `(T, T)` scores, exponentials and probabilities; activations are those listed in chapter 06 (what backward needs)."""
+    Assumptions: every tensor has `bytes_per_number` bytes per number (float32: 4); attention keeps
+    `attn_matrices` `(T, T)` matrices per head for backward (3: scores, exponentials and probabilities, the CS336
+    handout's count; 1: only the probabilities, like chapter 05's attention), over all keys, or, with `attn_block=b`, only the blocks that chapter 05's
+    `causal_attention` computes (queries in blocks of `b`, keys up to each block's end; this also lowers the attention
+    FLOPs); activations are those listed in chapter 06 (what backward needs)."""
     for name, v in dict(vocab_size=vocab_size, context_length=context_length, num_layers=num_layers, d_model=d_model,
                         num_heads=num_heads, d_ff=d_ff, batch_size=batch_size, bytes_per_number=bytes_per_number).items():
         if not isinstance(v, int) or v <= 0: raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if d_model % num_heads: raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
     V, T, L, d, h, f, B = vocab_size, context_length, num_layers, d_model, num_heads, d_ff, batch_size
     P = transformer_param_count(V, L, d, f)
-    per_layer_acts = 2 * 3 * B * T * d + 3 * B * T * d + 3 * B * h * T * T + B * T * d + 5 * B * T * f   # norms, QKV, softmax, attn out, SwiGLU
+    if attn_block is not None and (not isinstance(attn_block, int) or attn_block <= 0):
+        raise ValueError(f"attn_block must be a positive integer or None, got {attn_block!r}")
+    if attn_matrices not in (1, 2, 3): raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
+    b = attn_block or T
+    S = sum(min(b, T - s) * min(s + b, T) for s in range(0, T, b))   # score entries per head: T*T, or the computed blocks
+    per_layer_acts = 2 * 3 * B * T * d + 3 * B * T * d + attn_matrices * B * h * S + B * T * d + 5 * B * T * f   # norms, QKV, softmax, attn out, SwiGLU
     acts = L * per_layer_acts + 3 * B * T * d + 2 * B * T * V                                        # final norm, logits, exp(logits)
-    fwd = L * (2 * B * T * 4 * d * d + 4 * B * T * T * d + 2 * B * T * 3 * d * f) + 2 * B * T * d * V
+    fwd = L * (2 * B * T * 4 * d * d + 4 * B * S * d + 2 * B * T * 3 * d * f) + 2 * B * T * d * V
     out = dict(parameters=P * bytes_per_number, gradients=P * bytes_per_number, optimizer_state=2 * P * bytes_per_number,
                activations=acts * bytes_per_number)
     out["total"] = sum(out.values())

@@ -6,7 +6,7 @@ The real book is rendered by Quarto (`nbdev_preview` / `nbdev_docs`), which cann
 machine. This script renders the same processed notebooks without Quarto and without the network:
 
 1. every notebook listed in nbs/sidebar.yml (the one place for chapter order) goes through nbdev's own
-   processors (`nbdev.processors.FilterDefaults`, what `nbdev_proc_nbs` runs), so `#| hide`, `#| export`,
+   processors (`nbdev.processors.FilterDefaults`, what `nbdev_proc_nbs` runs), so `#| hide`, `#| exports`,
    `show_doc` and friends behave as in the Quarto book;
 2. the processed notebooks are cleaned up for Jupyter Book 1 (front matter -> a `# Title` heading,
    Quarto `#| ...` options -> cell tags, the leading `---` rule of show_doc output removed, cell metadata
@@ -22,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
+LONG_CELL_LINES = 40   # an exported cell longer than this starts folded (a button shows it)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 DIRECTIVE = re.compile(r"^\s*#\|\s*(.*?)\s*$")
 
@@ -69,7 +70,7 @@ def nbdev_process(src: Path):
         e_msg = "\n".join(lines[:5]) + (f"\n    ... ({len(lines) - 5} more lines)" if len(lines) > 5 else "")
         cause = f"\n  caused by {type(e.__cause__).__name__}: {e.__cause__}" if e.__cause__ else ""
         raise RuntimeError(f"nbdev's doc processing failed: {e_msg}{cause}\n  (to render the docs nbdev runs, in a fresh namespace, only "
-                           "the cells that import something, the `#| export` cells and the show_doc calls: each must run without the "
+                           "the cells that import something, the `#| exports` cells and the show_doc calls: each must run without the "
                            "notebook's other cells; keep imports in cells of their own, and run no job at import)") from e
     finally: os.chdir(cwd); os.environ.pop("IN_TEST", None)
     for w in caught:  # e.g. "Found cells containing imports and other code": nbdev runs such cells when it renders the docs
@@ -167,7 +168,8 @@ def clean_notebook(nb, doc_links) -> dict:
         if opts.get("output") == "false": outs = []
         tags = []
         if opts.get("echo") == "false" or not body.strip(): tags.append("remove-input")
-        elif opts.get("code-fold") == "true": tags.append("hide-input")  # folded, with a button to show it
+        elif opts.get("code-fold") == "true" or (opts.get("code-fold") == "show" and body.count("\n") >= LONG_CELL_LINES):
+            tags.append("hide-input")  # folded, with a button to show it (nbdev marks `#| exports` cells `code-fold: show`)
         if not outs and "remove-input" in tags: continue
         if not outs: tags.append("remove-output")
         cells.append({"cell_type": "code", "execution_count": None, "metadata": {"tags": tags} if tags else {},
@@ -218,6 +220,8 @@ BOOK_CSS = """/* written by tools/build_book.py: keep pages readable */
 .cell_output img { max-width: 100%; height: auto; }
 /* show_doc signatures (markdown outputs) wrap instead of hiding their last arguments */
 .cell_output > div[class^="highlight-"] pre { white-space: pre-wrap; }
+/* printed text (a story, a long message) wraps at the column instead of scrolling sideways */
+.cell_output .output.stream pre, .cell_output .output.text_plain pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 /* wide tables scroll sideways instead of pushing the page wider */
 .bd-article table { display: block; overflow-x: auto; max-width: 100%; }
 .bd-article table code { white-space: nowrap; }  /* a shape like (..., d_in) stays on one line */

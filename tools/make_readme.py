@@ -27,6 +27,10 @@ def render(nb: dict) -> str:
             if i == 0:  # nbdev front matter: "# Title\n> description" becomes a title and a quote
                 src = re.sub(r"^> (.*)$", r"> \1", src, flags=re.M)
             parts.append(src)
+        elif cell["cell_type"] == "code" and "echo: false" in dirs:   # only the output; markdown output stays markdown
+            md = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in cell.get("outputs", [])).strip()
+            outs = md or "".join(output_text(o) for o in cell.get("outputs", [])).rstrip()
+            if outs: parts.append(outs if md else f"```\n{outs}\n```")
         elif cell["cell_type"] == "code" and src:
             parts.append(f"```python\n{src}\n```")
             outs = "".join(output_text(o) for o in cell.get("outputs", [])).rstrip()
