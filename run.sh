@@ -36,7 +36,7 @@ browser() {  # Chromium for the book's browser check (tests/test_book.py); insta
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing Chromium (Debian package) for the book's browser check; LLM_TUTORIAL_BROWSER=0 skips this"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 ||
+    { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 ||
       echo "== could not install Chromium: the browser check will be skipped"
   else
     echo "== Chromium not found: the book's browser check will be skipped (Debian: apt-get install chromium)"
