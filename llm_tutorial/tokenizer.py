@@ -14,7 +14,7 @@ import numpy as np
 import regex
 from tqdm import tqdm
 
-from .bpe import ASCII_GPT2_PAT, _WS
+from .bpe import ASCII_GPT2_PAT
 from .utf8 import atomic_write, load_vocab_merges
 
 # %% ../nbs/03_tokenizer.ipynb #01cb063a

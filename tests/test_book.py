@@ -109,10 +109,14 @@ def test_chapters_are_committed_executed():
     bad = [n for _, f in build_book.sidebar_entries() if (n := build_book.unexecuted_note(ROOT / "nbs" / f))]
     assert not bad, "\n".join(bad)
 
+def markdown_outputs(path) -> str:
+    "The saved markdown outputs of a notebook, concatenated."
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
 def test_performance_appendix_is_current():
     "The appendix shows the latest line of every benchmarks/results/*.jsonl: re-run it after a benchmark."
-    nb = json.loads((ROOT / "nbs" / "90_performance.ipynb").read_text(encoding="utf-8"))
-    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    shown = markdown_outputs(ROOT / "nbs" / "90_performance.ipynb")
     stale = []
     for f in sorted((ROOT / "benchmarks" / "results").glob("*.jsonl")):
         lines = [json.loads(l) for l in f.read_text(encoding="utf-8").splitlines() if l.strip()]
@@ -127,8 +131,7 @@ def test_readme_shows_latest_main_job():
     f = ROOT / "benchmarks" / "results" / "bench_main.jsonl"
     if not f.is_file(): pytest.skip("no main-job benchmark recorded yet")
     when = json.loads(f.read_text(encoding="utf-8").strip().splitlines()[-1])["when"].replace("T", " ")[:16]
-    nb = json.loads((ROOT / "nbs" / "index.ipynb").read_text(encoding="utf-8"))
-    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    shown = markdown_outputs(ROOT / "nbs" / "index.ipynb")
     assert f"| measured | {when} UTC" in shown, ("nbs/index.ipynb (and so README.md) does not show the latest main-job benchmark: "
                                                "re-execute nbs/index.ipynb, then python tools/make_readme.py")
 
