@@ -8,12 +8,13 @@ float32, one forward + backward + torch.optim.AdamW step, in the same run:
   (c) the same model with `fast=True`.
 All three start from the same weights (the first losses are printed and must agree). Steps are interleaved
 (round-robin, `--rounds` rounds of `--steps` steps after `--warmup` warm-up steps) so that machine noise
-hits every model alike; each model's time is its best round. Targets: (b) >= 0.9x (a), (c) >= 1.0x (a).
+hits every model alike; each model's time is its best round, and the ratios are also given round by round
+(median and range), which shows how much of a difference is noise. Targets: (b) >= 0.9x (a), (c) >= 1.0x (a).
 Also: achieved GFLOP/s (the standard count: matmul FLOPs of forward + backward = 3x `forward_flops`, full n²
 attention, although our from-scratch attention skips the masked blocks) and its fraction of the matmul
 ceiling, measured as the best GFLOP/s of a big float32 matmul.
 """
-import argparse, os, sys, time
+import argparse, os, statistics, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
@@ -93,12 +94,13 @@ def main():
     assert max(first.values()) - min(first.values()) < 1e-3, first
     for _ in range(args.warmup - 1):
         for k in models: step(k)
-    best = {k: float("inf") for k in models}
+    best, rounds = {k: float("inf") for k in models}, {k: [] for k in models}
     for r in range(args.rounds):
         for k in models:
             t0 = time.perf_counter()
             for _ in range(args.steps): step(k)
-            best[k] = min(best[k], (time.perf_counter() - t0) / args.steps)
+            rounds[k].append((time.perf_counter() - t0) / args.steps)
+            best[k] = min(best[k], rounds[k][-1])
     ceiling = matmul_ceiling()
     tokens = B * c.context_length
     step_flops = 3 * forward_flops(c, c.context_length, B)["total"]     # forward + backward (2x forward)
@@ -114,6 +116,10 @@ def main():
               f"  {best['builtins'] / t:5.2f}x built-ins")
     res["scratch_vs_builtins"] = round(best["builtins"] / best["scratch"], 3)
     res["fast_vs_builtins"] = round(best["builtins"] / best["fast"], 3)
+    for k in ("scratch", "fast"):   # the same ratio round by round (each round runs the models back to back): its spread is the noise
+        per_round = sorted(b / t for b, t in zip(rounds["builtins"], rounds[k]))
+        res[f"{k}_vs_builtins_rounds"] = {"median": round(statistics.median(per_round), 3), "min": round(per_round[0], 3), "max": round(per_round[-1], 3)}
+        print(f"  {k} / built-ins round by round: median {statistics.median(per_round):.2f}x, range {per_round[0]:.2f}-{per_round[-1]:.2f}x over {len(per_round)} rounds")
     print(f"from-scratch / built-ins = {res['scratch_vs_builtins']:.2f}x (target >= 0.9); fast / built-ins = {res['fast_vs_builtins']:.2f}x (target >= 1.0)")
     if not args.no_record: record("bench_model", res)
 

@@ -188,7 +188,7 @@ def sample_stories(model, tokenizer, n: int, temperature: float = 1.0, top_k: in
 
 # %% ../nbs/10_generate.ipynb #3d69f868
 def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu") -> tuple[TransformerLM, Tokenizer]:
-    """The model of `checkpoint` (in eval mode, on `device`) and its tokenizer, read from the folder `tokenizer`
+    """The model of `checkpoint` (in eval mode, on `device`; its weight average when training kept one) and its tokenizer, read from the folder `tokenizer`
     (vocab.json + merges.txt; default: the checkpoint's folder)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
@@ -200,6 +200,8 @@ def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu") -> tuple[
     if not ckpt.get("config"): raise ValueError(f"{checkpoint} stores no model configuration; cannot rebuild the model")
     model = TransformerLM.from_config(ckpt["config"])
     load_checkpoint(ckpt, model, restore_rng=False)
+    avg = (ckpt.get("extra") or {}).get("ema")                    # the weight average `train` kept (ema_decay > 0)
+    if avg is not None: model.load_state_dict({**model.state_dict(), **avg["weights"]})
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
     if len(tok.vocab) > model.vocab_size:
         raise ValueError(f"the tokenizer in {tdir} has {len(tok.vocab)} tokens but the model only {model.vocab_size}: not this model's tokenizer")

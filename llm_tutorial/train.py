@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['TrainConfig', 'TrainData', 'check_data', 'prepare_data', 'estimate_loss', 'doc_aligned_loss', 'RunLog', 'read_log',
-           'dist_info', 'pick_device', 'TrainingDiverged', 'TrainResult', 'train', 'plot_losses', 'train_parser',
-           'config_from_args', 'train_main']
+           'dist_info', 'pick_device', 'WeightAverage', 'TrainingDiverged', 'TrainResult', 'train', 'plot_losses',
+           'train_parser', 'config_from_args', 'train_main']
 
 # %% ../nbs/09_train.ipynb #29f6f84a
 import argparse, hashlib, json, math, os, sys, time, typing
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .utf8 import atomic_write, save_vocab_merges
 from .model import ModelConfig, TransformerLM
 from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
 from .data import corpus_tokens, get_batch, open_tokens, resolve_device
-from .checkpoint import save_checkpoint, load_checkpoint
+from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
 from .corpus import DATASETS, EOT, corpus_path, data_dir, entropy_floor, load_corpus, split_stories
 from .bpe import train_bpe
 from .tokenizer import Tokenizer
@@ -70,6 +70,7 @@ class TrainConfig:
     weight_decay: float = _knob(0.1, "AdamW decoupled weight decay", group="optimisation")
     grad_clip: float = _knob(1.0, "clip the global gradient L2 norm to this (0: no clipping)", group="optimisation")
     grad_accum_steps: int = _knob(1, "micro-batches accumulated per optimizer step", group="optimisation")
+    ema_decay: float = _knob(0.0, "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); evaluations, the returned model and sampling use it", group="optimisation")
     # --- evaluation, logging, checkpoints ---
     eval_interval: int = _knob(100, "evaluate every N steps (and at the start and the end; 0: only at the end)", group="evaluation")
     eval_batches: int = _knob(4, "batches per train/validation loss estimate", group="evaluation")
@@ -100,6 +101,7 @@ class TrainConfig:
         if self.d_model % self.num_heads: raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
         if self.lr < 0 or self.min_lr < 0: raise ValueError(f"learning rates must be >= 0, got lr={self.lr}, min_lr={self.min_lr}")
         if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1: raise ValueError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.grad_clip < 0: raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
         if self.dtype not in ("float32", "bfloat16", "float16"): raise ValueError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
         if self.max_tokens is not None and self.max_tokens < 1: raise ValueError(f"max_tokens must be positive, got {self.max_tokens}")
@@ -344,6 +346,47 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if dev.type == "cuda" and dev.index is None: dev = torch.device("cuda", local_rank)
     return dev
 
+# %% ../nbs/09_train.ipynb #ee5b9d48
+class WeightAverage:
+    "Exponential moving average of a model's trainable parameters; `update()` after every optimizer step."
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0 < decay < 1: raise ValueError(f"decay must be in (0, 1), got {decay}")
+        self.model, self.decay, self.n = model, decay, 0
+        self.named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+        self.avg = [p.detach().clone() for _, p in self.named]      # one copy of every trainable tensor
+
+    @torch.no_grad()
+    def update(self):
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for a, (_, p) in zip(self.avg, self.named): a.lerp_(p.detach(), 1 - d)   # a = d·a + (1-d)·p
+
+    @contextmanager
+    def applied(self):
+        "Inside the `with` block the model holds the averaged weights; its own come back afterwards."
+        saved = [p.detach().clone() for _, p in self.named]
+        self.copy_to()
+        try: yield self.model
+        finally:
+            with torch.no_grad():
+                for s, (_, p) in zip(saved, self.named): p.copy_(s)
+
+    @torch.no_grad()
+    def copy_to(self):
+        "Put the averaged weights into the model, for good."
+        for a, (_, p) in zip(self.avg, self.named): p.copy_(a)
+
+    def state_dict(self) -> dict: return {"decay": self.decay, "n": self.n, "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)}}
+
+    def load_state_dict(self, state: dict):
+        w = state["weights"]
+        if sorted(w) != sorted(k for k, _ in self.named): raise ValueError("the saved weight average does not match this model's parameters")
+        for a, (k, _) in zip(self.avg, self.named):
+            if w[k].shape != a.shape: raise ValueError(f"weight average of {k}: shape {tuple(w[k].shape)}, the model has {tuple(a.shape)}")
+            a.copy_(w[k])
+        self.n = int(state["n"])
+
+
 # %% ../nbs/09_train.ipynb #995028d1
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite; `.step` and `.checkpoint` (the last good one, or None) say where."
@@ -409,13 +452,18 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
     opt = AdamW(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=config.weight_decay)
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     ckpt_path = out / "checkpoint.pt"
     start, records = 0, []
     resume = config.resume
     if resume == "auto": resume = str(ckpt_path) if ckpt_path.exists() else None
     if resume is not None:
         if not Path(resume).is_file(): raise FileNotFoundError(f"checkpoint to resume from not found: {resume}")
-        start = load_checkpoint(resume, model, opt)
+        ck = read_checkpoint(resume)
+        start = load_checkpoint(ck, model, opt)
+        if ema is not None:
+            if ck["extra"].get("ema") is None: raise ValueError(f"{resume} has no weight average; resume it with ema_decay=0")
+            ema.load_state_dict(ck["extra"]["ema"])
         if (out / "log.jsonl").exists():
             records = [r for r in read_log(out / "log.jsonl") if r.get("step", 0) <= start and r.get("kind") != "end"]
         if master: print(f"resumed from {resume} at step {start}")
@@ -437,12 +485,13 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
     def evaluate(step, tokens_seen, wall):
         raw.eval()
         g = torch.Generator(); g.manual_seed(config.seed + 12_345)             # the same windows at every evaluation
-        rec = {"kind": "eval", "step": step, "tokens": tokens_seen, "time": wall,
-               "train_loss": estimate_loss(raw, data.train, config, device, g, autocast),
-               "val_loss": estimate_loss(raw, data.val, config, device, g, autocast)}
-        if data.doc_val and config.doc_eval_stories:
-            d = doc_aligned_loss(raw, data.doc_val[:config.doc_eval_stories], data.eot_id, config.context_length, device, micro_bs, autocast)
-            rec.update(doc_val_loss=d["loss"], doc_val_docs=d["docs"], doc_val_skipped=d["skipped"])
+        rec = {"kind": "eval", "step": step, "tokens": tokens_seen, "time": wall}
+        with ema.applied() if ema is not None else nullcontext():            # evaluate the averaged weights, if any
+            rec.update(train_loss=estimate_loss(raw, data.train, config, device, g, autocast),
+                       val_loss=estimate_loss(raw, data.val, config, device, g, autocast))
+            if data.doc_val and config.doc_eval_stories:
+                d = doc_aligned_loss(raw, data.doc_val[:config.doc_eval_stories], data.eot_id, config.context_length, device, micro_bs, autocast)
+                rec.update(doc_val_loss=d["loss"], doc_val_docs=d["docs"], doc_val_skipped=d["skipped"])
         if data.entropy_floor is not None: rec["entropy_floor"] = data.entropy_floor
         raw.train()
         emit(rec)
@@ -450,7 +499,7 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
 
     def checkpoint(step):
         if master:
-            save_checkpoint(raw, opt, step, ckpt_path, train_config=config.to_dict())
+            save_checkpoint(raw, opt, step, ckpt_path, train_config=config.to_dict(), **({"ema": ema.state_dict()} if ema is not None else {}))
             with atomic_write(out / "config.json", "w", encoding="utf-8") as f: f.write(config.to_json())
         return ckpt_path
 
@@ -491,6 +540,7 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
             gnorm = gradient_clipping(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
             if scaler: scaler.step(opt); scaler.update()
             else: opt.step()
+            if ema is not None: ema.update()
             opt.zero_grad(set_to_none=True)
             dt = time.perf_counter() - t0
             train_time += dt
@@ -520,6 +570,7 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
         bar.close()
         log.close()
         if run is not None: run.finish()
+    if ema is not None: ema.copy_to()                                     # the returned model holds the average
     raw.eval()
     return TrainResult(raw, config, log.records, out, last_ckpt if master else None, step, interrupted, final, data)
 
