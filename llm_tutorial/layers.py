@@ -33,6 +33,21 @@ class Linear(nn.Module):
     def extra_repr(self): return f"in_features={self.in_features}, out_features={self.out_features}"
 
 # %% ../nbs/04_layers.ipynb #ef82f4a9
+class _Lookup(torch.autograd.Function):
+    "Row lookup `weight[ids]` with a hand-written backward (adds each output gradient into its token's row)."
+    @staticmethod
+    def forward(ctx, weight: Tensor, ids: Tensor) -> Tensor:
+        # weight: (vocab, d), ids: (...) -> (..., d)
+        ctx.save_for_backward(ids); ctx.weight_shape = weight.shape
+        return weight[ids]
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        ids, = ctx.saved_tensors
+        gw = g.new_zeros(ctx.weight_shape)                                  # (vocab, d)
+        gw.index_add_(0, ids.reshape(-1), g.reshape(-1, gw.shape[1]))       # row ids[n] += g[n]; repeats add up
+        return gw, None
+
 class Embedding(nn.Module):
     "Lookup table: token ids `(...)` -> vectors `(..., embedding_dim)`; `weight`: `(num_embeddings, embedding_dim)`, N(0,1) cut at ±3."
     def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None):
@@ -47,11 +62,29 @@ class Embedding(nn.Module):
         # token_ids: (...) integer -> (..., embedding_dim)
         if token_ids.dtype.is_floating_point or token_ids.dtype.is_complex or token_ids.dtype == torch.bool:
             raise TypeError(f"token ids must be an integer tensor, got dtype {token_ids.dtype}")
-        return self.weight[token_ids]
+        return _Lookup.apply(self.weight, token_ids)
 
     def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}"
 
+
 # %% ../nbs/04_layers.ipynb #603a6794
+class _RMSNormFn(torch.autograd.Function):
+    "RMSNorm of float32 `x` `(..., d)` with gain `w` `(d,)`, and its hand-written backward."
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, eps: float) -> Tensor:
+        inv_rms = torch.rsqrt(x.square().mean(dim=-1, keepdim=True).add_(eps))   # (..., 1): r = 1/RMS
+        x_hat = x * inv_rms                                                       # (..., d): unit RMS
+        ctx.save_for_backward(x_hat, inv_rms, w)
+        return x_hat * w
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x_hat, inv_rms, w = ctx.saved_tensors
+        gw = (g * x_hat).reshape(-1, x_hat.shape[-1]).sum(0).to(w.dtype)         # (d,): Σ_rows g ⊙ x̂
+        u = g * w                                                                 # (..., d)
+        dot = (u * x_hat).mean(dim=-1, keepdim=True)                              # (..., 1): (1/d) Σ u ⊙ x̂
+        return u.sub_(x_hat * dot).mul_(inv_rms), gw, None                       # r (u − x̂ · dot)
+
 class RMSNorm(nn.Module):
     "Root-mean-square normalization over the last dim with gain `weight` `(d_model,)`; computes in float32, returns the input dtype."
     def __init__(self, d_model: int, eps: float = 1e-5, device=None, dtype=None, fast: bool = False):
@@ -64,10 +97,10 @@ class RMSNorm(nn.Module):
         in_dtype = x.dtype
         x32 = x.float()                                                       # no copy when x is float32
         if self.fast: return F.rms_norm(x32, (self.d_model,), self.weight.float(), self.eps).to(in_dtype)
-        inv_rms = torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)  # (..., 1)
-        return (x32 * inv_rms * self.weight).to(in_dtype)
+        return _RMSNormFn.apply(x32, self.weight, self.eps).to(in_dtype)
 
     def extra_repr(self): return f"{self.d_model}, eps={self.eps}" + (", fast=True" if self.fast else "")
+
 
 # %% ../nbs/04_layers.ipynb #fa7e3dda
 def silu(x: Tensor) -> Tensor:
