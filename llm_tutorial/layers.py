@@ -164,6 +164,14 @@ class RotaryPositionalEmbedding(nn.Module):
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., seq, d_k/2, 2)
         return out.flatten(-2)                        # (..., seq, d_k), pairs interleaved back
 
+    def rotate_complex(self, x: Tensor, token_positions: Tensor) -> Tensor:
+        "`rotate` as one complex multiply `z · e^{iθ}` per pair (see below): fewer passes over memory. Computes in float32 (float64 for float64 input), returns x's dtype."
+        ct = torch.float64 if x.dtype == torch.float64 else torch.float32
+        rot = torch.complex(self.cos[token_positions].to(ct), self.sin[token_positions].to(ct))  # (..., seq, d_k/2): e^{iθ}
+        xr = x.to(ct).unflatten(-1, (-1, 2))                                                     # (..., seq, d_k/2, 2)
+        if xr.storage_offset() % 2 or any(st % 2 for st in xr.stride()[:-1]): xr = xr.clone(memory_format=torch.contiguous_format)  # view_as_complex needs even strides
+        return torch.view_as_real(torch.view_as_complex(xr) * rot).flatten(-2).to(x.dtype)     # (..., seq, d_k)
+
     def forward(self, x: Tensor, token_positions: Tensor) -> Tensor:
         # x: (..., seq, d_k); token_positions: (..., seq) integer -> (..., seq, d_k)
         if x.shape[-1] != self.d_k: raise ValueError(f"RoPE was built for d_k={self.d_k}, got input with last dim {x.shape[-1]}")

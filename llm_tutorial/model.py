@@ -100,7 +100,10 @@ class MultiHeadSelfAttention(nn.Module):
         if self.rope is not None:
             if token_positions is None: token_positions = torch.arange(offset, offset + n, device=x.device)
             pos = token_positions.unsqueeze(-2)                  # (..., 1, seq): the same rotation for every head
-            q, k = self.rope.rotate(q, pos), self.rope.rotate(k, pos)
+            # fast path in eager mode: RoPE as one complex multiply (torch.compile fuses the real form itself; MPS lacks complex)
+            fast_rope = self.fast and not torch.compiler.is_compiling() and x.device.type != "mps"
+            rotate = self.rope.rotate_complex if fast_rope else self.rope.rotate
+            q, k = rotate(q, pos), rotate(k, pos)
         if kv_cache is not None: k, v = kv_cache.update(layer_idx, k, v)   # (batch, h, offset+seq, d_k)
         if self.fast:
             if offset == 0: out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
