@@ -112,8 +112,8 @@ def adamw_accounting(vocab_size: int, context_length: int, num_layers: int, d_mo
     if attn_matrices not in (1, 2, 3): raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
     b = attn_block or T
     S = sum(min(b, T - s) * min(s + b, T) for s in range(0, T, b))   # score entries per head: T*T, or the computed blocks
-    per_layer_acts = 2 * 3 * B * T * d + 3 * B * T * d + attn_matrices * B * h * S + B * T * d + 5 * B * T * f   # norms, QKV, softmax, attn out, SwiGLU
-    acts = L * per_layer_acts + 3 * B * T * d + 2 * B * T * V                                        # final norm, logits, exp(logits)
+    per_layer_acts = 2 * 2 * B * T * d + 3 * B * T * d + attn_matrices * B * h * S + B * T * d + 5 * B * T * f   # norms, QKV, softmax, attn out, SwiGLU
+    acts = L * per_layer_acts + 2 * B * T * d + 2 * B * T * V                                        # final norm, logits, exp(logits)
     fwd = L * (2 * B * T * 4 * d * d + 4 * B * S * d + 2 * B * T * 3 * d * f) + 2 * B * T * d * V
     out = dict(parameters=P * bytes_per_number, gradients=P * bytes_per_number, optimizer_state=2 * P * bytes_per_number,
                activations=acts * bytes_per_number)
