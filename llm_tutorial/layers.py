@@ -62,6 +62,7 @@ class Embedding(nn.Module):
         # token_ids: (...) integer -> (..., embedding_dim)
         if token_ids.dtype.is_floating_point or token_ids.dtype.is_complex or token_ids.dtype == torch.bool:
             raise TypeError(f"token ids must be an integer tensor, got dtype {token_ids.dtype}")
+        if token_ids.dtype not in (torch.int32, torch.int64): token_ids = token_ids.long()   # indexing reads uint8 as a mask, rejects int16
         return _Lookup.apply(self.weight, token_ids)
 
     def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}"
