@@ -24,20 +24,46 @@ def causal_mask(n: int, offset: int = 0, device=None) -> Tensor:
     return k_pos[None, :] <= q_pos[:, None]                  # (n, offset+n)
 
 # %% ../nbs/05_model.ipynb #18edf4a6
+class _CausalAttention(torch.autograd.Function):
+    "Block-causal attention with a hand-written backward; see `causal_attention`."
+    @staticmethod
+    def forward(ctx, Q: Tensor, K: Tensor, V: Tensor, offset: int, block_size: int) -> Tensor:
+        n, scale = Q.shape[-2], 1.0 / math.sqrt(Q.shape[-1])
+        future = torch.ones(block_size, block_size, dtype=torch.bool, device=Q.device).triu(1)   # True = masked
+        outs, probs = [], []
+        for s in range(0, n, block_size):
+            e = min(s + block_size, n)
+            p = (Q[..., s:e, :] * scale) @ K[..., :offset + e, :].transpose(-2, -1)   # (..., e-s, offset+e): keys up to the block's end
+            p[..., offset + s:].masked_fill_(future[:e - s, :e - s], float("-inf"))  # the triangle on the diagonal
+            p.sub_(p.amax(dim=-1, keepdim=True)).exp_()                              # chapter 04's softmax, in place
+            p.div_(p.sum(dim=-1, keepdim=True))
+            outs.append(p @ V[..., :offset + e, :]); probs.append(p)                # (..., e-s, d_v)
+        ctx.save_for_backward(Q, K, V, *probs)                                      # the probabilities, nothing else per block
+        ctx.offset, ctx.block_size = offset, block_size
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)               # (..., n, d_v)
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor):
+        Q, K, V, *probs = ctx.saved_tensors
+        offset, scale = ctx.offset, 1.0 / math.sqrt(Q.shape[-1])
+        gK, gV, gQ = torch.zeros_like(K), torch.zeros_like(V), []
+        for s, p in zip(range(0, Q.shape[-2], ctx.block_size), probs):
+            e = s + p.shape[-2]
+            go, k, v = g_out[..., s:e, :], K[..., :offset + e, :], V[..., :offset + e, :]
+            gV[..., :offset + e, :] += p.transpose(-2, -1) @ go                      # dV += Pᵀ dO
+            gs = go @ v.transpose(-2, -1)                                             # dP = dO Vᵀ
+            gs.sub_((gs * p).sum(dim=-1, keepdim=True)).mul_(p).mul_(scale)           # dS = P ⊙ (dP − ⟨dP, P⟩), times 1/√d_k
+            gQ.append(gs @ k)                                                         # dQ = dS K
+            gK[..., :offset + e, :] += gs.transpose(-2, -1) @ Q[..., s:e, :]          # dK += dSᵀ Q
+        return (gQ[0] if len(gQ) == 1 else torch.cat(gQ, dim=-2)), gK, gV, None, None
+
 def causal_attention(Q: Tensor, K: Tensor, V: Tensor, offset: int = 0, block_size: int = 64) -> Tensor:
     "Causal attention computed by blocks of queries, skipping fully masked blocks. Q: `(..., n, d_k)` at positions offset..offset+n-1, K: `(..., offset+n, d_k)`, V: `(..., offset+n, d_v)` -> `(..., n, d_v)`."
     n = Q.shape[-2]
     if K.shape[-2] != offset + n or V.shape[-2] != offset + n:
         raise ValueError(f"need offset + n = {offset + n} keys and values, got K {tuple(K.shape)}, V {tuple(V.shape)}")
-    q_blocks = (Q * (1.0 / math.sqrt(Q.shape[-1]))).split(block_size, dim=-2)    # (..., <=block_size, d_k) each
-    future = torch.ones(block_size, block_size, dtype=torch.bool, device=Q.device).triu(1)   # True = masked
-    outs = []
-    for s, q in zip(range(0, n, block_size), q_blocks):
-        e = s + q.shape[-2]
-        scores = q @ K[..., :offset + e, :].transpose(-2, -1)                   # (..., e-s, offset+e): keys up to the block's end
-        scores[..., offset + s:].masked_fill_(future[:e - s, :e - s], float("-inf"))  # the triangle on the diagonal
-        outs.append(softmax(scores, dim=-1) @ V[..., :offset + e, :])             # (..., e-s, d_v)
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)               # (..., n, d_v)
+    return _CausalAttention.apply(Q, K, V, offset, block_size)
+
 
 # %% ../nbs/05_model.ipynb #4dc9a46b
 class KVCache:
