@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
-           'RotaryPositionalEmbedding', 'softmax', 'scaled_dot_product_attention']
+           'RotaryPositionalEmbedding', 'softmax_backward', 'softmax', 'scaled_dot_product_attention']
 
 # %% ../nbs/04_layers.ipynb #17f0255e
 import math
@@ -199,9 +199,12 @@ class _Softmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         y, = ctx.saved_tensors
-        gx = g * y                                                            # g ⊙ y
-        gx.addcmul_(y, gx.sum(dim=ctx.dim, keepdim=True), value=-1.0)         # g⊙y − y·⟨g, y⟩ = y ⊙ (g − ⟨g, y⟩)
-        return gx, None
+        return softmax_backward(g, y, ctx.dim), None
+
+def softmax_backward(g: Tensor, y: Tensor, dim: int = -1) -> Tensor:
+    "Gradient of softmax's input from its output `y` and the output's gradient `g`: `y ⊙ (g − ⟨g, y⟩)` along `dim`; same shape."
+    gx = g * y                                                            # g ⊙ y
+    return gx.addcmul_(y, gx.sum(dim=dim, keepdim=True), value=-1.0)      # g⊙y − y·⟨g, y⟩ = y ⊙ (g − ⟨g, y⟩)
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     "Numerically stable softmax along `dim` (max-subtracted), with a hand-written backward; any shape, returns the same shape."

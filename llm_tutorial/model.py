@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .layers import (Linear, Embedding, RMSNorm, SwiGLU, SiLUFeedForward, silu_d_ff,
-                                 RotaryPositionalEmbedding, softmax, scaled_dot_product_attention)
+                                 RotaryPositionalEmbedding, softmax, softmax_backward, scaled_dot_product_attention)
 
 # %% ../nbs/05_model.ipynb #04d9bc7b
 def causal_mask(n: int, offset: int = 0, device=None) -> Tensor:
@@ -51,8 +51,7 @@ class _CausalAttention(torch.autograd.Function):
             e = s + p.shape[-2]
             go, k, v = g_out[..., s:e, :], K[..., :offset + e, :], V[..., :offset + e, :]
             gV[..., :offset + e, :] += p.transpose(-2, -1) @ go                      # dV += Pᵀ dO
-            gs = go @ v.transpose(-2, -1)                                             # dP = dO Vᵀ
-            gs.sub_((gs * p).sum(dim=-1, keepdim=True)).mul_(p).mul_(scale)           # dS = P ⊙ (dP − ⟨dP, P⟩), times 1/√d_k
+            gs = softmax_backward(go @ v.transpose(-2, -1), p).mul_(scale)           # dP = dO Vᵀ; dS = P ⊙ (dP − ⟨dP, P⟩), times 1/√d_k
             gQ.append(gs @ k)                                                         # dQ = dS K
             gK[..., :offset + e, :] += gs.transpose(-2, -1) @ Q[..., s:e, :]          # dK += dSᵀ Q
         return (gQ[0] if len(gQ) == 1 else torch.cat(gQ, dim=-2)), gK, gV, None, None
