@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TrainConfig', 'TrainData', 'check_data', 'prepare_data', 'estimate_loss', 'doc_aligned_loss', 'RunLog', 'read_log',
-           'dist_info', 'pick_device', 'WeightAverage', 'TrainingDiverged', 'TrainResult', 'train', 'plot_losses',
-           'train_parser', 'config_from_args', 'train_main']
+           'dist_info', 'pick_device', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'train',
+           'plot_losses', 'train_parser', 'config_from_args', 'train_main']
 
 # %% ../nbs/09_train.ipynb #29f6f84a
 import argparse, hashlib, json, math, os, sys, time, typing
@@ -68,6 +68,7 @@ class TrainConfig:
     beta2: float = _knob(0.95, "AdamW beta2", group="optimisation")
     eps: float = _knob(1e-8, "AdamW epsilon", group="optimisation")
     weight_decay: float = _knob(0.1, "AdamW decoupled weight decay", group="optimisation")
+    embedding_lr_mult: float = _knob(1.0, "learning rate of the token embeddings as a multiple of lr; when not 1 they also get no weight decay (see `param_groups`)", group="optimisation")
     grad_clip: float = _knob(1.0, "clip the global gradient L2 norm to this (0: no clipping)", group="optimisation")
     grad_accum_steps: int = _knob(1, "micro-batches accumulated per optimizer step", group="optimisation")
     ema_decay: float = _knob(0.0, "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); evaluations, the returned model and sampling use it", group="optimisation")
@@ -101,6 +102,7 @@ class TrainConfig:
         if self.d_model % self.num_heads: raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
         if self.lr < 0 or self.min_lr < 0: raise ValueError(f"learning rates must be >= 0, got lr={self.lr}, min_lr={self.min_lr}")
         if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1: raise ValueError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+        if not self.embedding_lr_mult > 0: raise ValueError(f"embedding_lr_mult must be positive, got {self.embedding_lr_mult}")
         if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.grad_clip < 0: raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
         if self.dtype not in ("float32", "bfloat16", "float16"): raise ValueError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
@@ -387,6 +389,15 @@ class WeightAverage:
         self.n = int(state["n"])
 
 
+# %% ../nbs/09_train.ipynb #c24dd2ac
+def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list[dict]:
+    "AdamW parameter groups: everything with `lr_scale` 1, or (multiplier not 1) the token embeddings apart, at `lr_scale = embedding_lr_mult` and no weight decay."
+    if embedding_lr_mult == 1.0: return [dict(params=list(model.parameters()), lr_scale=1.0)]
+    emb = model.token_embeddings.weight                  # (vocab, d_model); with tied weights also the LM head
+    rest = [p for p in model.parameters() if p is not emb]
+    return [dict(params=rest, lr_scale=1.0), dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
+
+
 # %% ../nbs/09_train.ipynb #995028d1
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite; `.step` and `.checkpoint` (the last good one, or None) say where."
@@ -451,7 +462,7 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
 
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
-    opt = AdamW(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=config.weight_decay)
+    opt = AdamW(param_groups(model, config.embedding_lr_mult), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     ckpt_path = out / "checkpoint.pt"
     start, records = 0, []
@@ -518,7 +529,7 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None) -> Tr
             t0 = time.perf_counter()
             it = step if config.max_time is None else max(step, int(cosine_steps * (train_time + time_offset) / config.max_time))
             lr = get_lr_cosine_schedule(it, config.lr, config.min_lr, config.warmup_steps, cosine_steps)
-            for group in opt.param_groups: group["lr"] = lr
+            for group in opt.param_groups: group["lr"] = lr * group.get("lr_scale", 1.0)
             loss_sum = torch.zeros((), device=device)
             for micro in range(config.grad_accum_steps):
                 x, y = get_batch(data.train, micro_bs, config.context_length, device, generator=_batch_generator(config.seed, rank, step, micro))
