@@ -5,10 +5,9 @@ float32, one forward + backward + torch.optim.AdamW step, in the same run:
   (a) a model made of PyTorch built-ins (nn.Embedding, nn.Linear, nn.RMSNorm, F.scaled_dot_product_attention,
       F.silu; RoPE has no built-in, so it uses chapter 04's),
   (b) our from-scratch `TransformerLM` (chapters 04-05),
-  (c) the same model with `fast=True` (F.scaled_dot_product_attention, F.rms_norm, F.silu, RoPE as one complex
-      multiply, `rotate_complex`, and one matmul for Q, K, V and one for SwiGLU's w1, w3 with the weights stacked;
-      the built-ins model keeps chapter 04's real-valued RoPE and separate nn.Linear layers, so that is where the
-      fast path can beat it).
+  (c) the same model with `fast=True` (F.scaled_dot_product_attention, F.rms_norm, F.silu, and RoPE as one complex
+      multiply, `rotate_complex`; the built-ins model keeps chapter 04's real-valued RoPE, so that is where the fast
+      path can beat it).
 All three start from the same weights (the first losses are printed and must agree). Steps are interleaved
 (round-robin, `--rounds` rounds of `--steps` steps after `--warmup` warm-up steps) so that machine noise
 hits every model alike; each model's time is its best round, and the ratios are also given round by round

@@ -128,10 +128,8 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> hidden (..., d_ff) -> (..., d_model)
-        if self.fast and torch.is_grad_enabled():   # training: w1, w3 stacked (2·d_ff, d_model), one matmul, one input gradient
-            a, b = F.linear(x, torch.cat([self.w1.weight, self.w3.weight])).chunk(2, dim=-1)   # 2 × (..., d_ff)
-            return self.w2(F.silu(a) * b)
-        return self.w2(silu(self.w1(x)) * self.w3(x))
+        act = F.silu if self.fast else silu
+        return self.w2(act(self.w1(x)) * self.w3(x))
 
 class SiLUFeedForward(nn.Module):
     "Classic 2-matrix FFN `w2(silu(w1 x))` (CS336 ablation): `(..., d_model)` -> `(..., d_model)`; `d_ff` defaults to 4·d_model."

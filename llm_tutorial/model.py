@@ -121,10 +121,7 @@ class MultiHeadSelfAttention(nn.Module):
         offset = kv_cache.pos if kv_cache is not None else 0
         if self.max_seq_len is not None and offset + n > self.max_seq_len:
             raise ValueError(f"{offset + n} positions exceed max_seq_len={self.max_seq_len}")
-        if self.fast and torch.is_grad_enabled():   # training: W_Q, W_K, W_V stacked (3·d_model, d_model), one matmul
-            qkv = F.linear(x, torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])).chunk(3, dim=-1)
-        else: qkv = (proj(x) for proj in (self.q_proj, self.k_proj, self.v_proj))
-        q, k, v = (self._split_heads(t) for t in qkv)            # (..., h, seq, d_k) each
+        q, k, v = (self._split_heads(proj(x)) for proj in (self.q_proj, self.k_proj, self.v_proj))  # (..., h, seq, d_k)
         if self.rope is not None:
             if token_positions is None: token_positions = torch.arange(offset, offset + n, device=x.device)
             pos = token_positions.unsqueeze(-2)                  # (..., 1, seq): the same rotation for every head
