@@ -108,7 +108,9 @@ def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None, nu
         raise TypeError(f"tokenizer must be an llm_tutorial Tokenizer (with .vocab and .encode_file), got {type(tokenizer).__name__}")
     src = corpus_path(name, split)                                     # validates name and split; fetches if missing
     split = "train" if split == "train" else "validation"
-    stem = name if name in DATASETS or name == "stories" else f"{src.stem}-{hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]}"
+    if name in DATASETS: stem = name
+    elif name == "stories": stem = src.stem                          # e.g. stories-v1-train-8000000: grammar version and size
+    else: stem = f"{src.stem}-{hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]}"
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
     out = out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-{split}-{tokenizer_id(tokenizer)}.npy"
     if not out.is_file():
