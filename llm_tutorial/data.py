@@ -62,6 +62,7 @@ import hashlib, re, tempfile
 
 from .utf8 import atomic_write
 from .corpus import DATASETS, corpus_path, data_dir, load_corpus
+from .tokenizer import GPT2_PATTERN
 
 # %% ../nbs/07_data.ipynb #fd70720d
 def save_tokens(ids, path) -> Path:
@@ -94,11 +95,13 @@ def open_tokens(path) -> np.ndarray:
 
 # %% ../nbs/07_data.ipynb #272bc599
 def tokenizer_id(tokenizer) -> str:
-    "A short hash of a tokenizer's vocabulary, merges and special tokens: equal ids mean the same token ids."
+    "A short hash of a tokenizer's vocabulary, merges, special tokens and pre-tokenization pattern: equal ids mean the same token ids."
     h = hashlib.sha256()
     for i, tok in sorted(tokenizer.vocab.items()): h.update(f"{i}:".encode() + tok + b"\x00")
     for a, b in tokenizer.merges: h.update(a + b"\x01" + b + b"\x00")
     h.update("\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8"))
+    pattern = getattr(tokenizer, "pattern", GPT2_PATTERN)
+    if pattern != GPT2_PATTERN: h.update(b"\x03" + pattern.encode("utf-8"))   # the same merges split other text differently
     return h.hexdigest()[:16]
 
 
