@@ -14,8 +14,8 @@ import torch
 
 # %% ../nbs/06_optim.ipynb #53eb34df
 class CrossEntropyFunction(torch.autograd.Function):
-    """Mean of $\log\sum_k e^{o_k} - o_y$ over the kept rows, with the gradient written by hand:
-    $\partial o = (\mathrm{softmax}(o) - \mathrm{onehot}(y)) / n$. Keeps only $e^{o - m}$ and its row sums for backward."""
+    """Mean of $\\log\\sum_k e^{o_k} - o_y$ over the kept rows, with the gradient written by hand:
+    $\\partial o = (\\mathrm{softmax}(o) - \\mathrm{onehot}(y)) / n$. Keeps only $e^{o - m}$ and its row sums for backward."""
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         # logits (N, V) float, targets (N,) int64 valid indices, keep (N,) bool or None (every row counts)
@@ -40,7 +40,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         return grad, None, None
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = -100) -> torch.Tensor:
-    """Mean of $-\log \mathrm{softmax}(\text{logits})[\text{target}]$ over all leading dimensions; logits `(..., vocab)`, targets `(...)` int.
+    """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all leading dimensions; logits `(..., vocab)`, targets `(...)` int.
     Positions whose target is `ignore_index` (padding, as `pad_collate` of chapter 00 writes it) are left out of the mean."""
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} disagree: expected targets of shape {tuple(logits.shape[:-1])}")
