@@ -31,12 +31,10 @@ class CrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         e, s, targets, keep, n = ctx.saved_tensors
-        scale = grad_out / n                                                    # ()  each kept row's share of the gradient
-        w = scale / s                                                           # (N, 1)  softmax = e / s, times the share
-        if keep is not None: w = w.where(keep[:, None], 0.0)                    # ignored rows get no gradient
-        grad = e * w                                                            # (N, V)  softmax(o) · scale: one pass
-        hot = (-scale).expand(len(targets), 1) if keep is None else (-scale).where(keep[:, None], 0.0)   # (N, 1)
-        grad.scatter_add_(-1, targets[:, None], hot)                            # minus onehot(y) · scale
+        share = (grad_out / n).expand(len(targets), 1)                          # (N, 1)  each row's share of the gradient
+        if keep is not None: share = share.where(keep[:, None], 0.0)            # ignored rows get none (0, even when n = 0)
+        grad = e * (share / s)                                                  # (N, V)  softmax(o) · share: one pass
+        grad.scatter_add_(-1, targets[:, None], -share)                         # minus onehot(y) · share
         return grad, None, None
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = -100) -> torch.Tensor:
