@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'STORY_SPLITS', 'DATASETS', 'Grammar', 'grammar_conflicts', 'generate_stories',
            'logprob', 'EntropyFloor', 'ratio_ci', 'entropy_floor', 'split_stories', 'validity', 'write_stories',
-           'data_dir', 'DownloadError', 'download', 'corpus_path', 'load_corpus']
+           'data_dir', 'DownloadError', 'download', 'story_file', 'corpus_path', 'load_corpus']
 
 # %% ../nbs/01b_corpus.ipynb #af66908d
 import bisect, hashlib, http.client, itertools, math, os, re, sys, time, urllib.error, urllib.request
@@ -200,6 +200,7 @@ class Grammar:
     def __init__(self, rules: dict, start: str = "STORY"):
         self.rules = {name: _Rule(name, opts) for name, opts in rules.items()}
         self.start = start
+        self.fingerprint = hashlib.sha1(repr((start, rules)).encode()).hexdigest()[:8]   # names the cached corpus files
         for r in self.rules.values():
             for o in r.options:
                 for p in o.parts:
@@ -472,13 +473,19 @@ def download(url: str, dest, sha256: str | None = None, size: int | None = None,
     return dest
 
 # %% ../nbs/01b_corpus.ipynb #41924b02
+def story_file(split: str = "train") -> Path:
+    "Where `split` of the story corpus lives in the data cache (not written here): named by the grammar's fingerprint and the split's size."
+    if split not in _SPLIT_ALIASES: raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    split = _SPLIT_ALIASES[split]
+    return data_dir() / f"stories-v1-{STORIES.fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt"
+
 def corpus_path(name: str, split: str = "train", download_missing: bool = True) -> Path:
     "Path of corpus `name` (`stories`, `tinystories`, `tinyshakespeare` or a file path) for `split`; fetched or generated if missing."
     if split not in _SPLIT_ALIASES: raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
     if name == "stories":
         seed, n = STORY_SPLITS[split]
-        path = data_dir() / f"stories-v1-{split}-{n}.txt"
+        path = story_file(split)      # another grammar (an edited rule) gets another file: old stories are never reused
         if not path.is_file(): write_stories(path, n, seed)
         return path
     if name in DATASETS:

@@ -112,7 +112,7 @@ def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None, nu
     src = corpus_path(name, split)                                     # validates name and split; fetches if missing
     split = "train" if split == "train" else "validation"
     if name in DATASETS: stem = name
-    elif name == "stories": stem = src.stem                          # e.g. stories-v1-train-8000000: grammar version and size
+    elif name == "stories": stem = src.stem                          # e.g. stories-v1-1a2b3c4d-train-8000000: grammar fingerprint and size
     else: stem = f"{src.stem}-{hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]}"
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
     out = out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-{split}-{tokenizer_id(tokenizer)}.npy"

@@ -22,7 +22,7 @@ from .model import ModelConfig, TransformerLM
 from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
 from .data import corpus_tokens, get_batch, open_tokens, resolve_device
 from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
-from .corpus import DATASETS, EOT, corpus_path, data_dir, entropy_floor, load_corpus, split_stories
+from .corpus import DATASETS, EOT, corpus_path, story_file, data_dir, entropy_floor, load_corpus, split_stories
 from .bpe import train_bpe
 from .tokenizer import Tokenizer
 
@@ -193,6 +193,7 @@ def _cache_key(config: TrainConfig) -> str:
     if p.is_file():                                   # a local text file: its path, size and time identify it
         st = p.stat()
         name = f"{p.stem}-" + hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:10]
+    elif config.corpus == "stories": name = story_file("train").stem   # e.g. stories-v1-<grammar fingerprint>-train-8000000
     else: name = config.corpus
     tok = "bpe" if config.tokenizer is None else "tok-" + hashlib.sha1(str(Path(config.tokenizer).resolve()).encode()).hexdigest()[:10]
     return f"{name}-{tok}{config.vocab_size}-{config.bpe_train_bytes}"
