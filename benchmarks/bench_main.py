@@ -32,10 +32,10 @@ def main():
         if p.returncode: sys.exit(f"llm-tutorial main failed with exit code {p.returncode}")
         s = json.loads((out / "summary.json").read_text())
     res = {"command": "llm-tutorial main " + " ".join(args.extra), "fresh_cache": args.fresh_cache, "wall_s": round(wall, 1),
-           **{k: s.get(k) for k in ("corpus_s", "data_s", "train_s", "sample_s", "total_s", "steps", "tokens_seen", "params",
+           **{k: s.get(k) for k in ("corpus", "corpus_s", "data_s", "train_s", "sample_s", "total_s", "steps", "tokens_seen", "params",
                                     "doc_val_loss", "entropy_floor", "ratio_to_floor", "validity", "validity_n", "temperature", "device")},
            "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in os.getloadavg()]}
-    print(f"main job: {wall / 60:.2f} min wall; validation {res['doc_val_loss']:.4f} vs floor {res['entropy_floor']:.4f} nats/token "
+    print(f"main job ({res['corpus']}): {wall / 60:.2f} min wall; validation {res['doc_val_loss']:.4f} vs floor {res['entropy_floor']:.4f} nats/token "
           f"(ratio {res['ratio_to_floor']:.3f}); valid stories {res['validity']:.0%} of {res['validity_n']} at T={res['temperature']}; "
           f"load average before {res['load_avg_before']}")
     if not args.no_record: print(record("bench_main", res))

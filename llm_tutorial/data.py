@@ -61,7 +61,7 @@ def get_batch(x: np.ndarray, batch_size: int, context_length: int, device: str |
 import hashlib, re, tempfile
 
 from .utf8 import atomic_write
-from .corpus import DATASETS, corpus_path, data_dir, load_corpus
+from .corpus import DATASETS, STORY_CORPORA, corpus_path, data_dir, load_corpus
 from .tokenizer import GPT2_PATTERN
 
 # %% ../nbs/07_data.ipynb #fd70720d
@@ -112,7 +112,7 @@ def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None, nu
     src = corpus_path(name, split)                                     # validates name and split; fetches if missing
     split = "train" if split == "train" else "validation"
     if name in DATASETS: stem = name
-    elif name == "stories": stem = src.stem                          # e.g. stories-v1-1a2b3c4d-train-8000000: grammar fingerprint and size
+    elif name in STORY_CORPORA: stem = src.stem                     # e.g. stories-v1-1a2b3c4d-train-8000000: grammar fingerprint and size
     else: stem = f"{src.stem}-{hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]}"
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
     out = out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-{split}-{tokenizer_id(tokenizer)}.npy"

@@ -8,7 +8,7 @@ __all__ = ['TrainConfig', 'TrainData', 'check_data', 'prepare_data', 'estimate_l
            'plot_losses', 'train_parser', 'config_from_args', 'train_main']
 
 # %% ../nbs/09_train.ipynb #29f6f84a
-import argparse, hashlib, json, math, os, sys, time, typing
+import argparse, hashlib, json, math, os, sys, time, typing, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -22,7 +22,7 @@ from .model import ModelConfig, TransformerLM
 from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
 from .data import corpus_tokens, get_batch, open_tokens, resolve_device
 from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
-from .corpus import DATASETS, EOT, corpus_path, story_file, data_dir, entropy_floor, load_corpus, split_stories
+from .corpus import DATASETS, STORY_CORPORA, EOT, corpus_path, story_file, data_dir, entropy_floor, load_corpus, split_stories
 from .bpe import train_bpe
 from .tokenizer import Tokenizer
 
@@ -35,7 +35,7 @@ def _knob(default, help, **meta):
 class TrainConfig:
     "Every knob of a training run. Round-trips to JSON; stored in every checkpoint and log."
     # --- data ---
-    corpus: str = _knob("stories", "corpus name for `load_corpus` (stories, tinystories, tinyshakespeare) or a path to a UTF-8 text file", group="data")
+    corpus: str = _knob("stories", "corpus name for `load_corpus` (stories, stories-small, tinystories, tinyshakespeare) or a path to a UTF-8 text file", group="data")
     train_tokens: str | None = _knob(None, "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)", group="data")
     val_tokens: str | None = _knob(None, "uint16 token file (.npy) for validation", group="data")
     tokenizer: str | None = _knob(None, "folder with vocab.json and merges.txt; default: train a BPE tokenizer on the corpus (cached)", group="data")
@@ -193,7 +193,7 @@ def _cache_key(config: TrainConfig) -> str:
     if p.is_file():                                   # a local text file: its path, size and time identify it
         st = p.stat()
         name = f"{p.stem}-" + hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:10]
-    elif config.corpus == "stories": name = story_file("train").stem   # e.g. stories-v1-<grammar fingerprint>-train-8000000
+    elif config.corpus in STORY_CORPORA: name = story_file("train", config.corpus).stem   # e.g. stories-v1-<grammar fingerprint>-train-8000000
     else: name = config.corpus
     tok = "bpe" if config.tokenizer is None else "tok-" + hashlib.sha1(str(Path(config.tokenizer).resolve()).encode()).hexdigest()[:10]
     return f"{name}-{tok}{config.vocab_size}-{config.bpe_train_bytes}"
@@ -224,7 +224,7 @@ def prepare_data(config: TrainConfig, verbose: bool = True) -> TrainData:
                          info={"train_tokens": str(config.train_tokens), "val_tokens": str(config.val_tokens)})
     cache = data_dir() / "prepared" / _cache_key(config)
     cache.mkdir(parents=True, exist_ok=True)
-    named = config.corpus == "stories" or config.corpus in DATASETS
+    named = config.corpus in STORY_CORPORA or config.corpus in DATASETS
     if named: train_txt = Path(corpus_path(config.corpus, "train"))
     else: train_txt, val_txt = _local_splits(Path(corpus_path(config.corpus)), cache)
     # 1. the tokenizer
@@ -237,14 +237,16 @@ def prepare_data(config: TrainConfig, verbose: bool = True) -> TrainData:
         if not (vp.is_file() and mp.is_file()):
             src = _bpe_sample(train_txt, config.bpe_train_bytes, cache / "bpe_sample.txt")
             t0 = time.perf_counter()
-            vocab, merges = train_bpe(src, config.vocab_size, [EOT])
+            with warnings.catch_warnings():   # a BPE that runs out of pairs warns; the note below says it once, in words
+                warnings.filterwarnings("ignore", message="no pairs left to merge")
+                vocab, merges = train_bpe(src, config.vocab_size, [EOT])
             save_vocab_merges(vocab, merges, vp, mp)
-            say(f"trained a BPE tokenizer ({config.vocab_size} tokens) on {src.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f}s")
+            say(f"trained a BPE tokenizer ({len(vocab)} tokens) on {src.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f}s")
     tok = Tokenizer.from_files(vp, mp, special_tokens=[EOT])
     if len(tok.vocab) > config.vocab_size:
         raise ValueError(f"the tokenizer in {vp.parent} has {len(tok.vocab)} tokens, more than vocab_size={config.vocab_size}")
     if len(tok.vocab) < config.vocab_size:   # BPE ran out of pairs to merge: the model keeps a few unused rows
-        say(f"note: the tokenizer has {len(tok.vocab)} tokens (no more pairs to merge), the model's vocab_size is {config.vocab_size}")
+        say(f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than vocab_size={config.vocab_size} (no more pairs to merge)")
     eot_id = tok.encode(EOT)[0]
     # 2. the token files (chapter 07 caches a named corpus's splits; a local file's splits live in our cache)
     t0 = time.perf_counter()
@@ -255,22 +257,22 @@ def prepare_data(config: TrainConfig, verbose: bool = True) -> TrainData:
         train, val = open_tokens(cache / "train.npy"), open_tokens(cache / "validation.npy")
     if time.perf_counter() - t0 > 1: say(f"encoded the corpus: {len(train):,} train and {len(val):,} validation tokens in {time.perf_counter() - t0:.1f}s")
     data = TrainData(train, val, tok, eot_id, info={"cache": str(cache), "n_train": len(train), "n_val": len(val)})
-    # 3. the story corpus: whole validation stories and the entropy floor
-    if config.corpus == "stories" and config.doc_eval_stories > 0:
-        stories = split_stories(load_corpus("stories", "validation"))[:config.doc_eval_stories]
+    # 3. a story corpus: whole validation stories and the entropy floor
+    if config.corpus in STORY_CORPORA and config.doc_eval_stories > 0:
+        stories = split_stories(load_corpus(config.corpus, "validation"))[:config.doc_eval_stories]
         data.doc_val = [tok.encode(s) for s in stories]
         fp = cache / "entropy_floor.json"
         if fp.is_file(): data.entropy_floor = json.loads(fp.read_text())["nats_per_token"]
         else:
-            data.entropy_floor = float(_floor_nats_per_token(tok))
+            data.entropy_floor = float(_floor_nats_per_token(tok, STORY_CORPORA[config.corpus]))
             with atomic_write(fp, "w", encoding="utf-8") as f: json.dump({"nats_per_token": data.entropy_floor}, f)
         data.info["entropy_floor"] = data.entropy_floor
     return data
 
 
-def _floor_nats_per_token(tok) -> float:
-    "The story source's entropy floor in nats/token under `tok` (chapter 01b's Monte Carlo estimate)."
-    return float(entropy_floor(tokenizer=tok).nats_per_token)
+def _floor_nats_per_token(tok, grammar=STORY_CORPORA["stories"]) -> float:
+    "A story source's entropy floor in nats/token under `tok` (chapter 01b's Monte Carlo estimate)."
+    return float(entropy_floor(tokenizer=tok, grammar=grammar).nats_per_token)
 
 # %% ../nbs/09_train.ipynb #73466edb
 @torch.no_grad()
