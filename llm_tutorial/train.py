@@ -264,15 +264,11 @@ def prepare_data(config: TrainConfig, verbose: bool = True) -> TrainData:
         fp = cache / "entropy_floor.json"
         if fp.is_file(): data.entropy_floor = json.loads(fp.read_text())["nats_per_token"]
         else:
-            data.entropy_floor = float(_floor_nats_per_token(tok, STORY_CORPORA[config.corpus]))
+            data.entropy_floor = float(entropy_floor(tokenizer=tok, grammar=STORY_CORPORA[config.corpus]).nats_per_token)
             with atomic_write(fp, "w", encoding="utf-8") as f: json.dump({"nats_per_token": data.entropy_floor}, f)
         data.info["entropy_floor"] = data.entropy_floor
     return data
 
-
-def _floor_nats_per_token(tok, grammar=STORY_CORPORA["stories"]) -> float:
-    "A story source's entropy floor in nats/token under `tok` (chapter 01b's Monte Carlo estimate)."
-    return float(entropy_floor(tokenizer=tok, grammar=grammar).nats_per_token)
 
 # %% ../nbs/09_train.ipynb #73466edb
 @torch.no_grad()
