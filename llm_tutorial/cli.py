@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from .utf8 import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
-from .train import TrainConfig, prepare_data, train, plot_losses, train_main
-from .generate import sample_stories, generate_main
+from .train import (TrainConfig, prepare_data, train, plot_losses, train_main, run_lock,
+                                user_errors, config_file_fields)
+from .generate import sample_stories, generate_main, _check_sampling_args
 
 # %% ../nbs/10b_cli.ipynb #6f7bdbb9
 def _say(msg: str): print(msg, flush=True)
@@ -23,7 +24,7 @@ def _say(msg: str): print(msg, flush=True)
 # the token embeddings at 5x the learning rate add 6-10 points of valid share at each of three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
 
-def main_job(corpus: str = "stories-small", out: str = "runs/main", device: str = "auto", max_minutes: float | None = 4.0,
+def main_job(*, corpus: str = "stories-small", out: str = "runs/main", device: str = "auto", max_minutes: float | None = 4.0,
              max_tokens: int | None = None, samples: int = 3, validity_samples: int = 100, temperature: float = 1.0,
              seed: int = 0, progress: bool = True, **overrides) -> dict:
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor → checkpoint, log, loss curve →
@@ -38,7 +39,12 @@ def main_job(corpus: str = "stories-small", out: str = "runs/main", device: str 
         config = config.replace(max_time=60.0 * max_minutes)
     if max_tokens is not None: config = config.replace(max_tokens=max_tokens)
     if samples < 0 or validity_samples < 0: raise ValueError("samples and validity_samples must be >= 0")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_sampling_args(temperature, None, None)            # before four minutes of training, not after
+    with run_lock(out):                                      # one job per folder, also around its own files
+        return _job(config, corpus, out, samples, validity_samples, temperature, seed, t_start)
+
+def _job(config, corpus, out, samples, validity_samples, temperature, seed, t_start) -> dict:
+    "The six stages of `main_job`, inside the locked output folder."
     times = {}
 
     _say(f"== 1/6 corpus {corpus!r}")
@@ -78,9 +84,6 @@ def main_job(corpus: str = "stories-small", out: str = "runs/main", device: str 
              f"ratio {summary['ratio_to_floor']:.3f} ({100 * (summary['ratio_to_floor'] - 1):+.1f}% above the floor)")
     else:
         _say(f"   validation loss: {f.get('val_loss', float('nan')):.4f} nats/token (no entropy floor for this corpus)")
-    for name in ("vocab.json", "merges.txt"):                       # the tokenizer beside the checkpoint, for `generate`
-        src = Path(data.info.get("cache", "")) / name
-        if src.is_file() and src.resolve() != (out / name).resolve(): shutil.copyfile(src, out / name)
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig = plot_losses(res.log, path=out / "loss.png", title=f"{corpus}: {config.num_layers} layers × d_model {config.d_model}")
@@ -125,21 +128,27 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the samples")
     p.add_argument("--config", help="JSON file of further TrainConfig fields (e.g. a bigger model); see `llm-tutorial train --help`")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
 def _main_cmd(argv) -> dict:
     p = main_parser()
     a = p.parse_args(argv)
     overrides = {}
-    if a.config:
-        cfg_path = Path(a.config)
-        if not cfg_path.is_file(): p.error(f"config file not found: {cfg_path}")
-        overrides = json.loads(cfg_path.read_text(encoding="utf-8"))
-        for k in ("corpus", "out_dir", "device", "seed", "progress"): overrides.pop(k, None)
     try:
-        return main_job(a.corpus, a.out, a.device, a.max_minutes or None, a.max_tokens, a.samples, a.validity_samples,
-                        a.temperature, a.seed, progress=not a.no_progress, **overrides)
-    except (ValueError, TypeError, FileNotFoundError) as e: p.error(str(e))
+        if a.config:                                          # the same reading as `train --config`
+            overrides = config_file_fields(a.config)
+            for k in ("corpus", "out_dir", "device", "seed", "progress"): overrides.pop(k, None)
+        _check_sampling_args(a.temperature, None, None)
+        TrainConfig(**overrides)                              # bad knobs: a usage error, before any work
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        if a.debug: raise
+        p.error(str(e))
+    job = dict(corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,
+               max_tokens=a.max_tokens, samples=a.samples, validity_samples=a.validity_samples,
+               temperature=a.temperature, seed=a.seed, progress=not a.no_progress)
+    with user_errors("llm-tutorial main", a.debug):
+        return main_job(**job, **overrides)
 
 COMMANDS = {"main": (_main_cmd, "the end-to-end job: corpus → tokenizer → training → evaluation → samples"),
             "train": (train_main, "train a model (chapter 09); every TrainConfig knob is an option"),
@@ -157,3 +166,6 @@ def main(argv=None) -> int | None:
         return None
     COMMANDS[argv[0]][0](argv[1:])
     return 0                                                      # the console script exits with main()'s return value
+
+# %% ../nbs/10b_cli.ipynb #4f49932b
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # python -m llm_tutorial.cli (not in a notebook)

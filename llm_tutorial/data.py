@@ -44,8 +44,10 @@ def get_batch(x: np.ndarray, batch_size: int, context_length: int, device: str |
     if isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
     if getattr(x, "ndim", None) != 1: raise ValueError(f"x must be a 1-D array of token ids, got shape {getattr(x, 'shape', type(x).__name__)}")
     if not np.issubdtype(np.dtype(x.dtype), np.integer): raise TypeError(f"x must hold integer token ids, got dtype {x.dtype}")
-    if not (isinstance(batch_size, int) and batch_size > 0): raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (isinstance(context_length, int) and context_length > 0): raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
+    for name, v in [("batch_size", batch_size), ("context_length", context_length)]:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    batch_size, context_length = int(batch_size), int(context_length)
     n = len(x)
     if n <= context_length:
         raise ValueError(f"the data has {n} tokens, it must be longer than context_length={context_length} (one window plus its next-token target)")

@@ -15,6 +15,8 @@ from .model import TransformerLM
 from .checkpoint import read_checkpoint, load_checkpoint
 from .tokenizer import Tokenizer
 from .corpus import EOT, validity
+from .data import resolve_device, tokenizer_id
+from .train import user_errors
 
 # %% ../nbs/10_generate.ipynb #d2cbea57
 def _check_sampling_args(temperature, top_k, top_p):
@@ -48,6 +50,7 @@ def next_token_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None
     _check_sampling_args(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0: return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).float()
+    logits = logits - logits.max(dim=-1, keepdim=True).values   # the same softmax; no inf/inf when τ is tiny
     logits = logits / temperature
     if top_k is not None: logits = top_k_filter(logits, top_k)
     if top_p is not None: logits = top_p_filter(logits, top_p)
@@ -187,9 +190,12 @@ def sample_stories(model, tokenizer, n: int, temperature: float = 1.0, top_k: in
     return stories
 
 # %% ../nbs/10_generate.ipynb #3d69f868
-def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu") -> tuple[TransformerLM, Tokenizer]:
+def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu",
+                      force: bool = False) -> tuple[TransformerLM, Tokenizer]:
     """The model of `checkpoint` (in eval mode, on `device`; its weight average when training kept one) and its tokenizer, read from the folder `tokenizer`
-    (vocab.json + merges.txt; default: the checkpoint's folder)."""
+    (vocab.json + merges.txt; default: the checkpoint's folder). A tokenizer other than the one the checkpoint
+    records is refused unless `force`."""
+    device = resolve_device(device)                               # a clear error before any loading
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     tdir = Path(tokenizer) if tokenizer is not None else checkpoint.parent
@@ -203,6 +209,11 @@ def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu") -> tuple[
     avg = (ckpt.get("extra") or {}).get("ema")                    # the weight average `train` kept (ema_decay > 0)
     if avg is not None: model.load_state_dict({**model.state_dict(), **avg["weights"]})
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
+    want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")   # `train` records it
+    if want is not None and want != tokenizer_id(tok) and not force:
+        raise ValueError(f"{checkpoint} was trained with tokenizer {want}, but the one in {tdir} is "
+                         f"{tokenizer_id(tok)}: its token ids mean other text. Use the run's own "
+                         "tokenizer (--tokenizer), or --force to sample anyway")
     if len(tok.vocab) > model.vocab_size:
         raise ValueError(f"the tokenizer in {tdir} has {len(tok.vocab)} tokens but the model only {model.vocab_size}: not this model's tokenizer")
     return model.to(device).eval(), tok
@@ -223,6 +234,8 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a different sample each run)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole window at every step (slow; for comparison)")
+    p.add_argument("--force", action="store_true", help="sample even with a tokenizer the checkpoint was not trained with")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
 def generate_main(argv=None) -> list[str]:
@@ -232,8 +245,21 @@ def generate_main(argv=None) -> list[str]:
     try:
         _check_sampling_args(a.temperature, a.top_k, a.top_p)
         if a.max_new_tokens < 0 or a.num_samples < 1: raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
-        model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device)
-    except (ValueError, TypeError, FileNotFoundError) as e: p.error(str(e))
+        _check_prompt(a.prompt)
+        model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        if a.debug: raise
+        p.error(str(e))
+    with user_errors("llm-tutorial generate", a.debug):
+        return _sample_and_print(model, tok, a)
+
+def _check_prompt(prompt: str):
+    "A prompt must be text UTF-8 can write (a shell can pass undecodable bytes as surrogates)."
+    try: prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"--prompt is not valid UTF-8 text (character {e.start}: {prompt[e.start]!r})") from None
+
+def _sample_and_print(model, tok, a) -> list[str]:
     g = torch.Generator(device="cpu")
     if a.seed is not None: g.manual_seed(a.seed)
     else: g.seed()

@@ -236,6 +236,7 @@ class TransformerLM(nn.Module):
         if in_indices.ndim != 2: raise ValueError(f"in_indices must have shape (batch, seq), got shape {tuple(in_indices.shape)}")
         n, offset = in_indices.shape[1], (kv_cache.pos if kv_cache is not None else 0)
         if n == 0: raise ValueError("in_indices has no tokens (seq = 0)")
+        if in_indices.shape[0] == 0: raise ValueError("in_indices has no sequences (batch = 0)")
         if offset + n > self.context_length:
             if kv_cache is not None and offset:
                 raise ValueError(f"{offset} cached + {n} new tokens exceed context_length={self.context_length}")

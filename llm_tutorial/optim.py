@@ -89,6 +89,11 @@ class AdamW(torch.optim.Optimizer):
 # %% ../nbs/06_optim.ipynb #60c0feed
 def get_lr_cosine_schedule(it: int, max_learning_rate: float, min_learning_rate: float, warmup_iters: int, cosine_cycle_iters: int) -> float:
     "Learning rate at iteration `it`: linear warm-up to `max_learning_rate`, cosine decay to `min_learning_rate` at `cosine_cycle_iters`, then constant."
+    if not it >= 0:                                  # also catches NaN
+        raise ValueError(f"it must be an iteration >= 0, got {it!r}")
+    for name, lr in [("max_learning_rate", max_learning_rate), ("min_learning_rate", min_learning_rate)]:
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {lr!r}")
     if warmup_iters < 0 or cosine_cycle_iters < warmup_iters:
         raise ValueError(f"need 0 <= warmup_iters <= cosine_cycle_iters, got warmup_iters={warmup_iters}, cosine_cycle_iters={cosine_cycle_iters}")
     if it < warmup_iters: return it / warmup_iters * max_learning_rate
@@ -100,7 +105,8 @@ def get_lr_cosine_schedule(it: int, max_learning_rate: float, min_learning_rate:
 @torch.no_grad()
 def gradient_clipping(parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> torch.Tensor:
     "Scale all gradients in place so their global L2 norm is at most `max_l2_norm`; return the norm before clipping (0-dim tensor)."
-    if max_l2_norm < 0: raise ValueError(f"max_l2_norm must be >= 0, got {max_l2_norm}")
+    if not max_l2_norm >= 0:                         # NaN fails this too; inf means no clipping
+        raise ValueError(f"max_l2_norm must be a number >= 0 (inf: no clipping), got {max_l2_norm}")
     grads = [p.grad for p in parameters if p.grad is not None]      # parameters without a gradient are skipped
     if not grads: return torch.tensor(0.0)
     norms = torch.stack([torch.linalg.vector_norm(g.detach().float(), 2) for g in grads])

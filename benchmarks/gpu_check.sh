@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The prepared GPU check (run by hand on a machine with one GPU; needs no network):
+#   1. the CUDA tests (tests/test_cuda.py, pytest mark `cuda`),
+#   2. benchmarks/gpu_check.py: the CS336 configuration in float32, bf16 and bf16 + compile,
+#      tokens/s, MFU, loss and peak memory recorded in benchmarks/results/gpu_check.jsonl.
+# Usage: bash benchmarks/gpu_check.sh [--dry-run] [gpu_check.py options]
+#   --dry-run   everything on the CPU with a tiny model (checks the script; seconds, not minutes)
+# Python: $PYTHON, else .venv/bin/python, else python3 (with torch, numpy, regex, tqdm, pytest); the
+# package is imported from this checkout, so it need not be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+dry=0
+for a in "$@"; do [ "$a" = "--dry-run" ] && dry=1; done
+if [ "$dry" = 1 ]; then export LLM_TUTORIAL_TEST_DEVICE=${LLM_TUTORIAL_TEST_DEVICE:-cpu}; fi
+echo "== 1/2 CUDA tests (device ${LLM_TUTORIAL_TEST_DEVICE:-cuda})"
+"$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
+echo "== 2/2 the CS336 configuration: float32, bf16, bf16 + compile"
+"$PY" benchmarks/gpu_check.py "$@"
