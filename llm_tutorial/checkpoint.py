@@ -7,7 +7,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'rng_state', 'set_rng_state', 'file_sha256', 'sa
            'load_checkpoint']
 
 # %% ../nbs/08_checkpoint.ipynb #12f4b7fa
-import dataclasses, hashlib, io, os, random
+import dataclasses, hashlib, io, os, random, re
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,7 +49,9 @@ def file_sha256(*paths) -> str:
     return h.hexdigest()
 
 # %% ../nbs/08_checkpoint.ipynb #4c3074da
-CHECKPOINT_FORMAT = "llm_tutorial.checkpoint/1"
+CHECKPOINT_FORMAT = "llm_tutorial.checkpoint/2"
+_MAGIC = (CHECKPOINT_FORMAT + "\n").encode()   # a checkpoint starts with this line
+_HEADER = re.compile(rb"sha256 ([0-9a-f]{64}) bytes (\d{1,15})\n")   # then this one
 _PREFIX = "_orig_mod."   # added to state_dict keys by torch.compile
 
 
@@ -60,45 +62,123 @@ def _strip_compile_prefix(state_dict: dict) -> dict:
 def _plain_config(config) -> dict | None:
     if config is None or isinstance(config, dict): return config
     if dataclasses.is_dataclass(config): return dataclasses.asdict(config)
-    raise TypeError(f"model config must be a dataclass or a dict, got {type(config).__name__}")
+    got = type(config).__name__
+    raise TypeError(f"model config must be a dataclass or a dict, got {got}")
 
 
-def save_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, iteration: int,
-                    out: str | os.PathLike | IO[bytes], **extra) -> None:
-    """Save model, optimizer, `iteration`, RNG states, the model's config and `extra` (safe types only: tensors,
-    numbers, strings, lists, dicts) to `out`, a path (written atomically) or a binary file object."""
-    if isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer)) or iteration < 0:
+def _pack(ckpt: dict) -> tuple[bytes, bytes]:
+    "The header (format, SHA-256 and length of the payload) and the torch.save payload."
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    return _MAGIC + f"sha256 {digest} bytes {len(payload)}\n".encode(), payload
+
+
+def save_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                    iteration: int, out: str | os.PathLike | IO[bytes],
+                    **extra) -> None:
+    """Save model, optimizer, `iteration`, RNG states, the model's config and `extra`
+    (safe types only: tensors, numbers, strings, lists, dicts) to `out`, a path (written
+    atomically) or a binary file object, with a SHA-256 checksum of the content."""
+    bad = isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer))
+    if bad or iteration < 0:
         raise ValueError(f"iteration must be a non-negative integer, got {iteration!r}")
-    config = extra.pop("config", getattr(getattr(model, "_orig_mod", model), "config", None))
+    inner = getattr(model, "_orig_mod", model)
+    config = extra.pop("config", getattr(inner, "config", None))
     ckpt = dict(format=CHECKPOINT_FORMAT, iteration=int(iteration),
                 model=_strip_compile_prefix(model.state_dict()),
                 optimizer=None if optimizer is None else optimizer.state_dict(),
                 config=_plain_config(config), rng=rng_state(), extra=extra)
+    header, payload = _pack(ckpt)
     if isinstance(out, (str, os.PathLike)):
-        with atomic_write(out, "wb") as f: torch.save(ckpt, f)
-    else: torch.save(ckpt, out)
+        with atomic_write(out, "wb") as f:
+            f.write(header)
+            f.write(payload)
+    else:
+        out.write(header)
+        out.write(payload)
+
+# %% ../nbs/08_checkpoint.ipynb #806753d2
+def _unreadable(name: str, why: str) -> ValueError:
+    return ValueError(f"{name} is not a readable checkpoint ({why})")
+
+
+def _torch_load(data, name: str):
+    "torch.load(weights_only=True) of in-memory bytes, onto the CPU, or a clear error."
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, unsafe types...
+        msg = str(e).split(". ")[0][:200]
+        raise _unreadable(name, f"{type(e).__name__}: {msg}") from None
+
+
+def _not_ours(data: bytes, name: str) -> ValueError:
+    "The error for a file without our header: an old checkpoint, a torch file, other."
+    if not data.startswith(b"PK\x03\x04"):       # torch.save writes a zip archive
+        return _unreadable(name, f"it does not start with {CHECKPOINT_FORMAT!r}: "
+                                 "truncated, damaged or not written by save_checkpoint")
+    obj = _torch_load(data, name)
+    fmt = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+    if fmt == "llm_tutorial.checkpoint/1":
+        return ValueError(f"{name} is a checkpoint of an older llm_tutorial (format 1, "
+                          "without a checksum) and cannot be verified; save it again "
+                          "with this version, or read it yourself with torch.load("
+                          "..., weights_only=True) if you trust the file")
+    return ValueError(f"{name} is not an llm_tutorial checkpoint (a torch.save file "
+                      f"with format {fmt!r}, expected {CHECKPOINT_FORMAT!r})")
+
+
+def _payload(data: bytes, name: str) -> memoryview:
+    "The torch.save bytes of a checkpoint file, after checking its header and checksum."
+    if not data.startswith(_MAGIC):
+        raise _not_ours(data, name)
+    end = data.find(b"\n", len(_MAGIC)) + 1
+    m = _HEADER.fullmatch(data, len(_MAGIC), end) if end else None
+    if m is None:
+        raise ValueError(f"checkpoint {name} is corrupted (damaged header)")
+    payload, n = memoryview(data)[end:], int(m.group(2))
+    if len(payload) < n:
+        raise _unreadable(name, f"truncated: {len(payload):,} of {n:,} bytes")
+    if len(payload) > n or hashlib.sha256(payload).hexdigest() != m.group(1).decode():
+        raise ValueError(f"checkpoint {name} is corrupted (checksum mismatch): its "
+                         "content is not what save_checkpoint wrote; use another "
+                         "checkpoint")
+    return payload
 
 
 def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
-    "Read and check a checkpoint written by `save_checkpoint` (with `torch.load(weights_only=True)`, onto the CPU)."
-    name = str(src) if isinstance(src, (str, os.PathLike)) else getattr(src, "name", "<file object>")
-    if isinstance(src, (str, os.PathLike)) and not Path(src).is_file(): raise FileNotFoundError(f"checkpoint not found: {name}")
-    try: ckpt = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle, unsafe types...
-        raise ValueError(f"{name} is not a readable checkpoint (truncated or not written by torch.save?): {type(e).__name__}: {str(e).split('. ')[0][:200]}") from None
+    """Read a checkpoint written by `save_checkpoint`: its checksum is verified, then it
+    is loaded with `torch.load(weights_only=True)`, onto the CPU."""
+    if isinstance(src, (str, os.PathLike)):
+        name = str(src)
+        if not Path(src).is_file():
+            raise FileNotFoundError(f"checkpoint not found: {name}")
+        data = Path(src).read_bytes()
+    else:
+        name = getattr(src, "name", "<file object>")
+        data = src.read()
+    ckpt = _torch_load(_payload(data, name), name)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{name} is not an llm_tutorial checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r}, expected {CHECKPOINT_FORMAT!r})")
+        raise ValueError(f"{name} is not an llm_tutorial checkpoint (expected format "
+                         f"{CHECKPOINT_FORMAT!r})")
     return ckpt
 
 
-def load_checkpoint(src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+def load_checkpoint(src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None,
                     restore_rng: bool = True) -> int:
-    """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned) into `model` and `optimizer`
-    (if given), restore the RNG states (unless `restore_rng=False`), and return the saved iteration."""
+    """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned)
+    into `model` and `optimizer` (if given), restore the RNG states (unless
+    `restore_rng=False`), and return the saved iteration."""
     ckpt = src if isinstance(src, dict) else read_checkpoint(src)
-    getattr(model, "_orig_mod", model).load_state_dict(_strip_compile_prefix(ckpt["model"]))
+    inner = getattr(model, "_orig_mod", model)
+    inner.load_state_dict(_strip_compile_prefix(ckpt["model"]))
     if optimizer is not None:
-        if ckpt["optimizer"] is None: raise ValueError("this checkpoint has no optimizer state (it was saved with optimizer=None)")
+        if ckpt["optimizer"] is None:
+            raise ValueError("this checkpoint has no optimizer state "
+                             "(it was saved with optimizer=None)")
         optimizer.load_state_dict(ckpt["optimizer"])
-    if restore_rng: set_rng_state(ckpt["rng"])
+    if restore_rng:
+        set_rng_state(ckpt["rng"])
     return ckpt["iteration"]

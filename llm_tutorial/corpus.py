@@ -418,71 +418,256 @@ def data_dir() -> Path:
     else: base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "llm_tutorial"
 
+# Every entry pins size and sha256; where the figures come from: the table above.
 _TS = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
+_TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
+_TS_VALID = "TinyStoriesV2-GPT4-valid.txt"
+_SHAKESPEARE = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+                "tinyshakespeare/input.txt")
 DATASETS = {
-    "tinystories": {"train": dict(file="TinyStoriesV2-GPT4-train.txt", url=_TS + "TinyStoriesV2-GPT4-train.txt"),
-                    "validation": dict(file="TinyStoriesV2-GPT4-valid.txt", url=_TS + "TinyStoriesV2-GPT4-valid.txt")},
-    "tinyshakespeare": dict(file="tinyshakespeare.txt",
-                            url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-                            sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", size=1115394),
+    "tinystories": {
+        "train": dict(
+            file=_TS_TRAIN, url=_TS + _TS_TRAIN, size=2_227_753_162,
+            sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443"),
+        "validation": dict(
+            file=_TS_VALID, url=_TS + _TS_VALID, size=22_502_601,
+            sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d"),
+    },
+    "tinyshakespeare": dict(
+        file="tinyshakespeare.txt", url=_SHAKESPEARE, size=1_115_394,
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
 }
 
 # %% ../nbs/01b_corpus.ipynb #07c70153
 class DownloadError(ConnectionError):
-    "A download that failed after retries; the message says where to put the file by hand."
+    "A download that failed after retries; the message says how to get it by hand."
+
 
 def _sha256(path) -> str:
+    "SHA-256 (hex) of the file at `path`, read in 1 MiB blocks."
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
     return h.hexdigest()
+
 
 def _verify(path: Path, sha256, size) -> str | None:
     "None if `path` has the expected size and checksum, else what is wrong."
     n = path.stat().st_size
-    if size is not None and n != size: return f"size {n:,} bytes, expected {size:,}"
-    if sha256 is not None and (h := _sha256(path)) != sha256.lower(): return f"sha256 {h}, expected {sha256}"
+    if size is not None and n != size:
+        return f"size {n:,} bytes, expected {size:,}"
+    if sha256 is not None and (h := _sha256(path)) != sha256.lower():
+        return f"sha256 {h}, expected {sha256}"
     return None
+
+
+def _prepare(dest: Path, url: str) -> Path:
+    "Check, before any request, that `dest` can be written; returns its `.part` file."
+    if dest.is_dir():
+        name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
+        raise IsADirectoryError(f"download destination {dest} is a folder; give the "
+                                f"path of the file to write, e.g. {dest / name}")
+    part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "ab"):
+            pass
+    except OSError as e:
+        raise type(e)(f"cannot write the download destination {dest} ({e.strerror}: "
+                      f"{e.filename}); choose a writable folder (e.g. set "
+                      "$LLM_TUTORIAL_DATA)") from None
+    return part
+
+# %% ../nbs/01b_corpus.ipynb #053393ac
+@dataclass
+class _Fetch:
+    "One download in progress: what we know of the file, and where `.part` comes from."
+    url: str
+    part: Path
+    sha256: str | None
+    total: int | None             # the size: pinned by the caller, or the server's
+    pinned: bool                  # `total` came from the caller
+    stale: bool = False           # `.part` starts with bytes left by an earlier call
+    validator: str | None = None  # the first response's ETag or Last-Modified
+
+
+def _request(f: _Fetch, have: int) -> urllib.request.Request:
+    "A GET for the bytes `.part` lacks; If-Range makes a changed file come back whole."
+    headers = {}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        if f.validator:
+            headers["If-Range"] = f.validator
+    return urllib.request.Request(f.url, headers=headers)
+
+
+def _set_total(f: _Fetch, n: int | None) -> None:
+    "Record the size the server announces; a different size than expected is an error."
+    if n is None:
+        return
+    if f.total is not None and n != f.total:
+        raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
+                         f"the server sends {n:,}")
+    f.total = n
+
+
+def _int_header(headers, name: str) -> int | None:
+    "An integer header such as Content-Length, or None when absent or malformed."
+    v = (headers.get(name) or "").strip()
+    return int(v) if v.isdigit() else None
+
+
+def _start(f: _Fetch, r, have: int) -> int | None:
+    "Byte of `.part` where the body of `r` goes; None if it does not continue `.part`."
+    if f.validator is None:
+        etag = r.headers.get("ETag")
+        usable = etag and not etag.startswith("W/")
+        f.validator = etag if usable else r.headers.get("Last-Modified")
+    if r.status == 200:
+        _set_total(f, _int_header(r.headers, "Content-Length"))
+        return 0
+    cr = (r.headers.get("Content-Range") or "").strip()
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr)
+    if r.status != 206 or m is None:
+        return None
+    if m.group(3) != "*":
+        _set_total(f, int(m.group(3)))
+    return int(m.group(1)) if int(m.group(1)) <= have else None
+
+
+def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
+    "Write the body of `r` into `.part` from byte `start`; returns the bytes written."
+    n = 0
+    bar = tqdm(total=f.total, initial=start, unit="B", unit_scale=True,
+               desc=f.part.name[:-5], disable=not progress)
+    with bar, open(f.part, "r+b") as out:
+        out.truncate(start)
+        out.seek(start)
+        while chunk := r.read(1 << 16):
+            if f.total is not None and start + n + len(chunk) > f.total:
+                raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
+                                 "the server sends more")
+            out.write(chunk)
+            n += len(chunk)
+            bar.update(len(chunk))
+    return n
+
+
+def _no_size(f: _Fetch) -> ValueError:
+    "The error for a file whose end cannot be told from a cut connection."
+    return ValueError(f"{f.url}: the server does not say how long the file is (no "
+                      "Content-Length) and no size or sha256 was given, so a cut "
+                      "connection could not be told from the end of the file; "
+                      "pass size= (and sha256=) to download()")
+
+
+def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
+    "A 416 (range past the end): complete if the server's size is what `.part` holds."
+    m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
+    if m is not None and int(m.group(1)) == have and f.total in (None, have):
+        f.total = have
+        return None
+    f.part.write_bytes(b"")
+    f.stale = False
+    return f"the server refused the range bytes={have}-; starting again from byte 0"
+
+
+def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
+    "One request for what `.part` lacks: None when `.part` is complete, else why not."
+    have = f.part.stat().st_size
+    if f.total is not None and have > f.total:
+        f.part.write_bytes(b"")       # longer than the file: not a prefix of it
+        have, f.stale = 0, False
+    if f.total is not None and have == f.total:
+        return None
+    try:
+        r = urllib.request.urlopen(_request(f, have), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            return _after_416(f, e, have)
+        raise
+    with r:
+        start = _start(f, r, have)
+        if start is None:
+            f.part.write_bytes(b"")
+            f.stale = False
+            cr = r.headers.get("Content-Range")
+            return (f"HTTP {r.status} with Content-Range {cr!r} does not continue "
+                    f"bytes={have}-; starting again from byte 0")
+        if f.total is None and f.sha256 is None:
+            raise _no_size(f)
+        f.stale = f.stale and start > 0
+        length = _int_header(r.headers, "Content-Length")
+        n = _stream(f, r, start, progress)
+    want = f.total
+    if want is None and length is not None:
+        want = start + length
+    if want is not None and start + n < want:
+        return f"connection closed after {start + n:,} of {want:,} bytes"
+    return None
+
+# %% ../nbs/01b_corpus.ipynb #e91b28d4
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
+                   TimeoutError, OSError)
+
+
+def _http_error(e: urllib.error.HTTPError) -> tuple[str, bool]:
+    "What went wrong, and whether retrying can help (not for a client error but 429)."
+    return f"HTTP {e.code} {e.reason}", not (400 <= e.code < 500 and e.code != 429)
+
+
+def _fetch(f: _Fetch, tries: int, timeout: float, progress: bool) -> tuple:
+    "Up to `tries` attempts: (None, n) once `.part` is complete and right, or (why, n)."
+    last = None
+    for attempt in range(tries):
+        retry = True
+        try:
+            last = _attempt(f, timeout, progress)
+            if last is None:
+                if (err := _verify(f.part, f.sha256, f.total)) is None:
+                    return None, attempt + 1
+                if not f.stale:
+                    raise ValueError(f"{f.url}: the downloaded file has {err}")
+                last = f"{err} after resuming an old {f.part.name}; starting again"
+                f.part.write_bytes(b"")
+                f.stale = False
+                continue
+        except urllib.error.HTTPError as e:
+            last, retry = _http_error(e)
+        except _NETWORK_ERRORS as e:
+            last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+        if not retry:
+            return last, attempt + 1
+        if attempt + 1 < tries:
+            time.sleep(min(0.2 * 2 ** attempt, 5.0))
+    return last, tries
+
 
 def download(url: str, dest, sha256: str | None = None, size: int | None = None,
              tries: int = 5, timeout: float = 30.0, progress: bool = True) -> Path:
-    "Download `url` to `dest`: streamed, resumable (HTTP Range on `dest.part`), verified by `size`/`sha256`, renamed when complete."
+    """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
+    ranges, verified by `size`/`sha256`, renamed when complete."""
     dest = Path(dest)
     if dest.is_file():
-        if (err := _verify(dest, sha256, size)) is None: return dest
+        if (err := _verify(dest, sha256, size)) is None:
+            return dest
         raise ValueError(f"{dest} exists but has {err}; delete it to download again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    part = _prepare(dest, url)
+    if sha256 is None:
+        part.write_bytes(b"")          # without a checksum, old bytes cannot be trusted
+    f = _Fetch(url, part, sha256, size, size is not None, stale=part.stat().st_size > 0)
     manual = f"Download {url} by hand (with a browser or curl) and save it as {dest}"
-    last, expected = None, size
-    for attempt in range(tries):
-        have = part.stat().st_size if part.exists() else 0
-        if expected is not None and have >= expected: break
-        req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                if have and r.status != 206: have = 0        # the server ignored the Range: start again
-                length = r.headers.get("Content-Length")
-                if length is not None and expected is None: expected = have + int(length)
-                with open(part, "ab" if have else "wb") as f, \
-                     tqdm(total=expected, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                    while chunk := r.read(1 << 16):
-                        f.write(chunk); bar.update(len(chunk))
-            if expected is None or part.stat().st_size >= expected: break
-            last = f"connection closed after {part.stat().st_size:,} of {expected:,} bytes"
-        except urllib.error.HTTPError as e:
-            if e.code == 416 and have: break                    # range past the end: we already have it all
-            last = f"HTTP {e.code} {e.reason}"
-            if 400 <= e.code < 500 and e.code != 429: break     # a client error will not go away by retrying
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as e:
-            last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-        if attempt + 1 < tries: time.sleep(min(0.2 * 2 ** attempt, 5.0))
-    else: raise DownloadError(f"could not download {url} after {tries} tries ({last}). {manual}")
-    if not part.exists() or (expected is not None and part.stat().st_size < expected):
-        raise DownloadError(f"could not download {url} ({last}). {manual}")
-    if (err := _verify(part, sha256, size)) is not None:
-        part.unlink()
-        raise ValueError(f"downloaded {url} but the file has {err}; nothing was saved as {dest}. {manual}")
+    try:
+        last, n = _fetch(f, tries, timeout, progress)
+    except ValueError as e:
+        part.unlink(missing_ok=True)
+        raise ValueError(f"{e}; nothing was saved as {dest}. {manual}") from None
+    if last is not None:
+        if part.exists() and part.stat().st_size == 0:
+            part.unlink()
+        tried = f"after {n} tries " if n > 1 else ""
+        raise DownloadError(f"could not download {url} {tried}({last}). {manual}")
     os.replace(part, dest)
     return dest
 
