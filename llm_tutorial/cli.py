@@ -139,6 +139,8 @@ def _main_cmd(argv) -> dict:
         if a.config:                                          # the same reading as `train --config`
             overrides = config_file_fields(a.config)
             for k in ("corpus", "out_dir", "device", "seed", "progress"): overrides.pop(k, None)
+        if a.max_minutes < 0: raise ValueError(f"max_minutes must be positive (0: no limit), got {a.max_minutes}")
+        if a.samples < 0 or a.validity_samples < 0: raise ValueError("samples and validity_samples must be >= 0")
         _check_sampling_args(a.temperature, None, None)
         TrainConfig(**overrides)                              # bad knobs: a usage error, before any work
     except (ValueError, TypeError, FileNotFoundError) as e:
