@@ -51,13 +51,13 @@ def _reversed_bytes_key(tok: bytes) -> tuple:
 LONG_WORD = 256   # pre-tokens longer than this (bytes) go to _LongWords
 
 class _LongWords:
-    "Long pre-tokens as one doubly linked list of token ids with an index pair → start nodes."
+    "Long pre-tokens as one doubly linked list of token ids, with a pair → nodes index."
     def __init__(self):
         self.val = array("l")      # node -> token id, -1 once merged away
         self.nxt = array("q")      # node -> next node of its word, -1 at the end
         self.prv = array("q")      # node -> previous node of its word, -1 at the start
         self.frq = array("q")      # node -> count of its word
-        self.where = defaultdict(lambda: array("q"))   # (a, b) -> nodes where it may start
+        self.where = defaultdict(lambda: array("q"))   # (a, b) -> nodes it may start at
         self.visited = 0           # index entries looked at by merge (the work done)
 
     def add(self, word: list[int], f: int, pair_count: dict):
@@ -75,7 +75,7 @@ class _LongWords:
         for p, k in Counter(pairs).items(): pair_count[p] += k * f
 
     def merge(self, a: int, b: int, c: int, delta: dict):
-        "Replace every current `a b` by `c`, left to right; add the count changes to `delta`."
+        "Replace each current `a b` by `c`, left to right; add count changes to `delta`."
         pos = self.where.pop((a, b), None)
         if pos is None: return
         self.visited += len(pos)
@@ -103,7 +103,8 @@ class _LongWords:
 
     def words(self) -> list[list[int]]:
         "The current token ids of every long word (for tests)."
-        heads = [i for i in range(len(self.val)) if self.prv[i] < 0 and self.val[i] >= 0]
+        nodes = range(len(self.val))
+        heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
         out = []
         for i in heads:
             w = []
@@ -125,10 +126,12 @@ def bpe_merges(word_counts: dict, vocab_size: int, special_tokens=(), progress: 
     n_merges = vocab_size - len(tok)
     words, freqs = [], []             # distinct pre-tokens as lists of token ids, and their counts
     pair_count = defaultdict(int)     # (a, b) -> occurrences in the corpus
-    longw = _LongWords()              # words over `long_word` bytes: linked list, position index
+    longw = _LongWords()              # words over `long_word` bytes: linked list, index
     for w, f in word_counts.items():
         if len(w) > long_word: longw.add([n_sp + x for x in w], f, pair_count)
-        elif len(w) > 1: words.append([n_sp + x for x in w]); freqs.append(f)   # 1-byte words have no pairs
+        elif len(w) > 1:              # 1-byte words have no pairs
+            words.append([n_sp + x for x in w])
+            freqs.append(f)
     where = defaultdict(set)          # (a, b) -> indices of the words that contain (or once contained) it
     for wi, w in enumerate(words):
         f = freqs[wi]
@@ -229,12 +232,13 @@ def pretokenize_file(input_path, special_tokens=(), num_processes: int | None = 
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
     split_tok = chunk_split_token(special_tokens)
-    # several chunks per process balance the load; a chunk under min_chunk_bytes is not worth a worker;
-    # chunks over max_chunk_bytes would make memory grow with the file
+    # several chunks per process balance the load; a chunk under min_chunk_bytes is not
+    # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
     n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
     n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
     with open(path, "rb") as f:
-        bounds = find_safe_cuts(f, n_chunks, special_tokens, split_tok) if n_chunks > 1 else [0, size]
+        bounds = [0, size]
+        if n_chunks > 1: bounds = find_safe_cuts(f, n_chunks, special_tokens, split_tok)
     jobs = [(str(path), s, e, tuple(special_tokens)) for s, e in zip(bounds[:-1], bounds[1:])]
     bar = tqdm(total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress)
     pool = None
@@ -253,11 +257,12 @@ def pretokenize_file(input_path, special_tokens=(), num_processes: int | None = 
     return counts
 
 # %% ../nbs/02_bpe.ipynb #c1a7e011
-# X\nY (cut after the newline) or X Y (cut before the space), X and Y printable ASCII but not space
-_SAFE_CUT = re.compile(rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])|(?<=[\x21-\x7e])(?= [\x21-\x7e])")
+# X\nY (cut after the newline) or X Y (cut before the space), X and Y in ! .. ~
+_SAFE_CUT = re.compile(rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])"    # X\n|Y
+                       rb"|(?<=[\x21-\x7e])(?= [\x21-\x7e])")   # X| Y
 
 def _inside_special(data: bytes, i: int, specials: list[bytes]) -> bool:
-    "True when an occurrence of one of `specials` in `data` starts before `i` and ends after it."
+    "True when one of `specials` occurs in `data` across position `i`."
     for s in specials:
         j = data.find(s, max(i - len(s) + 1, 0), i + len(s) - 1)
         if 0 <= j < i: return True
@@ -285,11 +290,14 @@ def _next_cut(file, pos: int, size: int, specials: list[bytes], split: bytes | N
         pos = base + end
     return None
 
-def find_safe_cuts(file, desired_num_chunks: int, special_tokens=(), split_token: bytes | None = None,
+def find_safe_cuts(file, desired_num_chunks: int, special_tokens=(),
+                   split_token: bytes | None = None,
                    window: int = 1 << 16) -> list[int]:
-    """Offsets `[0, ..., size]` that cut the binary `file` into at most `desired_num_chunks` chunks
-    whose pre-token counts add up to the whole file's (at `X\nY`, `X Y` or `split_token`)."""
-    if desired_num_chunks < 1: raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
+    """Offsets `[0, ..., size]` that cut the binary `file` into at most
+    `desired_num_chunks` chunks whose pre-token counts add up to the whole file's
+    (at `X\nY`, `X Y` or `split_token`)."""
+    if desired_num_chunks < 1:
+        raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
     if window < 1: raise ValueError(f"window must be >= 1, got {window}")
     specials = [s.encode("utf-8") for s in special_tokens]
     file.seek(0, os.SEEK_END)
@@ -298,7 +306,7 @@ def find_safe_cuts(file, desired_num_chunks: int, special_tokens=(), split_token
     for k in range(1, desired_num_chunks):
         guess = max(size * k // desired_num_chunks, bounds[-1] + 1)
         cut = _next_cut(file, guess, size, specials, split_token, window)
-        if cut is None: break                          # no safe place left after this guess
+        if cut is None: break                          # no safe place after this guess
         bounds.append(cut)
     return bounds + [size] if size else [0]
 
