@@ -69,10 +69,9 @@ class _LongWords:
         self.prv.append(-1)
         self.prv.extend(range(base, base + n - 1))
         self.frq.extend(array("q", [f]) * n)
-        pairs = list(zip(word, word[1:]))          # n - 1 pairs
         where = self.where
-        for i, p in enumerate(pairs, base): where[p].append(i)
-        for p, k in Counter(pairs).items(): pair_count[p] += k * f
+        for i, p in enumerate(zip(word, word[1:]), base): where[p].append(i)
+        for p, k in Counter(zip(word, word[1:])).items(): pair_count[p] += k * f
 
     def merge(self, a: int, b: int, c: int, delta: dict):
         "Replace each current `a b` by `c`, left to right; add count changes to `delta`."

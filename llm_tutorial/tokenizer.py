@@ -54,19 +54,20 @@ def _merge_round(pos: list[int], rank: int, val: list, nxt: list, prv: list,
     return changed
 
 def _bpe_merge_heap(ids: list[int], ranks: dict) -> list[int]:
-    "`bpe_merge` in O(n log n): a heap of (rank, position) over a doubly linked list."
+    "`bpe_merge` in O(n log n): a heap of rank·n + position over a doubly linked list."
     n = len(ids)
     val = list(ids)                          # node -> id, -1 once merged away
     nxt = list(range(1, n + 1))              # node -> next node (n: none)
     prv = list(range(-1, n - 1))             # node -> previous node (-1: none)
-    heap = [(ranks[p][0], i) for i, p in enumerate(zip(ids, ids[1:])) if p in ranks]
-    heapq.heapify(heap)
+    heap = [ranks[p][0] * n + i for i, p in enumerate(zip(ids, ids[1:])) if p in ranks]
+    heapq.heapify(heap)                      # one int per entry: compares faster than tuples
     while heap:
-        rank, pos = heap[0][0], []
-        while heap and heap[0][0] == rank: pos.append(heapq.heappop(heap)[1])
-        for i in _merge_round(sorted(pos), rank, val, nxt, prv, ranks):
+        rank, pos = heap[0] // n, []
+        while heap and heap[0] // n == rank:  # pops in position order
+            pos.append(heapq.heappop(heap) % n)
+        for i in _merge_round(pos, rank, val, nxt, prv, ranks):
             if val[i] >= 0 and nxt[i] < n and (m := ranks.get((val[i], val[nxt[i]]))):
-                heapq.heappush(heap, (m[0], i))
+                heapq.heappush(heap, m[0] * n + i)
     out, i = [], 0
     while i < n:                             # node 0 is never merged away
         out.append(val[i])
