@@ -143,16 +143,26 @@ def save_vocab_merges(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]]
         f.write("#version: 0.2\n")
         for a, b in merges: f.write(f"{_token_to_str(a, b2u)} {_token_to_str(b, b2u)}\n")
 
+def _read_utf8(path) -> str:
+    "The text of the file `path`; a ValueError naming the file and the byte if it is not UTF-8."
+    data = Path(path).read_bytes()
+    try: return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not valid UTF-8: {e.reason} at byte {e.start}") from None
+
 def load_vocab_merges(vocab_path, merges_path) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     "Read a GPT-2 format `vocab.json` and `merges.txt` into `(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]])`."
     u2b = unicode_to_bytes()
     for p in (vocab_path, merges_path):
         if not Path(p).is_file(): raise FileNotFoundError(f"tokenizer file not found: {p}")
-    try: enc = json.loads(Path(vocab_path).read_text(encoding="utf-8"))
+    try: enc = json.loads(_read_utf8(vocab_path))
     except json.JSONDecodeError as e: raise ValueError(f"{vocab_path} is not a valid vocab.json: {e}") from None
+    if not isinstance(enc, dict):
+        kind = type(enc).__name__
+        raise ValueError(f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object")
     vocab = {int(i): _str_to_token(s, u2b) for s, i in enc.items()}
     merges = []
-    for n, line in enumerate(Path(merges_path).read_text(encoding="utf-8").split("\n"), 1):
+    for n, line in enumerate(_read_utf8(merges_path).split("\n"), 1):
         if not line or (n == 1 and line.startswith("#version")): continue
         parts = line.split(" ")
         if len(parts) != 2: raise ValueError(f"{merges_path}, line {n}: expected two tokens separated by one space, got {line!r}")
