@@ -239,3 +239,31 @@ def test_full_disk_keeps_the_old_checkpoint(tmp_path, tokens, monkeypatch):
     ck = T.read_checkpoint(tmp_path / "r" / "checkpoint.pt")          # the step-2 checkpoint is intact
     assert ck["iteration"] == 2
     with T.run_lock(tmp_path / "r"): pass                              # and the folder is free again
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    "A folder on a read-only bind mount (even root cannot write there); skips where mounting is not allowed."
+    src, mnt = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    mnt.mkdir()
+    if subprocess.run(["mount", "--bind", str(src), str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_read_only_folders_stop_before_any_work(tmp_path, tokens, read_only_dir):
+    base = ["train", *TINY, "--max-steps", "4"]
+    p = run(*base, "--train-tokens", tokens / "train.npy", "--val-tokens", tokens / "val.npy",
+            "--vocab-size", "64", "--out-dir", read_only_dir / "run")
+    assert p.returncode == 1 and "cannot write in the run folder" in one_error_line(p)
+    p = run(*base, "--corpus", "stories-small", "--out-dir", tmp_path / "r",
+            env={"LLM_TUTORIAL_DATA": str(read_only_dir / "cache")})
+    line = one_error_line(p)
+    assert p.returncode == 1 and "the data cache" in line and "LLM_TUTORIAL_DATA" in line
+    assert not (tmp_path / "r" / "log.jsonl").exists(), "stopped before any work"
