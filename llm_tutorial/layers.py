@@ -18,9 +18,10 @@ from torch import Tensor
 _FAST_OPS: dict = {}    # chapter 11's twins by name, filled at first use
 
 def fast_op(name: str):
-    "Chapter 11's fast twin of a plain function, by name (`'rms_norm'`, `'attention'`, ...)."
+    "Chapter 11's fast twin of a plain function, by name (`'rms_norm'`, ...)."
     if not _FAST_OPS:
-        fast = importlib.import_module("llm_tutorial.fast")    # a later chapter: import lazily
+        # a later chapter: import lazily
+        fast = importlib.import_module("llm_tutorial.fast")
         _FAST_OPS.update(fast.FAST_OPS)
     return _FAST_OPS[name]
 
@@ -45,14 +46,15 @@ class Linear(nn.Module):
 
 # %% ../nbs/04_layers.ipynb #ef82f4a9
 class Embedding(nn.Module):
-    "Token ids `(...)` -> rows of `weight` `(num_embeddings, embedding_dim)`: `(..., embedding_dim)`."
+    "Token ids `(...)` -> their rows of `weight` `(num_embeddings, embedding_dim)`."
     def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None,
                  fast: bool = False):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.fast = fast                       # chapter 11's lookup (same weights, same result)
+        self.fast = fast  # chapter 11's lookup (same weights, same result)
         shape = (num_embeddings, embedding_dim)
-        self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))  # (vocab, d)
+        # (vocab, d)
+        self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -65,22 +67,24 @@ class Embedding(nn.Module):
         if dt.is_floating_point or dt.is_complex or dt == torch.bool:
             raise TypeError(f"token ids must be an integer tensor, got dtype {dt}")
         if dt not in (torch.int32, torch.int64):
-            token_ids = token_ids.long()       # indexing reads uint8 as a mask, rejects int16
+            # indexing reads uint8 as a mask, rejects int16
+            token_ids = token_ids.long()
         if self.fast:
             return fast_op("embedding")(self.weight, token_ids)
-        return self.weight[token_ids]          # (..., embedding_dim): row i is token i's vector
+        return self.weight[token_ids]  # (..., embedding_dim): row i is token i's vector
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 # %% ../nbs/04_layers.ipynb #603a6794
 class RMSNorm(nn.Module):
-    "RMS normalization over the last dim, gain `weight` `(d_model,)`; >= float32 inside."
+    "RMS normalization of the last dim, gain `weight` `(d_model,)`; float32 inside."
     def __init__(self, d_model: int, eps: float = 1e-5, device=None, dtype=None,
                  fast: bool = False):
         super().__init__()
         self.d_model, self.eps, self.fast = d_model, eps, fast
-        self.weight = nn.Parameter(torch.ones(d_model, device=device, dtype=dtype))  # (d_model,)
+        # (d_model,)
+        self.weight = nn.Parameter(torch.ones(d_model, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> (..., d_model), same dtype as x
@@ -121,6 +125,7 @@ class SwiGLU(nn.Module):
         act = fast_op("silu") if self.fast else silu
         return self.w2(act(self.w1(x)) * self.w3(x))
 
+# %% ../nbs/04_layers.ipynb #04e68861
 class SiLUFeedForward(nn.Module):
     "Classic 2-matrix FFN `w2(silu(w1 x))` (CS336 ablation): `(..., d_model)` -> `(..., d_model)`; `d_ff` defaults to 4·d_model."
     def __init__(self, d_model: int, d_ff: int | None = None, device=None, dtype=None, fast: bool = False):
@@ -141,13 +146,13 @@ class RotaryPositionalEmbedding(nn.Module):
     def __init__(self, theta: float, d_k: int, max_seq_len: int, device=None):
         super().__init__()
         if d_k % 2:
-            raise ValueError(f"RoPE needs an even d_k (it rotates pairs of coordinates), "
-                             f"got d_k={d_k}")
+            raise ValueError(f"RoPE needs an even d_k (it rotates pairs of coordinates),"
+                             f" got d_k={d_k}")
         self.theta, self.d_k, self.max_seq_len = theta, d_k, max_seq_len
         two_k = torch.arange(0, d_k, 2, dtype=torch.float64)             # (d_k/2,)
         inv_freq = theta ** (-two_k / d_k)                               # (d_k/2,)
-        pos = torch.arange(max_seq_len, dtype=torch.float64)             # (max_seq_len,)
-        angles = pos[:, None] * inv_freq[None, :]                        # (max_seq_len, d_k/2)
+        pos = torch.arange(max_seq_len, dtype=torch.float64)  # (max_seq_len,)
+        angles = pos[:, None] * inv_freq[None, :]  # (max_seq_len, d_k/2)
         # float64 on the CPU for accuracy at large positions, stored in float32
         f32 = dict(device=device, dtype=torch.float32)
         self.register_buffer("cos", angles.cos().to(**f32), persistent=False)
@@ -158,9 +163,10 @@ class RotaryPositionalEmbedding(nn.Module):
         # x: (..., seq, d_k)
         cos = self.cos[token_positions].to(x.dtype)    # (..., seq, d_k/2)
         sin = self.sin[token_positions].to(x.dtype)    # (..., seq, d_k/2)
-        x1, x2 = x[..., 0::2], x[..., 1::2]            # (..., seq, d_k/2): each pair's two parts
-        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., d_k/2, 2)
-        return out.flatten(-2)                         # (..., seq, d_k), pairs interleaved back
+        x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
+        # (..., d_k/2, 2)
+        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+        return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
 
     def forward(self, x: Tensor, token_positions: Tensor) -> Tensor:
         # x: (..., seq, d_k); token_positions: (..., seq) integer -> (..., seq, d_k)
@@ -171,8 +177,9 @@ class RotaryPositionalEmbedding(nn.Module):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 # %% ../nbs/04_layers.ipynb #4141418c
-def check_rope_input(rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor):
-    "Clear errors for a wrong head size, non-integer positions or positions out of range."
+def check_rope_input(rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
+                     ) -> None:
+    "Clear errors: wrong head size, non-integer or out-of-range positions."
     if x.shape[-1] != rope.d_k:
         raise ValueError(f"RoPE was built for d_k={rope.d_k}, got input with last dim "
                          f"{x.shape[-1]}")
@@ -185,15 +192,15 @@ def check_rope_input(rope: RotaryPositionalEmbedding, x: Tensor, token_positions
         return
     lo, hi = torch.aminmax(token_positions)
     if lo < 0 or hi >= rope.max_seq_len:
-        raise ValueError(f"token positions must lie in [0, max_seq_len={rope.max_seq_len}), "
-                         f"got [{lo.item()}, {hi.item()}]")
+        raise ValueError(f"token positions must lie in [0, max_seq_len="
+                         f"{rope.max_seq_len}), got [{lo.item()}, {hi.item()}]")
 
 # %% ../nbs/04_layers.ipynb #15761564
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     "Numerically stable softmax along `dim`: subtract the max, exponentiate, normalize."
     # x: any shape -> same shape; entries along `dim` are >= 0 and sum to 1
     m = x.detach().amax(dim=dim, keepdim=True)          # a constant shift: no gradient
-    e = torch.exp(x - m)                                 # every exponent <= 0: no overflow
+    e = torch.exp(x - m)  # every exponent <= 0: no overflow
     return e / e.sum(dim=dim, keepdim=True)
 
 # %% ../nbs/04_layers.ipynb #89b23cc9
@@ -210,5 +217,5 @@ def scaled_dot_product_attention(Q: Tensor, K: Tensor, V: Tensor,
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a boolean tensor (True = attend), "
                             f"got dtype {mask.dtype}")
-        scores = scores.masked_fill(~mask, float("-inf"))          # masked keys: probability 0
-    return softmax(scores, dim=-1) @ V                             # (..., n, m) @ (..., m, d_v)
+        scores = scores.masked_fill(~mask, float("-inf"))  # masked keys: probability 0
+    return softmax(scores, dim=-1) @ V  # (..., n, m) @ (..., m, d_v)

@@ -14,22 +14,26 @@ import torch
 # %% ../nbs/06_optim.ipynb #53eb34df
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
                   ignore_index: int | None = -100) -> torch.Tensor:
-    """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all leading dimensions;
-    logits `(..., vocab)`, targets `(...)` int. Positions whose target is `ignore_index` (padding, as
-    `pad_collate` of chapter 00 writes it) are left out of the mean."""
+    """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all
+    leading dimensions; logits `(..., vocab)`, targets `(...)` int. Positions whose target
+    is `ignore_index` (padding, as chapter 00's `pad_collate` writes it) are left out."""
     if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} "
-                         f"disagree: expected targets of shape {tuple(logits.shape[:-1])}")
+        raise ValueError(f"logits {tuple(logits.shape)} and targets "
+                         f"{tuple(targets.shape)} disagree: expected targets of shape "
+                         f"{tuple(logits.shape[:-1])}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
-        raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
-    o = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (..., V), >= float32
-    m = o.detach().amax(dim=-1, keepdim=True)                         # (..., 1) the largest logit
-    lse = m.squeeze(-1) + torch.exp(o - m).sum(dim=-1).log()          # (...) log Σ_k e^{o_k}
+        raise TypeError(f"targets must hold integer class indices, "
+                        f"got dtype {targets.dtype}")
+    # (..., V), >= float32
+    o = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    m = o.detach().amax(dim=-1, keepdim=True)  # (..., 1) the largest logit
+    lse = m.squeeze(-1) + torch.exp(o - m).sum(dim=-1).log()  # (...) log Σ_k e^{o_k}
     t = targets.long()                                                # (...)
-    keep = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t != ignore_index
-    o_y = o.gather(-1, t.where(keep, 0).unsqueeze(-1)).squeeze(-1)    # (...) the target's logit
-    losses = (lse - o_y).where(keep, 0.0)                             # (...) -log p(target)
-    return losses.sum() / keep.sum()                                  # mean over kept positions
+    keep = t != ignore_index if ignore_index is not None else torch.ones_like(t).bool()
+    # (...) the target's logit
+    o_y = o.gather(-1, t.where(keep, 0).unsqueeze(-1)).squeeze(-1)
+    losses = (lse - o_y).where(keep, 0.0)  # (...) -log p(target)
+    return losses.sum() / keep.sum()  # mean over kept positions
 
 # %% ../nbs/06_optim.ipynb #36049ada
 class AdamW(torch.optim.Optimizer):
@@ -52,7 +56,7 @@ class AdamW(torch.optim.Optimizer):
                 if p.grad is None: continue
                 if p.grad.is_sparse: raise RuntimeError("AdamW does not support sparse gradients")
                 state = self.state[p]
-                if not state:                                   # lazy init: first step for this parameter
+                if not state:  # lazy init: first step for this parameter
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -61,7 +65,8 @@ class AdamW(torch.optim.Optimizer):
                 m.mul_(b1).add_(g, alpha=1 - b1)                # m ← β1 m + (1-β1) g
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)         # v ← β2 v + (1-β2) g²
                 lr_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-                p.addcdiv_(m, v.sqrt().add_(eps), value=-lr_t)  # θ ← θ - α_t m / (√v + ε)
+                # θ ← θ - α_t m / (√v + ε)
+                p.addcdiv_(m, v.sqrt().add_(eps), value=-lr_t)
                 if wd != 0: p.mul_(1 - lr * wd)                 # θ ← θ - αλθ
         return loss
 
@@ -84,13 +89,15 @@ def get_lr_cosine_schedule(it: int, max_learning_rate: float, min_learning_rate:
 @torch.no_grad()
 def gradient_clipping(parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> torch.Tensor:
     "Scale all gradients in place so their global L2 norm is at most `max_l2_norm`; return the norm before clipping (0-dim tensor)."
-    if not max_l2_norm >= 0:                         # NaN fails this too; inf means no clipping
+    if not max_l2_norm >= 0:  # NaN fails this too; inf means no clipping
         raise ValueError(f"max_l2_norm must be a number >= 0 (inf: no clipping), got {max_l2_norm}")
-    grads = [p.grad for p in parameters if p.grad is not None]      # parameters without a gradient are skipped
+    # parameters without a gradient are skipped
+    grads = [p.grad for p in parameters if p.grad is not None]
     if not grads: return torch.tensor(0.0)
     norms = torch.stack([torch.linalg.vector_norm(g.detach().float(), 2) for g in grads])
-    total = torch.linalg.vector_norm(norms, 2)                        # sqrt(sum_p ||g_p||²)
-    scale = (max_l2_norm / (total + eps)).clamp(max=1.0)              # 1 when below the limit: no branch, no sync
+    total = torch.linalg.vector_norm(norms, 2)  # sqrt(sum_p ||g_p||²)
+    # 1 when below the limit: no branch, no sync
+    scale = (max_l2_norm / (total + eps)).clamp(max=1.0)
     for g in grads: g.mul_(scale.to(g.device, g.dtype))
     return total
 
@@ -101,30 +108,36 @@ def transformer_param_count(vocab_size: int, num_layers: int, d_model: int, d_ff
     return 2 * vocab_size * d + num_layers * per_layer + d
 
 
+def _check_accounting_args(attn_matrices: int, **sizes):
+    "Every size a positive integer, heads dividing `d_model`, 1 to 3 attention matrices."
+    for name, v in sizes.items():
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if sizes["d_model"] % sizes["num_heads"]:
+        raise ValueError(f"d_model={sizes['d_model']} is not divisible by "
+                         f"num_heads={sizes['num_heads']}")
+    if attn_matrices not in (1, 2, 3):
+        raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
+
+# %% ../nbs/06_optim.ipynb #e2a39343
 def adamw_accounting(vocab_size: int, context_length: int, num_layers: int, d_model: int,
                      num_heads: int, d_ff: int, batch_size: int, bytes_per_number: int = 4,
                      attn_matrices: int = 3) -> dict[str, int]:
     """Peak memory (bytes) of one AdamW training step by part, and the step's FLOPs.
-    Every number takes `bytes_per_number` bytes (float32: 4); attention keeps `attn_matrices`
-    `(T, T)` matrices per head for backward (3: the handout's count; 2: the plain attention of
-    chapters 04-05, exponentials and probabilities); activations as listed in chapter 06."""
-    for name, v in dict(vocab_size=vocab_size, context_length=context_length,
-                        num_layers=num_layers, d_model=d_model, num_heads=num_heads, d_ff=d_ff,
-                        batch_size=batch_size, bytes_per_number=bytes_per_number).items():
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if d_model % num_heads:
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
-    if attn_matrices not in (1, 2, 3):
-        raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
-    V, T, L, d, h, f, B = (vocab_size, context_length, num_layers, d_model, num_heads, d_ff,
-                           batch_size)
-    P = transformer_param_count(V, L, d, f)
-    per_layer_acts = (2 * 3 * B * T * d + 5 * B * T * d + attn_matrices * B * h * T * T
-                      + B * T * d + 5 * B * T * f)      # norms, QKV, softmax, attn out, SwiGLU
-    acts = L * per_layer_acts + 3 * B * T * d + B * T * V     # final norm, exp(logits - max)
+    Every number takes `bytes_per_number` bytes (float32: 4); attention keeps
+    `attn_matrices` `(T, T)` matrices per head for backward (3: the handout's count; 2: the
+    plain attention of chapters 04-05); activations as listed in chapter 06."""
+    _check_accounting_args(attn_matrices, vocab_size=vocab_size,
+                           context_length=context_length, num_layers=num_layers,
+                           d_model=d_model, num_heads=num_heads, d_ff=d_ff,
+                           batch_size=batch_size, bytes_per_number=bytes_per_number)
+    V, T, L, d, h, f = vocab_size, context_length, num_layers, d_model, num_heads, d_ff
+    B, P = batch_size, transformer_param_count(vocab_size, num_layers, d_model, d_ff)
+    norms, qkv, attn_out, ffn = 2 * 3 * B * T * d, 5 * B * T * d, B * T * d, 5 * B * T * f
+    scores = attn_matrices * B * h * T * T                   # the (T, T) matrices
+    acts = L * (norms + qkv + scores + attn_out + ffn) + 3 * B * T * d + B * T * V
     fwd = (L * (2 * B * T * 4 * d * d + 4 * B * T * T * d + 2 * B * T * 3 * d * f)
-           + 2 * B * T * d * V)
+           + 2 * B * T * d * V)                              # layers, then the LM head
     n = bytes_per_number
     out = dict(parameters=P * n, gradients=P * n, optimizer_state=2 * P * n,
                activations=acts * n)
