@@ -4,10 +4,10 @@ At the CS336 TinyStories config (vocab 10k, ctx 256, d_model 512, 4 layers, 16 h
 float32, one forward + backward + torch.optim.AdamW step, in the same run:
   (a) a model made of PyTorch built-ins (nn.Embedding, nn.Linear, nn.RMSNorm, F.scaled_dot_product_attention,
       F.silu; RoPE has no built-in, so it uses chapter 04's),
-  (b) our from-scratch `TransformerLM` (chapters 04-05),
-  (c) the same model with `fast=True` (F.scaled_dot_product_attention, F.rms_norm, F.silu, and RoPE as one complex
-      multiply, `rotate_complex`; the built-ins model keeps chapter 04's real-valued RoPE, so that is where the fast
-      path can beat it).
+  (b) the plain `TransformerLM` of chapters 04-05 (every layer as its formula reads, gradients by autograd),
+  (c) the same model with `fast=True`, chapter 11's twins (F.scaled_dot_product_attention, F.rms_norm, F.silu, the
+      hand-written embedding backward, and RoPE as one complex multiply, `rope_complex`; the built-ins model keeps
+      chapter 04's real-valued RoPE, so that is where the fast path can beat it).
 All three start from the same weights (the first losses are printed and must agree). Steps are interleaved
 (round-robin, `--rounds` rounds of `--steps` steps after `--warmup` warm-up steps, the order rotating from round
 to round so that no model always runs first) so that machine noise hits every model alike; each model's time
@@ -17,9 +17,10 @@ models, so the per-round ratios are also summarised by their geometric mean with
 (a t-interval on the mean log ratio) and the share of rounds the model was faster: with 20 rounds or more, a
 target counts as met when the interval lies above it. Fewer rounds give no verdict: the host's load drifts
 over seconds, so neighbouring rounds are not independent, and a handful of them can agree by chance (three
-rounds once gave the from-scratch model 0.83-0.86x, an interval below 0.9, where 100 rounds give 0.96-0.97x). Targets: (b) >= 0.9x (a), (c) >= 1.0x (a).
+rounds once gave a model 0.83-0.86x where 100 rounds gave 0.96-0.97x). Target: (c) >= 1.0x (a); the plain model's
+ratio (b) is reported with no target (its job is to be read).
 Also: achieved GFLOP/s (the standard count: matmul FLOPs of forward + backward = 3x `forward_flops`, full n²
-attention, although our from-scratch attention skips the masked blocks) and its fraction of the matmul
+attention) and its fraction of the matmul
 ceiling, measured as the best GFLOP/s of a big float32 matmul (timed before the rounds and once in every round,
 so that a busy moment of the host cannot lower it).
 """
@@ -102,7 +103,7 @@ def main():
     c, B = TINYSTORIES, args.batch
     torch.manual_seed(0)
     ours = TransformerLM.from_config(c)
-    models = {"builtins": BuiltinLM(c), "scratch": ours, "fast": TransformerLM.from_config(c)}
+    models = {"builtins": BuiltinLM(c), "plain": ours, "fast": TransformerLM.from_config(c)}
     for name in ("builtins", "fast"): models[name].load_state_dict(ours.state_dict())
     models["fast"].set_fast(True)
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
@@ -140,19 +141,20 @@ def main():
         res[k] = {"step_s": round(t, 4), "tokens_per_s": round(tps, 1), "gflops": round(gflops, 1), "frac_of_ceiling": round(gflops / ceiling, 3)}
         print(f"  {k:9} {t * 1000:8.1f} ms/step {tps:9.0f} tokens/s {gflops:7.1f} GFLOP/s ({gflops / ceiling:5.1%} of ceiling)"
               f"  {best['builtins'] / t:5.2f}x built-ins")
-    res["scratch_vs_builtins"] = round(best["builtins"] / best["scratch"], 3)
+    res["plain_vs_builtins"] = round(best["builtins"] / best["plain"], 3)
     res["fast_vs_builtins"] = round(best["builtins"] / best["fast"], 3)
-    for k, target in (("scratch", 0.9), ("fast", 1.0)):   # the same ratio round by round (each round runs the models back to back)
+    for k, target in (("plain", None), ("fast", 1.0)):   # the same ratio round by round (each round runs the models back to back)
         per_round = sorted(b / t for b, t in zip(rounds["builtins"], rounds[k]))
         gmean, lo, hi = geometric_mean_ci(per_round)
         faster = sum(r > 1 for r in per_round) / len(per_round)
         res[f"{k}_vs_builtins_rounds"] = {"median": round(statistics.median(per_round), 3), "min": round(per_round[0], 3), "max": round(per_round[-1], 3),
                                           "geomean": round(gmean, 3), "ci95": [round(lo, 3), round(hi, 3)], "share_faster": round(faster, 3)}
-        if len(per_round) < 20: verdict = "too few rounds to tell (use --rounds 50 or more)"
+        if target is None: verdict = "no target"
+        elif len(per_round) < 20: verdict = "too few rounds to tell (use --rounds 50 or more)"
         else: verdict = "met" if lo >= target else ("not met" if hi < target else "not resolved by this run")
         print(f"  {k} / built-ins round by round: median {statistics.median(per_round):.2f}x, range {per_round[0]:.2f}-{per_round[-1]:.2f}x over {len(per_round)} rounds; "
-              f"geometric mean {gmean:.3f}x, 95% CI {lo:.3f}-{hi:.3f}x; faster than the built-ins in {faster:.0%} of rounds -> target >= {target}: {verdict}")
-    print(f"from-scratch / built-ins = {res['scratch_vs_builtins']:.2f}x best-of (target >= 0.9); fast / built-ins = {res['fast_vs_builtins']:.2f}x best-of (target >= 1.0)")
+              f"geometric mean {gmean:.3f}x, 95% CI {lo:.3f}-{hi:.3f}x; faster than the built-ins in {faster:.0%} of rounds -> {f'target >= {target}: ' if target else ''}{verdict}")
+    print(f"plain / built-ins = {res['plain_vs_builtins']:.2f}x best-of (no target); fast / built-ins = {res['fast_vs_builtins']:.2f}x best-of (target >= 1.0)")
     if not args.no_record: record("bench_model", res)
 
 if __name__ == "__main__":

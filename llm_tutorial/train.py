@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .utf8 import atomic_write, save_vocab_merges
 from .model import ModelConfig, TransformerLM, forward_flops
+from .layers import fast_op
 from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
 from .data import corpus_tokens, get_batch, open_tokens, resolve_device, tokenizer_id
 from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
@@ -57,7 +58,7 @@ class TrainConfig:
     no_rope: bool = _knob(False, "ablation: no position embedding at all (NoPE)", group="model")
     silu_ffn: bool = _knob(False, "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU", group="model")
     tie_weights: bool = _knob(False, "share the embedding matrix with the output layer", group="model")
-    fast: bool = _knob(True, "use PyTorch's fused kernels in the model (same weights, same results within float tolerance)", group="model")
+    fast: bool = _knob(True, "use chapter 11's fast twins (fused kernels, hand-written backward passes) in the model and the loss; same results within float tolerance", group="model")
     # --- optimisation ---
     batch_size: int = _knob(4, "sequences per optimizer step, over all processes and accumulation steps", group="optimisation")
     max_steps: int = _knob(2500, "optimizer steps (the schedule's length)", group="optimisation")
@@ -747,6 +748,7 @@ def _train(config: TrainConfig, data: TrainData | None, on_log, force: bool) -> 
     train_time, last_ckpt, last_ckpt_step, done, interrupted, final = 0.0, None, None, start, False, {}
     time_offset = sum(tokens_per_step / r["tokens_per_s"] for r in records if r.get("kind") == "train")  # training seconds before a resume
     bar = tqdm(total=steps, initial=start, disable=not (master and config.progress), desc="train", dynamic_ncols=True)
+    loss_fn = fast_op("cross_entropy") if config.fast else cross_entropy   # chapter 11's twin
     model.train()
     try:
         if start == 0: final = evaluate(0, 0, 0.0)
@@ -762,7 +764,7 @@ def _train(config: TrainConfig, data: TrainData | None, on_log, force: bool) -> 
                 with sync:
                     with autocast:
                         logits = model(x)                                       # (micro_bs, context, vocab)
-                    loss = cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+                    loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
                     scaled = loss / config.grad_accum_steps
                     (scaler.scale(scaled) if scaler else scaled).backward()
                 loss_sum += loss.detach()
