@@ -710,32 +710,41 @@ def load_corpus(name: str, split: str = "train") -> str:
 # %% ../nbs/01b_corpus.ipynb #88905600
 def _no_data(what: str, err) -> None:
     "Print why `what` is unavailable and how to get it."
-    print(f"{what} is not available ({err}). Connect to the network, or set LLM_TUTORIAL_SHARED to the book's "
-          "shared/data folder, and run the cell again.")
+    print(f"{what} is not available ({err}). Connect to the network, or set "
+          "LLM_TUTORIAL_SHARED to the book's shared/data folder, and run the cell again.")
 
 def shakespeare_path() -> Path | None:
-    "Tiny Shakespeare: the data cache's copy, else the shared folder's (checksum checked), else downloaded; None if none works."
+    """Tiny Shakespeare: the data cache's copy, else the shared folder's (checksum
+    checked), else downloaded into the cache; None, with what to do, if none works."""
     spec = DATASETS["tinyshakespeare"]
     cached, shared = data_dir() / spec["file"], shared_data_dir()
     if cached.is_file(): return cached
     if shared is not None and (shared / spec["file"]).is_file():
-        if _verify(shared / spec["file"], spec["sha256"], spec["size"]) is None: return shared / spec["file"]
+        copy = shared / spec["file"]
+        if _verify(copy, spec["sha256"], spec["size"]) is None: return copy
     try: return corpus_path("tinyshakespeare")
     except (DownloadError, OSError, ValueError) as e: return _no_data("Tiny Shakespeare", e)
 
 # tiktoken's cache names (sha1 of the URLs) of GPT-2's encoder.json and vocab.bpe
-GPT2_CACHE_NAMES = ("6c7ea1a7e38e3a7f062df639a5b80947f075ffe6", "6d1cbeee0f20b3d9449abfede4726ed8212e3aee")
+GPT2_CACHE_NAMES = ("6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
+                    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee")
 
-def gpt2_files() -> tuple[Path, Path] | None:
-    """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache, fetched by tiktoken's loader if missing; None if not possible.
-    Without `TIKTOKEN_CACHE_DIR` it sets it: the shared folder's `tiktoken_cache` when complete, else `data_dir()/tiktoken_cache`."""
+def _tiktoken_cache() -> Path:
+    "`TIKTOKEN_CACHE_DIR`; when unset, set to the shared folder's cache or the data cache's."
     if not os.environ.get("TIKTOKEN_CACHE_DIR"):
         shared = shared_data_dir()
-        have = shared is not None and all((shared / "tiktoken_cache" / n).is_file() for n in GPT2_CACHE_NAMES)
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(shared / "tiktoken_cache" if have else data_dir() / "tiktoken_cache")
-    cache = Path(os.environ["TIKTOKEN_CACHE_DIR"])
+        there = shared / "tiktoken_cache" if shared is not None else None
+        have = there is not None and all((there / n).is_file() for n in GPT2_CACHE_NAMES)
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(there if have else data_dir() / "tiktoken_cache")
+    return Path(os.environ["TIKTOKEN_CACHE_DIR"])
+
+def gpt2_files() -> tuple[Path, Path] | None:
+    """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache (`_tiktoken_cache`),
+    fetched by tiktoken's own loader if missing; None, with what to do, if not possible."""
+    cache = _tiktoken_cache()
     try:
         import tiktoken
-        tiktoken.get_encoding("gpt2")                # downloads (hash-checked) into the cache when missing
-    except Exception as e: return _no_data("GPT-2's vocabulary", e)     # no network: requests' or urllib's errors
+        tiktoken.get_encoding("gpt2")         # downloads (hash-checked) when missing
+    except Exception as e:                    # no network: requests' or urllib's errors
+        return _no_data("GPT-2's vocabulary", e)
     return cache / GPT2_CACHE_NAMES[0], cache / GPT2_CACHE_NAMES[1]

@@ -1,26 +1,33 @@
-"""The chapters' data without the shared test folder (issue 24): Tiny Shakespeare and GPT-2's vocabulary come
-from a local HTTP server standing in for the network, through `shakespeare_path` and `gpt2_files`."""
+"""The chapters' data without the shared test folder (issue 24).
+
+Tiny Shakespeare and GPT-2's vocabulary come from a local HTTP server standing in for
+the network, through `shakespeare_path` and `gpt2_files` (what chapters 00-03 call).
+"""
 import functools, hashlib, http.server, shutil, threading
 
 import pytest
 
 import llm_tutorial.corpus as corpus
-from llm_tutorial.corpus import GPT2_CACHE_NAMES, gpt2_files, load_corpus, shakespeare_path
+from llm_tutorial.corpus import GPT2_CACHE_NAMES, gpt2_files, load_corpus
+from llm_tutorial.corpus import shakespeare_path
 from llm_tutorial.utf8 import shared_data_dir
 
-REAL_SHARED = shared_data_dir()        # before any test hides it: the source of GPT-2's files to serve
+REAL_SHARED = shared_data_dir()   # read before a test hides it: GPT-2's files to serve
 TEXT = b"First Citizen:\nBefore we proceed any further, hear me speak.\n" * 500
+OPENAI = "https://openaipublic.blob.core.windows.net"
 
 
 @pytest.fixture
 def site(tmp_path):
-    "A static file server on 127.0.0.1 over the folder `site/`; yields (folder, base URL)."
+    "A static file server on 127.0.0.1 over `site/`; yields (folder, base URL)."
     root = tmp_path / "site"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(root))
     handler.log_message = lambda *a: None
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True)
     t.start()
     yield root, f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
@@ -30,7 +37,7 @@ def site(tmp_path):
 
 @pytest.fixture
 def no_shared(tmp_path, monkeypatch):
-    "The shared folder hidden, an empty data cache, no tiktoken cache, no proxy for the local server."
+    "Shared folder hidden, empty data cache, no tiktoken cache, no proxy for 127.0.0.1."
     monkeypatch.setenv("LLM_TUTORIAL_SHARED", str(tmp_path / "no-shared"))
     monkeypatch.setenv("LLM_TUTORIAL_DATA", str(tmp_path / "cache"))
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
@@ -41,7 +48,8 @@ def no_shared(tmp_path, monkeypatch):
 
 def _serve_shakespeare(monkeypatch, url: str, body: bytes = TEXT):
     "Point the Tiny Shakespeare entry at `url`, pinned to `body`'s size and checksum."
-    spec = dict(file="tinyshakespeare.txt", url=url, size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    sha = hashlib.sha256(body).hexdigest()
+    spec = dict(file="tinyshakespeare.txt", url=url, size=len(body), sha256=sha)
     monkeypatch.setitem(corpus.DATASETS, "tinyshakespeare", spec)
 
 
@@ -52,16 +60,18 @@ def test_shakespeare_downloads_into_the_cache(site, no_shared, monkeypatch):
     path = shakespeare_path()
     assert path == no_shared / "cache" / "tinyshakespeare.txt"
     assert path.read_bytes() == TEXT
-    assert load_corpus("tinyshakespeare") == TEXT.decode()[: len(TEXT) * 9 // 10]
-    (root / "input.txt").unlink()                     # the second call needs no network
+    cut = len(TEXT) * 9 // 10
+    assert load_corpus("tinyshakespeare") == TEXT.decode()[:cut]
+    (root / "input.txt").unlink()                 # the second call needs no network
     assert shakespeare_path() == path
 
 
 def test_shakespeare_offline_says_what_to_do(no_shared, monkeypatch, capsys):
-    _serve_shakespeare(monkeypatch, "http://127.0.0.1:9/input.txt")   # nothing listens on port 9
+    _serve_shakespeare(monkeypatch, "http://127.0.0.1:9/input.txt")  # nothing on 9
     assert shakespeare_path() is None
     out = capsys.readouterr().out
-    assert "Tiny Shakespeare is not available" in out and "LLM_TUTORIAL_SHARED" in out
+    assert "Tiny Shakespeare is not available" in out
+    assert "LLM_TUTORIAL_SHARED" in out
 
 
 def test_shakespeare_shared_copy_only_when_it_checks(site, no_shared, monkeypatch):
@@ -70,30 +80,32 @@ def test_shakespeare_shared_copy_only_when_it_checks(site, no_shared, monkeypatc
     _serve_shakespeare(monkeypatch, f"{base}/input.txt")
     shared = no_shared / "shared"
     shared.mkdir()
-    (shared / "tinyshakespeare.txt").write_bytes(TEXT)
+    copy = shared / "tinyshakespeare.txt"
+    copy.write_bytes(TEXT)
     monkeypatch.setenv("LLM_TUTORIAL_SHARED", str(shared))
-    assert shakespeare_path() == shared / "tinyshakespeare.txt"          # offline copy, checksum matches
-    (shared / "tinyshakespeare.txt").write_bytes(TEXT[:-1] + b"?")
-    assert shakespeare_path() == no_shared / "cache" / "tinyshakespeare.txt"   # a bad copy: downloaded instead
+    assert shakespeare_path() == copy                 # offline copy, checksum matches
+    copy.write_bytes(TEXT[:-1] + b"?")
+    cached = no_shared / "cache" / "tinyshakespeare.txt"
+    assert shakespeare_path() == cached               # a bad copy: downloaded instead
 
 
 def test_gpt2_files_through_tiktoken_loader(site, no_shared, monkeypatch):
-    "tiktoken's own loader fetches GPT-2's files (hash-checked) into the data cache's tiktoken_cache."
-    real = REAL_SHARED
-    if real is None or not (real / "tiktoken_cache").is_dir(): pytest.skip("needs GPT-2's files from ../shared/data/tiktoken_cache to serve")
+    "tiktoken's own loader fetches GPT-2's files (hash-checked) into the data cache."
+    real = REAL_SHARED / "tiktoken_cache" if REAL_SHARED else None
+    if real is None or not real.is_dir():
+        pytest.skip("needs GPT-2's files in ../shared/data/tiktoken_cache to serve")
     import tiktoken.load, tiktoken.registry
     root, base = site
     served = root / "gpt-2" / "encodings" / "main"
     served.mkdir(parents=True)
     for name, cached in zip(("encoder.json", "vocab.bpe"), GPT2_CACHE_NAMES):
-        shutil.copy(real / "tiktoken_cache" / cached, served / name)
+        shutil.copy(real / cached, served / name)
     original = tiktoken.load.read_file
-    prefix = "https://openaipublic.blob.core.windows.net"
-    monkeypatch.setattr(tiktoken.load, "read_file", lambda p: original(p.replace(prefix, base)))
-    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    local = lambda p: original(p.replace(OPENAI, base))    # the server stands in
+    monkeypatch.setattr(tiktoken.load, "read_file", local)
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})   # no encoding loaded yet
     files = gpt2_files()
     assert files is not None
     assert files[0].parent == no_shared / "cache" / "tiktoken_cache"
     for got, cached in zip(files, GPT2_CACHE_NAMES):
-        assert got.read_bytes() == (real / "tiktoken_cache" / cached).read_bytes()
-
+        assert got.read_bytes() == (real / cached).read_bytes()
