@@ -4,6 +4,7 @@
 #   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: nbdev_test over all
 #                                notebooks, then pytest tests/ (project checks, README, offline book build
 #                                and, where Chromium is installed or installable as root, its browser check)
+#                                (--slow: also the #| slow cells, with LLM_TUTORIAL_SLOW=1)
 #   bash run.sh setup            set up .venv with dev tools (JupyterLab included) and stop
 # Variables: PYTHON (default python3), VENV (default .venv),
 #            TORCH (pip requirement for PyTorch, default torch==2.13.0; e.g.
@@ -69,7 +70,7 @@ case "$cmd" in
     shared_env
     browser
     flags=""
-    [ "${1:-}" = "--slow" ] && flags="slow"
+    [ "${1:-}" = "--slow" ] && flags="slow" && export LLM_TUTORIAL_SLOW=1   # the chapters' heavy-cell switch
     export MPLBACKEND=Agg
     n=$(ls nbs/*.ipynb | wc -l)
     [ "$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }
@@ -78,5 +79,5 @@ case "$cmd" in
     echo "== pytest tests/"
     "$VENV/bin/python" -m pytest -q tests ;;
   *)
-    sed -n '2,11p' "$0"; exit 2 ;;
+    sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ from .generate import sample_stories, generate_main, _check_sampling_args
 # %% ../nbs/10b_cli.ipynb #6f7bdbb9
 def _say(msg: str): print(msg, flush=True)
 
-# Measured with 4-minute main jobs on the full grammar (see the table below): a lower peak learning rate gets through the loss plateau
+# Measured with 4-minute main jobs on the full grammar (appendix 91, Tuning the main job): a lower peak learning rate gets through the loss plateau
 # in ~600 steps instead of ~1,300 (safer on a slower machine); annealing further and averaging the weights lower
 # the final loss (1.063 -> 1.046-1.050 x the floor) and raise the valid share (38-44% -> 41-54% of 100 stories);
 # the token embeddings at 5x the learning rate add 6-10 points of valid share at each of three seeds (chapter 09).
