@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from .layers import RotaryPositionalEmbedding
 from .model import ModelConfig, forward_flops
-from .optim import adamw_accounting
+from .optim import adamw_accounting, check_ce_args
 
 # %% ../nbs/11_fast.ipynb #65ed45b4
 class _Lookup(torch.autograd.Function):
@@ -200,13 +200,7 @@ class CrossEntropyFunction(torch.autograd.Function):
 def cross_entropy_fast(logits: Tensor, targets: Tensor,
                        ignore_index: int | None = -100) -> Tensor:
     "Chapter 06's `cross_entropy` with the hand-written backward; same arguments."
-    if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets "
-                         f"{tuple(targets.shape)} disagree: expected targets of shape "
-                         f"{tuple(logits.shape[:-1])}")
-    if targets.dtype.is_floating_point or targets.dtype == torch.bool:
-        raise TypeError(f"targets must hold integer class indices, "
-                        f"got dtype {targets.dtype}")
+    check_ce_args(logits, targets)                         # chapter 06's checks
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     logits = logits.reshape(-1, logits.shape[-1])                # (N, V)
     targets = targets.reshape(-1).long()                         # (N,)
