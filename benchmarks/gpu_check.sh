@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check (run by hand on a machine with one GPU; needs no network):
-#   1. the CUDA tests (tests/test_cuda.py, pytest mark `cuda`),
+#   1. the CUDA tests (tests/test_cuda.py, pytest mark `cuda`) and the test cells of chapters 09
+#      and 10, whose training runs pick the GPU (device auto),
 #   2. benchmarks/gpu_check.py: the CS336 configuration in float32, bf16 and bf16 + compile,
 #      tokens/s, MFU, loss and peak memory recorded in benchmarks/results/gpu_check.jsonl.
 # Usage: bash benchmarks/gpu_check.sh [--dry-run] [gpu_check.py options]
@@ -19,5 +20,14 @@ for a in "$@"; do [ "$a" = "--dry-run" ] && dry=1; done
 if [ "$dry" = 1 ]; then export LLM_TUTORIAL_TEST_DEVICE=${LLM_TUTORIAL_TEST_DEVICE:-cpu}; fi
 echo "== 1/2 CUDA tests (device ${LLM_TUTORIAL_TEST_DEVICE:-cuda})"
 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
+NBT="$(dirname "$PY")/nbdev_test"
+if [ "$dry" = 1 ]; then
+  echo "== test cells of chapters 09 and 10 on the device: skipped in a dry run"
+elif [ -x "$NBT" ]; then
+  echo "== test cells of chapters 09 and 10 (their training runs use device auto: the GPU)"
+  for nb in nbs/09_train.ipynb nbs/10_generate.ipynb; do "$NBT" --path "$nb"; done
+else
+  echo "== test cells skipped: no nbdev_test next to $PY (bash run.sh setup installs it)"
+fi
 echo "== 2/2 the CS336 configuration: float32, bf16, bf16 + compile"
 "$PY" benchmarks/gpu_check.py "$@"
