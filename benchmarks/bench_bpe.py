@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")   # HF on one thread, set before importing tokenizers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import record
-from llm_tutorial.utf8 import shared_data_dir
+from llm_tutorial.files import shared_data_dir
 from llm_tutorial.bpe import train_bpe, pretokenize_file, _PAT_RE
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers
 

@@ -16,7 +16,7 @@ from common import best_of, record  # noqa: E402
 
 import numpy as np  # noqa: E402
 from llm_tutorial.tokenizer import Tokenizer  # noqa: E402
-from llm_tutorial.utf8 import shared_data_dir  # noqa: E402
+from llm_tutorial.files import shared_data_dir  # noqa: E402
 
 GPT2_VOCAB, GPT2_MERGES = "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6", "6d1cbeee0f20b3d9449abfede4726ed8212e3aee"
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 from benchmarks.common import record
 from llm_tutorial.model import TransformerLM
-from llm_tutorial.train import TrainConfig
+from llm_tutorial.config import TrainConfig
 from llm_tutorial.generate import generate
 
 def main():

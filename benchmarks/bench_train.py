@@ -17,7 +17,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record, best_of
-from llm_tutorial.train import TrainConfig, TrainData, train
+from llm_tutorial.config import TrainConfig
+from llm_tutorial.data import TrainData
+from llm_tutorial.train import train
 from llm_tutorial.model import TransformerLM
 from llm_tutorial.optim import AdamW, cross_entropy, gradient_clipping
 from llm_tutorial.data import get_batch

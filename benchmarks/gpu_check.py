@@ -31,7 +31,8 @@ H100_CLASS = ("H100", "H200")
 
 def one_run(spec: dict) -> None:
     "Child process: train one mode as `spec` says (a JSON dict of TrainConfig fields)."
-    from llm_tutorial.train import preset_config, train
+    from llm_tutorial.config import preset_config
+    from llm_tutorial.train import train
     config = preset_config("cs336-tinystories", **spec)
     train(config)
 

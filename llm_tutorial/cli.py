@@ -9,10 +9,12 @@ __all__ = ['MAIN_JOB_TUNING', 'COMMANDS', 'main_job', 'main_parser', 'main']
 import argparse, contextlib, io, json, math, shutil, sys, time
 from pathlib import Path
 import torch
-from .utf8 import atomic_write
+from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
-from .train import (TrainConfig, prepare_data, train, plot_losses, train_main, run_lock,
-                                user_errors, config_file_fields)
+from .config import TrainConfig, config_file_fields, data_options, user_errors
+from .data import prepare_data
+from .runlog import plot_losses, run_lock
+from .train import train, train_main
 from .generate import sample_stories, generate_main, _check_sampling_args
 
 # %% ../nbs/10b_cli.ipynb #6f7bdbb9
@@ -55,7 +57,7 @@ def _job(config, corpus, out, samples, validity_samples, temperature, seed, t_st
 
     _say(f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; cached after the first run)")
     t = time.perf_counter()
-    data = prepare_data(config, verbose=True)
+    data = prepare_data(**data_options(config), verbose=True)
     tok = data.tokenizer
     if len(tok.vocab) < config.vocab_size:   # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
         config = config.replace(vocab_size=len(tok.vocab))

@@ -4,17 +4,18 @@
 
 # %% auto #0
 __all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'GPT2_CACHE_NAMES',
-           'small_story_grammar', 'Grammar', 'grammar_conflicts', 'generate_stories', 'logprob', 'EntropyFloor',
-           'ratio_ci', 'entropy_floor', 'split_stories', 'validity', 'write_stories', 'data_dir', 'DownloadError',
-           'download', 'story_file', 'corpus_path', 'load_corpus', 'shakespeare_path', 'gpt2_files']
+           'small_story_grammar', 'generate_stories', 'EntropyFloor', 'entropy_floor', 'split_stories', 'validity',
+           'write_stories', 'story_file', 'corpus_path', 'has_splits', 'split_text', 'load_corpus', 'shakespeare_path',
+           'gpt2_files']
 
 # %% ../nbs/01b_corpus.ipynb #af66908d
-import bisect, hashlib, http.client, itertools, math, os, re, sys, time, urllib.error, urllib.request
+import hashlib, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from tqdm import tqdm
-from .utf8 import atomic_write, shared_data_dir
+from .files import (DownloadError, atomic_write, data_dir, download,
+                                 shared_data_dir, verify_file)
+from .grammar import Grammar, logprob, ratio_ci
 
 # %% ../nbs/01b_corpus.ipynb #1464adc5
 # The grammar: rule -> options. An option is "text", or (weight, "text") or (weight, "text", {variables it sets}).
@@ -172,134 +173,6 @@ def small_story_grammar(max_options: int = 3, max_events: int = 1) -> dict:
     rules = {r: opts[:max_options] for r, opts in STORY_GRAMMAR.items() if not re.fullmatch(r"DAY\d+", r)}
     return {**rules, **_day_out(_EVENTS[:max_options], max_events)}
 
-# %% ../nbs/01b_corpus.ipynb #278fa221
-EOT = "<|endoftext|>"
-_SLOT = re.compile(r"<([A-Z][A-Z0-9]*)(?::(\w+))?>")
-
-class _Option:
-    "One compiled option: its parts (literal strings and `(nonterminal, var)` pairs) and the variables it sets."
-    __slots__ = ("parts", "sets", "lead")
-    def __init__(self, template: str, sets: dict):
-        parts, last = [], 0
-        for m in _SLOT.finditer(template):
-            if m.start() > last: parts.append(template[last:m.start()])
-            parts.append((m.group(1), m.group(2)))
-            last = m.end()
-        if last < len(template): parts.append(template[last:])
-        for p in parts:
-            if isinstance(p, str) and re.search(r"<[^<>]*>", p): raise ValueError(f"malformed rule reference in {template!r}")
-        self.parts, self.sets = tuple(parts), tuple(sets.items())
-        self.lead = parts[0] if parts and isinstance(parts[0], str) else ""   # the literal text it starts with
-
-class _Rule:
-    "A compiled nonterminal: options, integer weights as a cumulative table, and the natural log of each option's probability."
-    __slots__ = ("name", "options", "cum", "total", "logp")
-    def __init__(self, name: str, options: list):
-        opts, weights = [], []
-        for o in options:
-            if isinstance(o, str): o = (1, o)
-            w, t, sets = (o + ({},))[:3]
-            if not (isinstance(w, int) and w > 0): raise ValueError(f"rule {name}: weights must be positive integers, got {w!r}")
-            opts.append(_Option(t, sets)); weights.append(w)
-        self.name, self.options, self.total = name, tuple(opts), sum(weights)
-        self.cum = tuple(itertools.accumulate(weights))
-        self.logp = tuple(math.log(w) - math.log(self.total) for w in weights)
-
-def _fill(s: str, st: dict) -> str: return s.format_map(st) if "{" in s else s
-
-class Grammar:
-    "A probabilistic grammar with state: `<NT>` expands a rule, `<NT:var>` also stores its text in `var`, `{var}` inserts it."
-    def __init__(self, rules: dict, start: str = "STORY"):
-        self.rules = {name: _Rule(name, opts) for name, opts in rules.items()}
-        self.start = start
-        self.fingerprint = hashlib.sha1(repr((start, rules)).encode()).hexdigest()[:8]   # names the cached corpus files
-        for r in self.rules.values():
-            for o in r.options:
-                for p in o.parts:
-                    if isinstance(p, tuple) and p[0] not in self.rules: raise ValueError(f"rule {r.name} uses unknown rule <{p[0]}>")
-        if start not in self.rules: raise ValueError(f"start rule {start!r} is not in the grammar")
-
-    # ---- generation: walk the grammar, draw each choice from integer random numbers
-    def _gen(self, rule: _Rule, out: list, st: dict, draw, lps: list):
-        if len(rule.options) == 1: o = rule.options[0]
-        else:
-            i = bisect.bisect_right(rule.cum, draw() % rule.total)
-            o = rule.options[i]; lps.append(rule.logp[i])
-        for k, v in o.sets: st[k] = _fill(v, st)
-        for p in o.parts:
-            if p.__class__ is str: out.append(_fill(p, st))
-            else:
-                name, var = p
-                if var is None: self._gen(self.rules[name], out, st, draw, lps)
-                else:
-                    n0 = len(out); self._gen(self.rules[name], out, st, draw, lps)
-                    st[var] = "".join(out[n0:])
-
-    def sample(self, draw) -> tuple[str, float]:
-        "One story and its natural-log probability; `draw()` returns a random non-negative integer below 2**64."
-        out, lps = [], []
-        self._gen(self.rules[self.start], out, {}, draw, lps)
-        return "".join(out), math.fsum(lps)   # fsum: exactly rounded, so the order of the terms does not matter
-
-    # ---- parsing: replay the grammar against a text; a choice is allowed only if its text comes next
-    def derivations(self, text: str, max_runs: int = 10_000) -> tuple[list[float], int]:
-        "Log-probabilities of all the ways the grammar can produce exactly `text`, and the number of replays needed."
-        stack, found, runs = [()], [], 0
-        while stack:
-            runs += 1
-            if runs > max_runs: raise RuntimeError(f"more than {max_runs} replays: the grammar is too ambiguous for this text")
-            p = _Replay(self, text, stack.pop())
-            try: p.run(self.rules[self.start])
-            except _NoMatch: continue
-            except _Branch as b: stack.extend(b.prefixes); continue
-            if p.pos == len(text): found.append(math.fsum(p.lps))
-        return found, runs
-
-class _NoMatch(Exception): pass
-class _Branch(Exception):
-    def __init__(self, prefixes): self.prefixes = prefixes
-
-class _Replay:
-    "One replay of the grammar against `text`, with the first choices forced to `forced` (used after an ambiguous choice)."
-    def __init__(self, g: Grammar, text: str, forced: tuple):
-        self.g, self.text, self.forced, self.trace, self.pos, self.lps, self.st = g, text, forced, [], 0, [], {}
-
-    def run(self, rule: _Rule):
-        text, st = self.text, self.st
-        if len(rule.options) == 1: o = rule.options[0]
-        else:
-            k = len(self.trace)
-            if k < len(self.forced): i = self.forced[k]
-            else:
-                cands = [j for j, oj in enumerate(rule.options) if text.startswith(_fill(oj.lead, st), self.pos)]
-                if not cands: raise _NoMatch
-                if len(cands) > 1: raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
-                i = cands[0]
-            self.trace.append(i); o = rule.options[i]; self.lps.append(rule.logp[i])
-        for k_, v in o.sets: st[k_] = _fill(v, st)
-        for p in o.parts:
-            if p.__class__ is str:
-                s = _fill(p, st)
-                if not text.startswith(s, self.pos): raise _NoMatch
-                self.pos += len(s)
-            else:
-                name, var = p
-                p0 = self.pos
-                self.run(self.g.rules[name])
-                if var is not None: st[var] = text[p0:self.pos]
-
-def grammar_conflicts(g: Grammar) -> list[str]:
-    "Choice points where the text alone may not decide the option: an empty lead, or a lead that is a prefix of another."
-    out = []
-    for r in g.rules.values():
-        if len(r.options) < 2: continue
-        leads = [o.lead for o in r.options]
-        for i, a in enumerate(leads):
-            if a == "": out.append(f"{r.name}: option {i} starts with a rule, not text")
-            for j, b in enumerate(leads):
-                if i != j and a and b.startswith(a): out.append(f"{r.name}: {a!r} is a prefix of {b!r}")
-    return out
-
 # %% ../nbs/01b_corpus.ipynb #b155e616
 EOT = "<|endoftext|>"   # the separator: the corpus is story + EOT + story + EOT + ... (nothing else in between)
 STORIES = Grammar(STORY_GRAMMAR)
@@ -322,16 +195,6 @@ def generate_stories(n_stories: int, seed: int = 0, with_logprob: bool = False, 
     out = [grammar.sample(draw) for _ in range(n_stories)]
     return out if with_logprob else [s for s, _ in out]
 
-# %% ../nbs/01b_corpus.ipynb #819d03ae
-def logprob(story: str, grammar: Grammar = STORIES) -> float:
-    "Natural log of the probability that the story generator (`grammar`) writes exactly `story` (one story, no `EOT`); -inf if it cannot."
-    if not isinstance(story, str): raise TypeError(f"logprob expects a str, got {type(story).__name__}")
-    found, _ = grammar.derivations(story)
-    if not found: return -math.inf
-    if len(found) == 1: return found[0]
-    m = max(found)
-    return m + math.log(math.fsum(math.exp(x - m) for x in found))
-
 # %% ../nbs/01b_corpus.ipynb #204cbaa2
 @dataclass
 class EntropyFloor:
@@ -352,14 +215,6 @@ class EntropyFloor:
             s += (f"; {self.nats_per_token:.4f} nats/token (95% CI {self.nats_per_token_ci[0]:.4f}-"
                   f"{self.nats_per_token_ci[1]:.4f}), {self.tokens_per_story:.1f} tokens/story")
         return s
-
-def ratio_ci(x, y, z: float = 1.96) -> tuple[float, tuple[float, float]]:
-    "Ratio of means sum(x)/sum(y) and its delta-method confidence interval (z=1.96: 95%)."
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2: raise ValueError("ratio_ci needs two 1-d arrays of the same length >= 2")
-    r = x.mean() / y.mean()
-    se = np.std(x - r * y, ddof=1) / (y.mean() * math.sqrt(len(x)))
-    return float(r), (float(r - z * se), float(r + z * se))
 
 def entropy_floor(n_stories: int = 20_000, tokenizer=None, seed: int = 12345, grammar: Grammar = STORIES) -> EntropyFloor:
     "Entropy rate of the story source (`grammar`) in bits/byte (and nats/token if `tokenizer` has `.encode`), by Monte Carlo."
@@ -408,16 +263,6 @@ def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> 
     return Path(path)
 
 # %% ../nbs/01b_corpus.ipynb #e2aea474
-def data_dir() -> Path:
-    "The data cache: $LLM_TUTORIAL_DATA, else ~/.cache/llm_tutorial (Linux, $XDG_CACHE_HOME), ~/Library/Caches/llm_tutorial (macOS), %LOCALAPPDATA%\\llm_tutorial (Windows)."
-    env = os.environ.get("LLM_TUTORIAL_DATA")
-    if env: return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin": base = Path.home() / "Library" / "Caches"
-    else: base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "llm_tutorial"
-
 # Every entry pins size and sha256; where the figures come from: the table above.
 _TS = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
 _TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
@@ -437,239 +282,6 @@ DATASETS = {
         file="tinyshakespeare.txt", url=_SHAKESPEARE, size=1_115_394,
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
 }
-
-# %% ../nbs/01b_corpus.ipynb #07c70153
-class DownloadError(ConnectionError):
-    "A download that failed after retries; the message says how to get it by hand."
-
-
-def _sha256(path) -> str:
-    "SHA-256 (hex) of the file at `path`, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
-def _verify(path: Path, sha256, size) -> str | None:
-    "None if `path` has the expected size and checksum, else what is wrong."
-    n = path.stat().st_size
-    if size is not None and n != size:
-        return f"size {n:,} bytes, expected {size:,}"
-    if sha256 is not None and (h := _sha256(path)) != sha256.lower():
-        return f"sha256 {h}, expected {sha256}"
-    return None
-
-
-def _prepare(dest: Path, url: str) -> Path:
-    "Check, before any request, that `dest` can be written; returns its `.part` file."
-    if dest.is_dir():
-        name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
-        raise IsADirectoryError(f"download destination {dest} is a folder; give the "
-                                f"path of the file to write, e.g. {dest / name}")
-    part = dest.with_name(dest.name + ".part")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "ab"):
-            pass
-    except OSError as e:
-        raise type(e)(f"cannot write the download destination {dest} ({e.strerror}: "
-                      f"{e.filename}); choose a writable folder (e.g. set "
-                      "$LLM_TUTORIAL_DATA)") from None
-    return part
-
-# %% ../nbs/01b_corpus.ipynb #053393ac
-@dataclass
-class _Fetch:
-    "One download in progress: what we know of the file, and where `.part` comes from."
-    url: str
-    part: Path
-    sha256: str | None
-    total: int | None             # the size: pinned by the caller, or the server's
-    pinned: bool                  # `total` came from the caller
-    stale: bool = False           # `.part` starts with bytes left by an earlier call
-    validator: str | None = None  # the first response's ETag or Last-Modified
-
-
-def _request(f: _Fetch, have: int) -> urllib.request.Request:
-    "A GET for the bytes `.part` lacks; If-Range makes a changed file come back whole."
-    headers = {}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-        if f.validator:
-            headers["If-Range"] = f.validator
-    return urllib.request.Request(f.url, headers=headers)
-
-
-def _set_total(f: _Fetch, n: int | None) -> None:
-    "Record the size the server announces; a different size than expected is an error."
-    if n is None:
-        return
-    if f.total is not None and n != f.total:
-        raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
-                         f"the server sends {n:,}")
-    f.total = n
-
-
-def _int_header(headers, name: str) -> int | None:
-    "An integer header such as Content-Length, or None when absent or malformed."
-    v = (headers.get(name) or "").strip()
-    return int(v) if v.isdigit() else None
-
-
-def _start(f: _Fetch, r, have: int) -> int | None:
-    "Byte of `.part` where the body of `r` goes; None if it does not continue `.part`."
-    if f.validator is None:
-        etag = r.headers.get("ETag")
-        usable = etag and not etag.startswith("W/")
-        f.validator = etag if usable else r.headers.get("Last-Modified")
-    if r.status == 200:
-        _set_total(f, _int_header(r.headers, "Content-Length"))
-        return 0
-    cr = (r.headers.get("Content-Range") or "").strip()
-    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr)
-    if r.status != 206 or m is None:
-        return None
-    if m.group(3) != "*":
-        _set_total(f, int(m.group(3)))
-    return int(m.group(1)) if int(m.group(1)) <= have else None
-
-
-def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
-    "Write the body of `r` into `.part` from byte `start`; returns the bytes written."
-    n = 0
-    bar = tqdm(total=f.total, initial=start, unit="B", unit_scale=True,
-               desc=f.part.name[:-5], disable=not progress)
-    with bar, open(f.part, "r+b") as out:
-        out.truncate(start)
-        out.seek(start)
-        while chunk := r.read(1 << 16):
-            if f.total is not None and start + n + len(chunk) > f.total:
-                raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
-                                 "the server sends more")
-            out.write(chunk)
-            n += len(chunk)
-            bar.update(len(chunk))
-    return n
-
-
-def _no_size(f: _Fetch) -> ValueError:
-    "The error for a file whose end cannot be told from a cut connection."
-    return ValueError(f"{f.url}: the server does not say how long the file is (no "
-                      "Content-Length) and no size or sha256 was given, so a cut "
-                      "connection could not be told from the end of the file; "
-                      "pass size= (and sha256=) to download()")
-
-
-def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
-    "A 416 (range past the end): complete if the server's size is what `.part` holds."
-    m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
-    if m is not None and int(m.group(1)) == have and f.total in (None, have):
-        f.total = have
-        return None
-    f.part.write_bytes(b"")
-    f.stale = False
-    return f"the server refused the range bytes={have}-; starting again from byte 0"
-
-
-def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
-    "One request for what `.part` lacks: None when `.part` is complete, else why not."
-    have = f.part.stat().st_size
-    if f.total is not None and have > f.total:
-        f.part.write_bytes(b"")       # longer than the file: not a prefix of it
-        have, f.stale = 0, False
-    if f.total is not None and have == f.total:
-        return None
-    try:
-        r = urllib.request.urlopen(_request(f, have), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:
-            return _after_416(f, e, have)
-        raise
-    with r:
-        start = _start(f, r, have)
-        if start is None:
-            f.part.write_bytes(b"")
-            f.stale = False
-            cr = r.headers.get("Content-Range")
-            return (f"HTTP {r.status} with Content-Range {cr!r} does not continue "
-                    f"bytes={have}-; starting again from byte 0")
-        if f.total is None and f.sha256 is None:
-            raise _no_size(f)
-        f.stale = f.stale and start > 0
-        length = _int_header(r.headers, "Content-Length")
-        n = _stream(f, r, start, progress)
-    want = f.total
-    if want is None and length is not None:
-        want = start + length
-    if want is not None and start + n < want:
-        return f"connection closed after {start + n:,} of {want:,} bytes"
-    return None
-
-# %% ../nbs/01b_corpus.ipynb #e91b28d4
-_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                   TimeoutError, OSError)
-
-
-def _http_error(e: urllib.error.HTTPError) -> tuple[str, bool]:
-    "What went wrong, and whether retrying can help (not for a client error but 429)."
-    return f"HTTP {e.code} {e.reason}", not (400 <= e.code < 500 and e.code != 429)
-
-
-def _fetch(f: _Fetch, tries: int, timeout: float, progress: bool) -> tuple:
-    "Up to `tries` attempts: (None, n) once `.part` is complete and right, or (why, n)."
-    last = None
-    for attempt in range(tries):
-        retry = True
-        try:
-            last = _attempt(f, timeout, progress)
-            if last is None:
-                if (err := _verify(f.part, f.sha256, f.total)) is None:
-                    return None, attempt + 1
-                if not f.stale:
-                    raise ValueError(f"{f.url}: the downloaded file has {err}")
-                last = f"{err} after resuming an old {f.part.name}; starting again"
-                f.part.write_bytes(b"")
-                f.stale = False
-                continue
-        except urllib.error.HTTPError as e:
-            last, retry = _http_error(e)
-        except _NETWORK_ERRORS as e:
-            last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-        if not retry:
-            return last, attempt + 1
-        if attempt + 1 < tries:
-            time.sleep(min(0.2 * 2 ** attempt, 5.0))
-    return last, tries
-
-
-def download(url: str, dest, sha256: str | None = None, size: int | None = None,
-             tries: int = 5, timeout: float = 30.0, progress: bool = True) -> Path:
-    """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
-    ranges, verified by `size`/`sha256`, renamed when complete."""
-    dest = Path(dest)
-    if dest.is_file():
-        if (err := _verify(dest, sha256, size)) is None:
-            return dest
-        raise ValueError(f"{dest} exists but has {err}; delete it to download again")
-    part = _prepare(dest, url)
-    if sha256 is None:
-        part.write_bytes(b"")          # without a checksum, old bytes cannot be trusted
-    f = _Fetch(url, part, sha256, size, size is not None, stale=part.stat().st_size > 0)
-    manual = f"Download {url} by hand (with a browser or curl) and save it as {dest}"
-    try:
-        last, n = _fetch(f, tries, timeout, progress)
-    except ValueError as e:
-        part.unlink(missing_ok=True)
-        raise ValueError(f"{e}; nothing was saved as {dest}. {manual}") from None
-    if last is not None:
-        if part.exists() and part.stat().st_size == 0:
-            part.unlink()
-        tried = f"after {n} tries " if n > 1 else ""
-        raise DownloadError(f"could not download {url} {tried}({last}). {manual}")
-    os.replace(part, dest)
-    return dest
 
 # %% ../nbs/01b_corpus.ipynb #41924b02
 def story_file(split: str = "train", corpus: str = "stories") -> Path:
@@ -699,13 +311,28 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
     if p.is_file(): return p
     raise FileNotFoundError(f"unknown corpus {name!r}: not one of {', '.join(map(repr, [*STORY_CORPORA, *DATASETS]))} and no such file")
 
+def has_splits(name: str) -> bool:
+    "True if corpus `name` comes as separate train and validation files (a story corpus, TinyStories)."
+    return name in STORY_CORPORA or (name in DATASETS and "train" in DATASETS[name])
+
+def split_text(text: str) -> tuple[str, str]:
+    """A one-file corpus's train and validation parts: its first 90% and the rest, cut just after
+    the first end-of-text marker past the 90% mark when there is one (a story is never cut)."""
+    cut = len(text) * 9 // 10
+    eot = text.find(EOT, max(cut - len(EOT) + 1, 0))   # a marker that holds the cut counts
+    if eot != -1:
+        cut = eot + len(EOT)
+    return text[:cut], text[cut:]
+
 def load_corpus(name: str, split: str = "train") -> str:
-    "The text of corpus `name` (see `corpus_path`); Tiny Shakespeare's splits are its first 90% and last 10%."
+    """The text of `split` of corpus `name` (see `corpus_path`). A one-file corpus (Tiny
+    Shakespeare, a file of yours) is split by `split_text`: 90% train, 10% validation."""
     text = corpus_path(name, split).read_text(encoding="utf-8")
-    if name == "tinyshakespeare":
-        cut = len(text) * 9 // 10
-        return text[:cut] if _SPLIT_ALIASES[split] == "train" else text[cut:]
-    return text
+    if has_splits(name):
+        return text
+    train, val = split_text(text)
+    return train if _SPLIT_ALIASES[split] == "train" else val
+
 
 # %% ../nbs/01b_corpus.ipynb #88905600
 def _no_data(what: str, err) -> None:
@@ -721,7 +348,7 @@ def shakespeare_path() -> Path | None:
     if cached.is_file(): return cached
     if shared is not None and (shared / spec["file"]).is_file():
         copy = shared / spec["file"]
-        if _verify(copy, spec["sha256"], spec["size"]) is None: return copy
+        if verify_file(copy, spec["sha256"], spec["size"]) is None: return copy
     try: return corpus_path("tinyshakespeare")
     except (DownloadError, OSError, ValueError) as e: return _no_data("Tiny Shakespeare", e)
 

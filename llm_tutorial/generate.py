@@ -15,8 +15,8 @@ from .model import TransformerLM
 from .checkpoint import read_checkpoint, load_checkpoint
 from .tokenizer import Tokenizer
 from .corpus import EOT, validity
-from .data import resolve_device, tokenizer_id
-from .train import user_errors
+from .data import as_generator, resolve_device, tokenizer_id
+from .config import user_errors
 
 # %% ../nbs/10_generate.ipynb #d2cbea57
 def _check_sampling_args(temperature, top_k, top_p):
@@ -57,13 +57,6 @@ def next_token_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None
     return torch.softmax(logits, dim=-1)
 
 # %% ../nbs/10_generate.ipynb #408d5063
-def _as_generator(generator) -> torch.Generator | None:
-    "A `torch.Generator` from a generator, an integer seed or None."
-    if generator is None or isinstance(generator, torch.Generator): return generator
-    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
-        g = torch.Generator(); g.manual_seed(int(generator)); return g
-    raise TypeError(f"generator must be a torch.Generator, an integer seed or None, got {type(generator).__name__}")
-
 def sample_next_token(logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                       generator: torch.Generator | None = None) -> Tensor:
     "One token id per row of `logits` `(batch, vocab)` -> `(batch,)`: argmax when `temperature` is 0, else a draw from `next_token_probs`."
@@ -120,7 +113,7 @@ def generate(model, prompt_ids, max_new_tokens: int, temperature: float = 1.0, t
     refill = C if refill is None else refill
     if isinstance(refill, bool) or not isinstance(refill, numbers.Integral) or not 1 <= refill <= C:
         raise ValueError(f"refill must be an integer in [1, context_length={C}], got {refill!r}")
-    generator = _as_generator(generator)
+    generator = as_generator(generator)
     device = next(model.parameters()).device
     x, kind = _prompt_tensor(prompt_ids, device)                               # (batch, prompt_len)
     lo, hi = int(x.min()), int(x.max())
@@ -180,7 +173,7 @@ def sample_stories(model, tokenizer, n: int, temperature: float = 1.0, top_k: in
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
     eot = eot_id(tokenizer)
     if eot is None: raise ValueError("sample_stories needs a tokenizer with the <|endoftext|> special token")
-    generator = _as_generator(generator)
+    generator = as_generator(generator)
     stories = []
     while len(stories) < n:
         b = min(batch_size, n - len(stories))

@@ -15,7 +15,9 @@ from llm_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from llm_tutorial.data import get_batch
 from llm_tutorial.generate import generate
 from llm_tutorial.model import TransformerLM
-from llm_tutorial.train import TrainConfig, TrainData, train
+from llm_tutorial.config import TrainConfig
+from llm_tutorial.data import TrainData
+from llm_tutorial.train import train
 
 DEVICE = os.environ.get("LLM_TUTORIAL_TEST_DEVICE", "cuda")
 pytestmark = [pytest.mark.cuda,

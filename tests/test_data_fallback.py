@@ -10,7 +10,7 @@ import pytest
 import llm_tutorial.corpus as corpus
 from llm_tutorial.corpus import GPT2_CACHE_NAMES, gpt2_files, load_corpus
 from llm_tutorial.corpus import shakespeare_path
-from llm_tutorial.utf8 import shared_data_dir
+from llm_tutorial.files import shared_data_dir
 
 REAL_SHARED = shared_data_dir()   # read before a test hides it: GPT-2's files to serve
 TEXT = b"First Citizen:\nBefore we proceed any further, hear me speak.\n" * 500

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_tutorial.corpus import DownloadError, download
+from llm_tutorial.files import DownloadError, download
 
 DATA = bytes(range(256)) * 4096 + b"the end\n"       # ~1 MB, every byte value
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -180,9 +180,14 @@ def clean_notebook(nb, doc_links) -> dict:
                          "language_info": {"name": "python"}}}
 
 # ---------------------------------------------------------------- Jupyter Book config
+def settings():
+    "The project's settings.ini, read by nbdev itself."
+    from nbdev.config import get_config
+    return get_config(path=ROOT)
+
+
 def book_config() -> dict:
-    import configparser
-    cp = configparser.ConfigParser(); cp.read(ROOT / "settings.ini"); s = cp["DEFAULT"]
+    s = settings()
     return {
         "title": s.get("title", "llm_tutorial"),
         "author": s.get("author", ""),
@@ -230,8 +235,7 @@ BOOK_CSS = """/* written by tools/build_book.py: keep pages readable */
 # ---------------------------------------------------------------- build
 def prepare(src_dir: Path, entries, nbs: Path = NBS, log=print) -> None:
     "Write the processed, cleaned notebooks, `_toc.yml`, `_config.yml` and the CSS into `src_dir`."
-    import configparser
-    cp = configparser.ConfigParser(); cp.read(ROOT / "settings.ini"); s = cp["DEFAULT"]
+    s = settings()
     base = (s.get("doc_host", "") + s.get("doc_baseurl", "")).rstrip("/")
     # nbdev names each page after the notebook without its number prefix (01_bytes.ipynb -> bytes.html)
     from nbdev.doclinks import _nbpath2html
