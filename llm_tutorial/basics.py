@@ -8,39 +8,52 @@ __all__ = ['autograd_tree', 'SoftmaxFunction', 'softmax_autograd', 'Vocab', 'Tex
 # %% ../nbs/00_pytorch.ipynb #5a2fba4b
 import operator
 from collections.abc import Sequence
-
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 # %% ../nbs/00_pytorch.ipynb #e8164d01
-def autograd_tree(t: torch.Tensor, names: dict | None = None, max_depth: int = 20) -> str:
-    "The backward graph from `t` to the leaves as an indented tree; `names` maps a label to a leaf tensor."
-    if not isinstance(t, torch.Tensor): raise TypeError(f"autograd_tree needs a tensor, got {type(t).__name__}")
+def autograd_tree(
+    t: torch.Tensor, names: dict | None = None, max_depth: int = 20
+) -> str:
+    """The backward graph from `t` to the leaves as an indented tree; `names` maps a
+    label to a leaf tensor."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"autograd_tree needs a tensor, got {type(t).__name__}")
     if t.grad_fn is None:
-        raise ValueError("tensor has no grad_fn: it is a leaf or was computed without gradients (torch.no_grad?)")
+        raise ValueError(
+            "tensor has no grad_fn: it is a leaf or was computed without gradients "
+            "(torch.no_grad?)"
+        )
     label = {id(v): k for k, v in (names or {}).items()}
     lines = []
+
     def walk(fn, depth):
         name = type(fn).__name__
-        if name == "AccumulateGrad":                      # a leaf: show which tensor it fills
+        if name == "AccumulateGrad":  # a leaf: show which tensor it fills
             v = fn.variable
             name += f" → {label.get(id(v), 'leaf')} {tuple(v.shape)}"
         lines.append("    " * depth + name)
-        if depth >= max_depth: lines.append("    " * (depth + 1) + "..."); return
+        if depth >= max_depth:
+            lines.append("    " * (depth + 1) + "...")
+            return
         for child, _ in fn.next_functions:
-            if child is not None: walk(child, depth + 1)  # None: an input that needs no gradient
+            # None: an input that needs no gradient
+            if child is not None:
+                walk(child, depth + 1)
+
     walk(t.grad_fn, 0)
     return "\n".join(lines)
 
 # %% ../nbs/00_pytorch.ipynb #15ba793a
 class SoftmaxFunction(torch.autograd.Function):
-    "Softmax along `dim` with a hand-written backward: dL/dx = y * (g - sum(g * y, dim))."
+    """Softmax along `dim` with a hand-written backward: dL/dx = y * (g - sum(g * y,
+    dim))."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-        e = torch.exp(x - x.amax(dim=dim, keepdim=True))  # subtract the max: exp never overflows
+        # subtract the max: exp never overflows
+        e = torch.exp(x - x.amax(dim=dim, keepdim=True))
         y = e / e.sum(dim=dim, keepdim=True)
         ctx.save_for_backward(y)
         ctx.dim = dim
@@ -50,122 +63,226 @@ class SoftmaxFunction(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor):
         (y,) = ctx.saved_tensors
         gx = y * (g - (g * y).sum(dim=ctx.dim, keepdim=True))
-        return gx, None                                     # no gradient for `dim`
+        return gx, None  # no gradient for `dim`
+
 
 def softmax_autograd(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    "Numerically stable softmax of `x` along `dim`, differentiated by `SoftmaxFunction`'s own backward."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"softmax_autograd needs a tensor, got {type(x).__name__}")
-    if not x.is_floating_point(): raise TypeError(f"softmax needs a floating-point tensor, got {x.dtype}")
+    """Numerically stable softmax of `x` along `dim`, differentiated by
+    `SoftmaxFunction`'s own backward."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"softmax_autograd needs a tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"softmax needs a floating-point tensor, got {x.dtype}")
     return SoftmaxFunction.apply(x, dim)
 
 # %% ../nbs/00_pytorch.ipynb #cfdd2968
 class Vocab:
-    "Character-level vocabulary: special tokens first (`<pad>`=0, `<unk>`=1 by default), then `chars` in order."
-    def __init__(self, chars, specials: Sequence[str] = ("<pad>", "<unk>"), unk: str | None = "<unk>"):
+    """Character-level vocabulary: special tokens first (`<pad>`=0, `<unk>`=1 by
+    default), then `chars` in order."""
+
+    def __init__(
+        self,
+        chars,
+        specials: Sequence[str] = ("<pad>", "<unk>"),
+        unk: str | None = "<unk>",
+    ):
         chars = list(chars)
         for c in chars:
-            if not isinstance(c, str) or len(c) != 1: raise ValueError(f"Vocab entries must be single characters, got {c!r}")
-        if len(set(chars)) != len(chars): raise ValueError("Vocab characters must be distinct")
+            if not isinstance(c, str) or len(c) != 1:
+                raise ValueError(f"Vocab entries must be single characters, got {c!r}")
+        if len(set(chars)) != len(chars):
+            raise ValueError("Vocab characters must be distinct")
         specials = list(specials)
-        if set(specials) & set(chars): raise ValueError(f"special tokens {sorted(set(specials) & set(chars))} clash with characters")
-        if unk is not None and unk not in specials: raise ValueError(f"unk token {unk!r} must be one of the specials {specials}")
-        self.itos: list[str] = specials + chars                      # id → token
-        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}  # token → id
+        if set(specials) & set(chars):
+            raise ValueError(
+                f"special tokens {sorted(set(specials) & set(chars))} clash with "
+                "characters"
+            )
+        if unk is not None and unk not in specials:
+            raise ValueError(
+                f"unk token {unk!r} must be one of the specials {specials}"
+            )
+        self.itos: list[str] = specials + chars  # id → token
+        # token → id
+        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
         self.specials, self.unk = specials, unk
         self.unk_id = None if unk is None else self.stoi[unk]
 
     @classmethod
     def from_text(cls, text: str, **kwargs) -> "Vocab":
         "Build a vocabulary of the distinct characters of `text`, sorted by code point."
-        if not isinstance(text, str): raise TypeError(f"from_text needs a str, got {type(text).__name__}")
+        if not isinstance(text, str):
+            raise TypeError(f"from_text needs a str, got {type(text).__name__}")
         return cls(sorted(set(text)), **kwargs)
 
-    def __len__(self) -> int: return len(self.itos)
-    def __repr__(self) -> str: return f"Vocab({len(self)} tokens: {len(self.specials)} special, {len(self) - len(self.specials)} characters)"
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __repr__(self) -> str:
+        n, special = len(self), len(self.specials)
+        return f"Vocab({n} tokens: {special} special, {n - special} characters)"
 
     def encode(self, text: str) -> list[int]:
-        "Text → list of ids; unknown characters become `unk_id` (or raise `KeyError` when there is no unk token)."
-        if not isinstance(text, str): raise TypeError(f"encode needs a str, got {type(text).__name__}")
+        """Text → list of ids; unknown characters become `unk_id` (or raise `KeyError`
+        when there is no unk token)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode needs a str, got {type(text).__name__}")
         if self.unk_id is None:
             missing = sorted(set(text) - self.stoi.keys())
-            if missing: raise KeyError(f"characters not in the vocabulary (and no unk token): {missing[:10]}")
+            if missing:
+                raise KeyError(
+                    "characters not in the vocabulary (and no unk token): "
+                    f"{missing[:10]}"
+                )
         return [self.stoi.get(ch, self.unk_id) for ch in text]
 
     def decode(self, ids) -> str:
-        "Ids (list, tuple, 1-D tensor or array of ints) → text; special tokens are written as their names."
+        """Ids (list, tuple, 1-D tensor or array of ints) → text; special tokens are
+        written as their names."""
         if isinstance(ids, (torch.Tensor, np.ndarray)):
-            if ids.ndim != 1: raise ValueError(f"decode needs a 1-D sequence of ids, got shape {tuple(ids.shape)}")
+            if ids.ndim != 1:
+                raise ValueError(
+                    f"decode needs a 1-D sequence of ids, got shape {tuple(ids.shape)}"
+                )
             ids = ids.tolist()
         out = []
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-                raise TypeError(f"token ids must be integers, got {i!r} ({type(i).__name__})")
-            if not 0 <= i < len(self.itos): raise IndexError(f"token id {i} is out of range for a vocabulary of {len(self.itos)} tokens (0..{len(self.itos) - 1})")
+                raise TypeError(
+                    f"token ids must be integers, got {i!r} ({type(i).__name__})"
+                )
+            if not 0 <= i < len(self.itos):
+                raise IndexError(
+                    f"token id {i} is out of range for a vocabulary of "
+                    f"{len(self.itos)} tokens (0..{len(self.itos) - 1})"
+                )
             out.append(self.itos[i])
         return "".join(out)
 
 # %% ../nbs/00_pytorch.ipynb #2b22c3bc
 class TextDataset(Dataset):
-    "Next-token windows over a 1-D id sequence: item `idx` is `(x, y)`, `x = ids[idx*stride : idx*stride+seq_len]`, `y` shifted by one (int64)."
+    """Next-token windows over a 1-D id sequence: item `idx` is `(x, y)`, `x =
+    ids[idx*stride : idx*stride+seq_len]`, `y` shifted by one (int64)."""
+
     def __init__(self, ids, seq_len: int, stride: int | None = None):
-        for name, v in (("seq_len", seq_len), ("stride", seq_len if stride is None else stride)):
+        for name, v in (
+            ("seq_len", seq_len),
+            ("stride", seq_len if stride is None else stride),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if isinstance(ids, torch.Tensor) or isinstance(ids, np.ndarray):
-            pass                                            # kept as is: a memmap stays on disk
+            pass  # kept as is: a memmap stays on disk
         elif isinstance(ids, (list, tuple)):
-            ids = torch.as_tensor(ids, dtype=torch.long)    # a Python list is in memory anyway
+            # a Python list is in memory anyway
+            ids = torch.as_tensor(ids, dtype=torch.long)
         else:
-            raise TypeError(f"ids must be a torch.Tensor, numpy array (or memmap) or list of ints, got {type(ids).__name__}")
-        if ids.ndim != 1: raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
-        integer = (not ids.dtype.is_floating_point and not ids.dtype.is_complex and ids.dtype != torch.bool) if isinstance(ids, torch.Tensor) \
+            raise TypeError(
+                "ids must be a torch.Tensor, numpy array (or memmap) or list of "
+                f"ints, got {type(ids).__name__}"
+            )
+        if ids.ndim != 1:
+            raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
+        integer = (
+            (
+                not ids.dtype.is_floating_point
+                and not ids.dtype.is_complex
+                and ids.dtype != torch.bool
+            )
+            if isinstance(ids, torch.Tensor)
             else np.issubdtype(ids.dtype, np.integer)
+        )
         if not integer:
             raise TypeError(f"ids must have an integer dtype, got {ids.dtype}")
         if len(ids) < seq_len + 1:
-            raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) pair, got {len(ids)}")
-        self.ids, self.seq_len, self.stride = ids, int(seq_len), int(seq_len if stride is None else stride)
+            raise ValueError(
+                f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) pair, "
+                f"got {len(ids)}"
+            )
+        self.ids, self.seq_len, self.stride = (
+            ids,
+            int(seq_len),
+            int(seq_len if stride is None else stride),
+        )
 
-    def __len__(self) -> int: return (len(self.ids) - self.seq_len - 1) // self.stride + 1
+    def __len__(self) -> int:
+        return (len(self.ids) - self.seq_len - 1) // self.stride + 1
 
     def _window(self, start: int, stop: int) -> torch.Tensor:
-        w = self.ids[start:stop]                            # a view: only this window is read
-        if isinstance(w, np.ndarray): return torch.from_numpy(w.astype(np.int64))  # astype copies the window
-        return w.to(torch.int64, copy=True)                 # a copy: editing a sample never edits the corpus
+        w = self.ids[start:stop]  # a view: only this window is read
+        # astype copies the window
+        if isinstance(w, np.ndarray):
+            return torch.from_numpy(w.astype(np.int64))
+        # a copy: editing a sample never edits the corpus
+        return w.to(torch.int64, copy=True)
 
     def __getitem__(self, idx):
-        try: idx = operator.index(idx)
-        except TypeError: raise TypeError(f"TextDataset index must be an integer, got {type(idx).__name__}") from None
+        try:
+            idx = operator.index(idx)
+        except TypeError:
+            raise TypeError(
+                f"TextDataset index must be an integer, got {type(idx).__name__}"
+            ) from None
         n = len(self)
-        if not -n <= idx < n: raise IndexError(f"TextDataset index {idx} out of range for {n} samples (seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)")
-        if idx < 0: idx += n
+        if not -n <= idx < n:
+            raise IndexError(
+                f"TextDataset index {idx} out of range for {n} samples "
+                f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)"
+            )
+        if idx < 0:
+            idx += n
         start = idx * self.stride
         chunk = self._window(start, start + self.seq_len + 1)  # (seq_len + 1,)
-        return chunk[:-1], chunk[1:]                        # x, y: (seq_len,) each
+        return chunk[:-1], chunk[1:]  # x, y: (seq_len,) each
 
 # %% ../nbs/00_pytorch.ipynb #637e91e2
 def _as_ids(t, what: str) -> torch.Tensor:
     t = torch.as_tensor(t)
-    if t.ndim != 1: raise ValueError(f"pad_collate: each {what} must be 1-D, got shape {tuple(t.shape)}")
-    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex(): raise TypeError(f"pad_collate: {what} must hold integer ids, got {t.dtype}")
+    if t.ndim != 1:
+        raise ValueError(
+            f"pad_collate: each {what} must be 1-D, got shape {tuple(t.shape)}"
+        )
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"pad_collate: {what} must hold integer ids, got {t.dtype}")
     return t.to(torch.int64)
 
-def pad_collate(batch, pad_id: int = 0, ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor]:
-    "Right-pad variable-length samples into `(inputs, targets)`, each `(batch, max_len)` int64: inputs with `pad_id`, targets with `ignore_index` (-100, `F.cross_entropy`'s default)."
-    if len(batch) == 0: raise ValueError("pad_collate got an empty batch")
+
+def pad_collate(
+    batch, pad_id: int = 0, ignore_index: int = -100
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad variable-length samples into `(inputs, targets)`, each `(batch,
+    max_len)` int64: inputs with `pad_id`, targets with `ignore_index` (-100,
+    `F.cross_entropy`'s default)."""
+    if len(batch) == 0:
+        raise ValueError("pad_collate got an empty batch")
     xs, ys = [], []
     for n, item in enumerate(batch):
-        if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, (torch.Tensor, np.ndarray, list, tuple)) for t in item):
-            x, y = _as_ids(item[0], "x"), _as_ids(item[1], "y")   # an (x, y) pair
-            if len(x) != len(y): raise ValueError(f"pad_collate: sample {n} has len(x)={len(x)} but len(y)={len(y)}")
+        if (
+            isinstance(item, (tuple, list))
+            and len(item) == 2
+            and all(
+                isinstance(t, (torch.Tensor, np.ndarray, list, tuple)) for t in item
+            )
+        ):
+            x, y = _as_ids(item[0], "x"), _as_ids(item[1], "y")  # an (x, y) pair
+            if len(x) != len(y):
+                raise ValueError(
+                    f"pad_collate: sample {n} has len(x)={len(x)} but len(y)={len(y)}"
+                )
         else:
-            seq = _as_ids(item, "sequence")                        # a whole sequence: shift it ourselves
-            if len(seq) < 2: raise ValueError(f"pad_collate: sample {n} has {len(seq)} token(s); a sequence needs at least 2 for one (x, y) pair")
+            seq = _as_ids(item, "sequence")  # a whole sequence: shift it ourselves
+            if len(seq) < 2:
+                raise ValueError(
+                    f"pad_collate: sample {n} has {len(seq)} token(s); a sequence "
+                    "needs at least 2 for one (x, y) pair"
+                )
             x, y = seq[:-1], seq[1:]
-        xs.append(x); ys.append(y)
+        xs.append(x)
+        ys.append(y)
     T = max(len(x) for x in xs)
-    inputs = torch.full((len(xs), T), pad_id, dtype=torch.long)          # (batch, T)
-    targets = torch.full((len(xs), T), ignore_index, dtype=torch.long)   # (batch, T)
+    inputs = torch.full((len(xs), T), pad_id, dtype=torch.long)  # (batch, T)
+    targets = torch.full((len(xs), T), ignore_index, dtype=torch.long)  # (batch, T)
     for i, (x, y) in enumerate(zip(xs, ys)):
-        inputs[i, :len(x)] = x; targets[i, :len(y)] = y
+        inputs[i, : len(x)] = x
+        targets[i, : len(y)] = y
     return inputs, targets

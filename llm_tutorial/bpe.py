@@ -15,50 +15,68 @@ import regex
 from tqdm import tqdm
 
 # %% ../nbs/02_bpe.ipynb #d20d7839
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
 _PAT_RE = regex.compile(GPT2_PATTERN)
 
 # %% ../nbs/02_bpe.ipynb #b03cf5a1
-_WS = r"\t\n\x0b\x0c\r "   # regex's \s within ASCII: these six (re's \s adds \x1c-\x1f)
-ASCII_GPT2_PATTERN = (r"'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^" + _WS + r"A-Za-z0-9]+"
-                  r"|[" + _WS + r"]+(?![^" + _WS + r"])|[" + _WS + r"]+")
+_WS = r"\t\n\x0b\x0c\r "  # regex's \s within ASCII: these six (re's \s adds \x1c-\x1f)
+ASCII_GPT2_PATTERN = (
+    r"'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^" + _WS + r"A-Za-z0-9]+"
+    r"|[" + _WS + r"]+(?![^" + _WS + r"])|[" + _WS + r"]+"
+)
 _ASCII_RE = re.compile(ASCII_GPT2_PATTERN)
 
+
 def pretokenize(text: str) -> list[str]:
-    "GPT-2 pre-tokens of `text` (no special-token handling): the fast `re` twin on ASCII text, `regex` otherwise."
+    """GPT-2 pre-tokens of `text` (no special-token handling): the fast `re` twin on
+    ASCII text, `regex` otherwise."""
     return _ASCII_RE.findall(text) if text.isascii() else _PAT_RE.findall(text)
 
 # %% ../nbs/02_bpe.ipynb #e4ffb9dd
 def special_tokens_re(special_tokens) -> regex.Pattern | None:
-    "A regex matching any of `special_tokens`, longest first (a longer token that contains a shorter one wins); `None` when there are none."
-    if not special_tokens: return None
-    return regex.compile("|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True)))
+    """A regex matching any of `special_tokens`, longest first (a longer token that
+    contains a shorter one wins); `None` when there are none."""
+    if not special_tokens:
+        return None
+    return regex.compile(
+        "|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True))
+    )
+
 
 def count_pretokens(text: str, special_tokens=()) -> Counter:
-    "Split `text` on the special tokens, pre-tokenize each part (`pretokenize`) and count the distinct pre-tokens (as UTF-8 bytes)."
+    """Split `text` on the special tokens, pre-tokenize each part (`pretokenize`) and
+    count the distinct pre-tokens (as UTF-8 bytes)."""
     sre = special_tokens_re(special_tokens)
     counts = Counter()
-    for part in (sre.split(text) if sre else [text]):
-        if part: counts.update(pretokenize(part))      # counting str is faster; encode only the distinct ones
+    for part in sre.split(text) if sre else [text]:
+        # counting str is faster; encode only the distinct ones
+        if part:
+            counts.update(pretokenize(part))
     return Counter({tok.encode("utf-8"): n for tok, n in counts.items()})
 
 # %% ../nbs/02_bpe.ipynb #627c0c30
 def _reversed_bytes_key(tok: bytes) -> tuple:
-    "A key that sorts byte strings in *reverse* lexicographic order, so heapq's min-heap pops the greatest first."
-    return tuple([255 - x for x in tok]) + (256,)      # 256 > any 255 - x: a prefix sorts after its extensions
+    """A key that sorts byte strings in *reverse* lexicographic order, so heapq's
+    min-heap pops the greatest first."""
+    # 256 > any 255 - x: a prefix sorts after its extensions
+    return tuple([255 - x for x in tok]) + (256,)
 
 # %% ../nbs/02_bpe.ipynb #c1a7e002
-LONG_WORD = 256   # pre-tokens longer than this (bytes) go to _LongWords
+LONG_WORD = 256  # pre-tokens longer than this (bytes) go to _LongWords
+
 
 class _LongWords:
     "Long pre-tokens as one doubly linked list of token ids, with a pair → nodes index."
+
     def __init__(self):
-        self.val = array("l")      # node -> token id, -1 once merged away
-        self.nxt = array("q")      # node -> next node of its word, -1 at the end
-        self.prv = array("q")      # node -> previous node of its word, -1 at the start
-        self.frq = array("q")      # node -> count of its word
-        self.where = defaultdict(lambda: array("q"))   # (a, b) -> nodes it may start at
-        self.visited = 0           # index entries looked at by merge (the work done)
+        self.val = array("l")  # node -> token id, -1 once merged away
+        self.nxt = array("q")  # node -> next node of its word, -1 at the end
+        self.prv = array("q")  # node -> previous node of its word, -1 at the start
+        self.frq = array("q")  # node -> count of its word
+        self.where = defaultdict(lambda: array("q"))  # (a, b) -> nodes it may start at
+        self.visited = 0  # index entries looked at by merge (the work done)
 
     def add(self, word: list[int], f: int, pair_count: dict):
         "Append `word` (token ids) seen `f` times and add its pairs to `pair_count`."
@@ -70,31 +88,38 @@ class _LongWords:
         self.prv.extend(range(base, base + n - 1))
         self.frq.extend(array("q", [f]) * n)
         where = self.where
-        for i, p in enumerate(zip(word, word[1:]), base): where[p].append(i)
-        for p, k in Counter(zip(word, word[1:])).items(): pair_count[p] += k * f
+        for i, p in enumerate(zip(word, word[1:]), base):
+            where[p].append(i)
+        for p, k in Counter(zip(word, word[1:])).items():
+            pair_count[p] += k * f
 
     def merge(self, a: int, b: int, c: int, delta: dict):
-        "Replace each current `a b` by `c`, left to right; add count changes to `delta`."
+        """Replace each current `a b` by `c`, left to right; add count changes to
+        `delta`."""
         pos = self.where.pop((a, b), None)
-        if pos is None: return
+        if pos is None:
+            return
         self.visited += len(pos)
-        if a == b: pos = sorted(pos)               # `a a a` merges from the left
+        if a == b:
+            pos = sorted(pos)  # `a a a` merges from the left
         val, nxt, prv, frq, where = self.val, self.nxt, self.prv, self.frq, self.where
         for i in pos:
-            if val[i] != a: continue               # stale: merged away or changed
+            if val[i] != a:
+                continue  # stale: merged away or changed
             j = nxt[i]
-            if j < 0 or val[j] != b: continue
+            if j < 0 or val[j] != b:
+                continue
             f, k, h = frq[i], nxt[j], prv[i]
             val[i] = c
             val[j] = -1
             nxt[i] = k
-            if k >= 0:                             # (b, x) becomes (c, x)
+            if k >= 0:  # (b, x) becomes (c, x)
                 prv[k] = i
                 x = val[k]
                 delta[(b, x)] -= f
                 delta[(c, x)] += f
                 where[(c, x)].append(i)
-            if h >= 0:                             # (y, a) becomes (y, c)
+            if h >= 0:  # (y, a) becomes (y, c)
                 y = val[h]
                 delta[(y, a)] -= f
                 delta[(y, c)] += f
@@ -114,31 +139,44 @@ class _LongWords:
         return out
 
 # %% ../nbs/02_bpe.ipynb #b35ddfae
-def bpe_merges(word_counts: dict, vocab_size: int, special_tokens=(), progress: bool = False,
-               timings: dict | None = None, merge_counts: list | None = None,
-               long_word: int = LONG_WORD):
-    "Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)` like `train_bpe`."
+def bpe_merges(
+    word_counts: dict,
+    vocab_size: int,
+    special_tokens=(),
+    progress: bool = False,
+    timings: dict | None = None,
+    merge_counts: list | None = None,
+    long_word: int = LONG_WORD,
+):
+    """Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)`
+    like `train_bpe`."""
     t0 = time.perf_counter()
     n_sp = len(special_tokens)
-    tok = [s.encode("utf-8") for s in special_tokens] + [bytes([x]) for x in range(256)]   # id -> bytes
-    key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]                        # id -> tie-break key
+    # id -> bytes
+    tok = [s.encode("utf-8") for s in special_tokens] + [bytes([x]) for x in range(256)]
+    # id -> tie-break key
+    key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]
     n_merges = vocab_size - len(tok)
-    words, freqs = [], []             # distinct pre-tokens as lists of token ids, and their counts
-    pair_count = defaultdict(int)     # (a, b) -> occurrences in the corpus
-    longw = _LongWords()              # words over `long_word` bytes: linked list, index
+    words, freqs = [], []  # distinct pre-tokens as lists of token ids, and their counts
+    pair_count = defaultdict(int)  # (a, b) -> occurrences in the corpus
+    longw = _LongWords()  # words over `long_word` bytes: linked list, index
     for w, f in word_counts.items():
-        if len(w) > long_word: longw.add([n_sp + x for x in w], f, pair_count)
-        elif len(w) > 1:              # 1-byte words have no pairs
+        if len(w) > long_word:
+            longw.add([n_sp + x for x in w], f, pair_count)
+        elif len(w) > 1:  # 1-byte words have no pairs
             words.append([n_sp + x for x in w])
             freqs.append(f)
-    where = defaultdict(set)          # (a, b) -> indices of the words that contain (or once contained) it
+    # (a, b) -> indices of the words that contain (or once contained) it
+    where = defaultdict(set)
     for wi, w in enumerate(words):
         f = freqs[wi]
         for p in zip(w, w[1:]):
-            pair_count[p] += f; where[p].add(wi)
+            pair_count[p] += f
+            where[p].add(wi)
     heap = [(-n, key[a], key[b], a, b) for (a, b), n in pair_count.items()]
-    heapq.heapify(heap)               # smallest first = highest count, then greatest bytes
-    if timings is not None: timings["index"] = time.perf_counter() - t0
+    heapq.heapify(heap)  # smallest first = highest count, then greatest bytes
+    if timings is not None:
+        timings["index"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     merges = []
     push, pop = heapq.heappush, heapq.heappop
@@ -146,88 +184,151 @@ def bpe_merges(word_counts: dict, vocab_size: int, special_tokens=(), progress: 
     while len(merges) < n_merges and heap:
         negn, _, _, a, b = pop(heap)
         cur = pair_count.get((a, b), 0)
-        if cur != -negn:              # stale entry: the count changed since it was pushed
-            if 0 < cur < -negn: push(heap, (-cur, key[a], key[b], a, b))
+        if cur != -negn:  # stale entry: the count changed since it was pushed
+            if 0 < cur < -negn:
+                push(heap, (-cur, key[a], key[b], a, b))
             continue
-        c = len(tok)                  # id of the new token
-        tok.append(tok[a] + tok[b]); key.append(_reversed_bytes_key(tok[c]))
-        merges.append((a, b)); bar.update()
-        if merge_counts is not None: merge_counts.append(cur)
+        c = len(tok)  # id of the new token
+        tok.append(tok[a] + tok[b])
+        key.append(_reversed_bytes_key(tok[c]))
+        merges.append((a, b))
+        bar.update()
+        if merge_counts is not None:
+            merge_counts.append(cur)
         del pair_count[(a, b)]
-        delta = defaultdict(int)      # pair -> change of its count by this merge
-        longw.merge(a, b, c, delta)   # the long words first: same deltas in any order
+        delta = defaultdict(int)  # pair -> change of its count by this merge
+        longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
         for wi in where.pop((a, b), ()):
             w, f = words[wi], freqs[wi]
-            n_a, i = w.count(a), 0        # occurrences of a still to look at
+            n_a, i = w.count(a), 0  # occurrences of a still to look at
             while n_a:
-                i = w.index(a, i); n_a -= 1   # list.index and count run in C
+                i = w.index(a, i)
+                n_a -= 1  # list.index and count run in C
                 if i + 1 < len(w) and w[i + 1] == b:
-                    if a == b: n_a -= 1   # the b we merge was one of the a's
-                    if i:                 # (prev, a) becomes (prev, c)
-                        prev = w[i - 1]; delta[(prev, a)] -= f; delta[(prev, c)] += f; where[(prev, c)].add(wi)
-                    if i + 2 < len(w):    # (b, next) becomes (c, next)
-                        nxt = w[i + 2]; delta[(b, nxt)] -= f; delta[(c, nxt)] += f; where[(c, nxt)].add(wi)
-                    w[i:i + 2] = (c,)     # in place: the word gets one token shorter
+                    if a == b:
+                        n_a -= 1  # the b we merge was one of the a's
+                    if i:  # (prev, a) becomes (prev, c)
+                        prev = w[i - 1]
+                        delta[(prev, a)] -= f
+                        delta[(prev, c)] += f
+                        where[(prev, c)].add(wi)
+                    if i + 2 < len(w):  # (b, next) becomes (c, next)
+                        nxt = w[i + 2]
+                        delta[(b, nxt)] -= f
+                        delta[(c, nxt)] += f
+                        where[(c, nxt)].add(wi)
+                    w[i : i + 2] = (c,)  # in place: the word gets one token shorter
                 i += 1
         for p, d in delta.items():
-            if d == 0 or p == (a, b): continue
+            if d == 0 or p == (a, b):
+                continue
             n_p = pair_count[p] + d
             if n_p > 0:
                 pair_count[p] = n_p
-                if d > 0: push(heap, (-n_p, key[p[0]], key[p[1]], p[0], p[1]))   # decreases: fixed at pop time
-            else: del pair_count[p]
+                # decreases: fixed at pop time
+                if d > 0:
+                    push(heap, (-n_p, key[p[0]], key[p[1]], p[0], p[1]))
+            else:
+                del pair_count[p]
     bar.close()
-    if timings is not None: timings["merge"] = time.perf_counter() - t0
+    if timings is not None:
+        timings["merge"] = time.perf_counter() - t0
     if len(merges) < n_merges:
-        warnings.warn(f"no pairs left to merge: the vocabulary stops at {len(tok)} tokens instead of {vocab_size}")
+        warnings.warn(
+            f"no pairs left to merge: the vocabulary stops at {len(tok)} tokens "
+            f"instead of {vocab_size}"
+        )
     return dict(enumerate(tok)), [(tok[a], tok[b]) for a, b in merges]
 
 # %% ../nbs/02_bpe.ipynb #bcfd6e1e
 def _overlaps(s: bytes, t: bytes) -> bool:
-    "True when a proper suffix of `s` equals a proper prefix of `t`, so `s` and `t` can overlap in a text."
+    """True when a proper suffix of `s` equals a proper prefix of `t`, so `s` and `t`
+    can overlap in a text."""
     return any(s.endswith(t[:k]) for k in range(1, min(len(s), len(t))))
 
+
 def chunk_split_token(special_tokens) -> bytes | None:
-    "A special token (as bytes) at whose occurrences a file can be cut without changing the counts, or `None`."
+    """A special token (as bytes) at whose occurrences a file can be cut without
+    changing the counts, or `None`."""
     toks = [s.encode("utf-8") for s in special_tokens]
     for s in toks:
-        if _overlaps(s, s): continue
-        if all(t == s or (s not in t and t not in s and not _overlaps(s, t) and not _overlaps(t, s)) for t in toks): return s
+        if _overlaps(s, s):
+            continue
+        if all(
+            t == s
+            or (
+                s not in t
+                and t not in s
+                and not _overlaps(s, t)
+                and not _overlaps(t, s)
+            )
+            for t in toks
+        ):
+            return s
     return None
 
-def find_chunk_boundaries(file, desired_num_chunks: int, split_special_token: bytes, read_size: int = 1 << 16) -> list[int]:
-    "Sorted byte offsets `[0, ..., file_size]` that cut the binary `file` into at most `desired_num_chunks` chunks at `split_special_token`."
-    if desired_num_chunks < 1: raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
-    if not split_special_token: raise ValueError("split_special_token must be non-empty bytes")
-    file.seek(0, os.SEEK_END); size = file.tell()
+
+def find_chunk_boundaries(
+    file, desired_num_chunks: int, split_special_token: bytes, read_size: int = 1 << 16
+) -> list[int]:
+    """Sorted byte offsets `[0, ..., file_size]` that cut the binary `file` into at most
+    `desired_num_chunks` chunks at `split_special_token`."""
+    if desired_num_chunks < 1:
+        raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
+    if not split_special_token:
+        raise ValueError("split_special_token must be non-empty bytes")
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
     k = len(split_special_token)
     bounds = [0]
     for g in [size * i // desired_num_chunks for i in range(1, desired_num_chunks)]:
         pos = max(g, bounds[-1])
-        while True:                                   # scan forward for the next occurrence of the token
-            file.seek(pos); buf = file.read(read_size + k - 1)   # windows overlap by k - 1 bytes
+        while True:  # scan forward for the next occurrence of the token
+            # windows overlap by k - 1 bytes
+            file.seek(pos)
+            buf = file.read(read_size + k - 1)
             hit = buf.find(split_special_token)
-            if hit != -1: bounds.append(pos + hit); break
-            if len(buf) < read_size + k - 1: bounds.append(size); break   # end of file: no cut
+            if hit != -1:
+                bounds.append(pos + hit)
+                break
+            # end of file: no cut
+            if len(buf) < read_size + k - 1:
+                bounds.append(size)
+                break
             pos += read_size
     bounds.append(size)
     return sorted(set(bounds))
 
+
 def _count_chunk(job) -> Counter:
-    "Worker: read bytes `[start, end)` of the file, decode them and count the pre-tokens."
+    """Worker: read bytes `[start, end)` of the file, decode them and count the
+    pre-tokens."""
     path, start, end, special_tokens = job
     with open(path, "rb") as f:
-        f.seek(start); data = f.read(end - start)
-    try: text = data.decode("utf-8")
+        f.seek(start)
+        data = f.read(end - start)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}") from None
+        raise ValueError(
+            f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
+        ) from None
     return count_pretokens(text, special_tokens)
 
-def pretokenize_file(input_path, special_tokens=(), num_processes: int | None = None, min_chunk_bytes: int = 1 << 20,
-                     progress: bool = False, max_chunk_bytes: int = 1 << 23) -> Counter:
-    "Count the distinct pre-tokens of a UTF-8 file with `num_processes` workers (default: all cores), each reading its own byte ranges."
+
+def pretokenize_file(
+    input_path,
+    special_tokens=(),
+    num_processes: int | None = None,
+    min_chunk_bytes: int = 1 << 20,
+    progress: bool = False,
+    max_chunk_bytes: int = 1 << 23,
+) -> Counter:
+    """Count the distinct pre-tokens of a UTF-8 file with `num_processes` workers
+    (default: all cores), each reading its own byte ranges."""
     path = Path(input_path)
-    if not path.is_file(): raise FileNotFoundError(f"training file not found: {input_path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"training file not found: {input_path}")
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
     split_tok = chunk_split_token(special_tokens)
@@ -237,67 +338,97 @@ def pretokenize_file(input_path, special_tokens=(), num_processes: int | None = 
     n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
     with open(path, "rb") as f:
         bounds = [0, size]
-        if n_chunks > 1: bounds = find_safe_cuts(f, n_chunks, special_tokens, split_tok)
-    jobs = [(str(path), s, e, tuple(special_tokens)) for s, e in zip(bounds[:-1], bounds[1:])]
-    bar = tqdm(total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress)
+        if n_chunks > 1:
+            bounds = find_safe_cuts(f, n_chunks, special_tokens, split_tok)
+    jobs = [
+        (str(path), s, e, tuple(special_tokens))
+        for s, e in zip(bounds[:-1], bounds[1:])
+    ]
+    bar = tqdm(
+        total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress
+    )
     pool = None
-    if num_processes == 1 or len(jobs) == 1: results = map(_count_chunk, jobs)   # no worker start-up cost
+    # no worker start-up cost
+    if num_processes == 1 or len(jobs) == 1:
+        results = map(_count_chunk, jobs)
     else:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        ctx = mp.get_context(
+            "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        )
         pool = ctx.Pool(min(num_processes, len(jobs)))
-        results = pool.imap(_count_chunk, jobs)       # in file order, whatever the number of workers
+        # in file order, whatever the number of workers
+        results = pool.imap(_count_chunk, jobs)
     counts = Counter()
     try:
         for (_, s, e, _), c in zip(jobs, results):
-            counts.update(c); bar.update(e - s)
+            counts.update(c)
+            bar.update(e - s)
     finally:
-        if pool is not None: pool.terminate(); pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         bar.close()
     return counts
 
 # %% ../nbs/02_bpe.ipynb #c1a7e011
 # X\nY (cut after the newline) or X Y (cut before the space), X and Y in ! .. ~
-_SAFE_CUT = re.compile(rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])"    # X\n|Y
-                       rb"|(?<=[\x21-\x7e])(?= [\x21-\x7e])")   # X| Y
+_SAFE_CUT = re.compile(
+    rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])"  # X\n|Y
+    rb"|(?<=[\x21-\x7e])(?= [\x21-\x7e])"
+)  # X| Y
+
 
 def _inside_special(data: bytes, i: int, specials: list[bytes]) -> bool:
     "True when one of `specials` occurs in `data` across position `i`."
     for s in specials:
         j = data.find(s, max(i - len(s) + 1, 0), i + len(s) - 1)
-        if 0 <= j < i: return True
+        if 0 <= j < i:
+            return True
     return False
 
-def _next_cut(file, pos: int, size: int, specials: list[bytes], split: bytes | None,
-              window: int) -> int | None:
+
+def _next_cut(
+    file, pos: int, size: int, specials: list[bytes], split: bytes | None, window: int
+) -> int | None:
     "The first safe cut at or after `pos` in the binary `file`, or `None`."
-    back = max(map(len, specials), default=0) + 2      # context needed on each side
+    back = max(map(len, specials), default=0) + 2  # context needed on each side
     while pos < size:
         base = max(pos - back, 0)
         file.seek(base)
-        data = file.read(pos - base + window + back)   # bytes [base, base + len(data))
+        data = file.read(pos - base + window + back)  # bytes [base, base + len(data))
         at_eof = base + len(data) >= size
         end = len(data) if at_eof else len(data) - back
         cands = [len(data)]
-        if split and 0 <= (j := data.find(split, pos - base)) < end: cands.append(j)
+        if split and 0 <= (j := data.find(split, pos - base)) < end:
+            cands.append(j)
         for m in _SAFE_CUT.finditer(data, pos - base):
-            if m.start() >= min(end, cands[-1]): break
+            if m.start() >= min(end, cands[-1]):
+                break
             if not _inside_special(data, m.start(), specials):
                 cands.append(m.start())
                 break
-        if min(cands) < end: return base + min(cands)
-        if at_eof: return None
+        if min(cands) < end:
+            return base + min(cands)
+        if at_eof:
+            return None
         pos = base + end
     return None
 
-def find_safe_cuts(file, desired_num_chunks: int, special_tokens=(),
-                   split_token: bytes | None = None,
-                   window: int = 1 << 16) -> list[int]:
+
+def find_safe_cuts(
+    file,
+    desired_num_chunks: int,
+    special_tokens=(),
+    split_token: bytes | None = None,
+    window: int = 1 << 16,
+) -> list[int]:
     """Offsets `[0, ..., size]` that cut the binary `file` into at most
     `desired_num_chunks` chunks whose pre-token counts add up to the whole file's
     (at `X\nY`, `X Y` or `split_token`)."""
     if desired_num_chunks < 1:
         raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
-    if window < 1: raise ValueError(f"window must be >= 1, got {window}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
     specials = [s.encode("utf-8") for s in special_tokens]
     file.seek(0, os.SEEK_END)
     size = file.tell()
@@ -305,30 +436,57 @@ def find_safe_cuts(file, desired_num_chunks: int, special_tokens=(),
     for k in range(1, desired_num_chunks):
         guess = max(size * k // desired_num_chunks, bounds[-1] + 1)
         cut = _next_cut(file, guess, size, specials, split_token, window)
-        if cut is None: break                          # no safe place after this guess
+        if cut is None:
+            break  # no safe place after this guess
         bounds.append(cut)
     return bounds + [size] if size else [0]
 
 # %% ../nbs/02_bpe.ipynb #0b0706a5
-def train_bpe(input_path, vocab_size: int, special_tokens: list[str], num_processes: int | None = None,
-              progress: bool = False, verbose: bool = False, timings: dict | None = None, **kwargs):
-    "Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]])`."
-    if isinstance(special_tokens, (str, bytes)) or not all(isinstance(s, str) and s for s in special_tokens or []):
-        raise TypeError(f"special_tokens must be a list of non-empty str, got {special_tokens!r}")
+def train_bpe(
+    input_path,
+    vocab_size: int,
+    special_tokens: list[str],
+    num_processes: int | None = None,
+    progress: bool = False,
+    verbose: bool = False,
+    timings: dict | None = None,
+    **kwargs,
+):
+    """Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges:
+    list[tuple[bytes, bytes]])`."""
+    if isinstance(special_tokens, (str, bytes)) or not all(
+        isinstance(s, str) and s for s in special_tokens or []
+    ):
+        raise TypeError(
+            f"special_tokens must be a list of non-empty str, got {special_tokens!r}"
+        )
     special_tokens = list(special_tokens or [])
-    if len(set(special_tokens)) != len(special_tokens): raise ValueError(f"special_tokens has duplicates: {special_tokens!r}")
+    if len(set(special_tokens)) != len(special_tokens):
+        raise ValueError(f"special_tokens has duplicates: {special_tokens!r}")
     if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
-        raise ValueError(f"vocab_size must be an int >= 256 + {len(special_tokens)} special tokens = "
-                         f"{256 + len(special_tokens)}, got {vocab_size!r}")
+        raise ValueError(
+            f"vocab_size must be an int >= 256 + {len(special_tokens)} special tokens "
+            "= "
+            f"{256 + len(special_tokens)}, got {vocab_size!r}"
+        )
     path = Path(input_path)
-    if not path.is_file(): raise FileNotFoundError(f"training file not found: {input_path}")
-    if path.stat().st_size == 0: raise ValueError(f"training file is empty: {input_path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"training file not found: {input_path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"training file is empty: {input_path}")
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    counts = pretokenize_file(path, special_tokens, num_processes, progress=progress, **kwargs)
+    counts = pretokenize_file(
+        path, special_tokens, num_processes, progress=progress, **kwargs
+    )
     timings["pretokenize"] = time.perf_counter() - t0
-    vocab, merges = bpe_merges(counts, vocab_size, special_tokens, progress=progress, timings=timings)
+    vocab, merges = bpe_merges(
+        counts, vocab_size, special_tokens, progress=progress, timings=timings
+    )
     if verbose:
-        print(f"train_bpe({path.name}, vocab_size={vocab_size}): {len(counts):,} distinct pre-tokens, {len(merges):,} merges; "
-              + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items()))
+        print(
+            f"train_bpe({path.name}, vocab_size={vocab_size}): {len(counts):,} "
+            f"distinct pre-tokens, {len(merges):,} merges; "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items())
+        )
     return vocab, merges

@@ -10,21 +10,29 @@ __all__ = ['CHECKPOINT_FORMAT', 'rng_state', 'set_rng_state', 'unwrap_model', 's
 import dataclasses, hashlib, io, os, random, re
 from pathlib import Path
 from typing import IO, Any
-
 import numpy as np
 import torch
-
-from .files import atomic_write, file_sha256
+from .files import atomic_write
 
 # %% ../nbs/08_checkpoint.ipynb #313544f2
 def rng_state() -> dict[str, Any]:
-    "The states of torch's, NumPy's, Python's and (if present) CUDA's global random number generators, as safe types."
+    """The states of torch's, NumPy's, Python's and (if present) CUDA's global random
+    number generators, as safe types."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, py_state, gauss_next = random.getstate()
-    out = dict(torch=torch.get_rng_state(),
-               numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), cached_gaussian=float(cached)),
-               python=dict(version=version, state=list(py_state), gauss_next=gauss_next))
-    if torch.cuda.is_available(): out["cuda"] = torch.cuda.get_rng_state_all()
+    out = dict(
+        torch=torch.get_rng_state(),
+        numpy=dict(
+            kind=kind,
+            keys=torch.from_numpy(keys.astype(np.int64)),
+            pos=int(pos),
+            has_gauss=int(has_gauss),
+            cached_gaussian=float(cached),
+        ),
+        python=dict(version=version, state=list(py_state), gauss_next=gauss_next),
+    )
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
     return out
 
 
@@ -32,7 +40,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     "Restore the generators saved by `rng_state` (CUDA only when saved and present)."
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (
+            n["kind"],
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -40,13 +56,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 # %% ../nbs/08_checkpoint.ipynb #4c3074da
 CHECKPOINT_FORMAT = "llm_tutorial.checkpoint/2"
-_MAGIC = (CHECKPOINT_FORMAT + "\n").encode()   # a checkpoint starts with this line
-_HEADER = re.compile(rb"sha256 ([0-9a-f]{64}) bytes (\d{1,15})\n")   # then this one
-_PREFIX = "_orig_mod."   # added to state_dict keys by torch.compile
+_MAGIC = (CHECKPOINT_FORMAT + "\n").encode()  # a checkpoint starts with this line
+_HEADER = re.compile(rb"sha256 ([0-9a-f]{64}) bytes (\d{1,15})\n")  # then this one
+_PREFIX = "_orig_mod."  # added to state_dict keys by torch.compile
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    "The model inside DistributedDataParallel (`.module`) and torch.compile (`._orig_mod`)."
+    """The model inside DistributedDataParallel (`.module`) and torch.compile
+    (`._orig_mod`)."""
     model = getattr(model, "module", model)
     return getattr(model, "_orig_mod", model)
 
@@ -56,8 +73,10 @@ def _strip_compile_prefix(state_dict: dict) -> dict:
 
 
 def _plain_config(config) -> dict | None:
-    if config is None or isinstance(config, dict): return config
-    if dataclasses.is_dataclass(config): return dataclasses.asdict(config)
+    if config is None or isinstance(config, dict):
+        return config
+    if dataclasses.is_dataclass(config):
+        return dataclasses.asdict(config)
     got = type(config).__name__
     raise TypeError(f"model config must be a dataclass or a dict, got {got}")
 
@@ -71,9 +90,13 @@ def _pack(ckpt: dict) -> tuple[bytes, bytes]:
     return _MAGIC + f"sha256 {digest} bytes {len(payload)}\n".encode(), payload
 
 
-def save_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    iteration: int, out: str | os.PathLike | IO[bytes],
-                    **extra) -> None:
+def save_checkpoint(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    iteration: int,
+    out: str | os.PathLike | IO[bytes],
+    **extra,
+) -> None:
     """Save model, optimizer, `iteration`, RNG states, the model's config and `extra`
     (safe types only: tensors, numbers, strings, lists, dicts) to `out`, a path (written
     atomically) or a binary file object, with a SHA-256 checksum of the content."""
@@ -82,10 +105,15 @@ def save_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
         raise ValueError(f"iteration must be a non-negative integer, got {iteration!r}")
     inner = unwrap_model(model)
     config = extra.pop("config", getattr(inner, "config", None))
-    ckpt = dict(format=CHECKPOINT_FORMAT, iteration=int(iteration),
-                model=_strip_compile_prefix(model.state_dict()),
-                optimizer=None if optimizer is None else optimizer.state_dict(),
-                config=_plain_config(config), rng=rng_state(), extra=extra)
+    ckpt = dict(
+        format=CHECKPOINT_FORMAT,
+        iteration=int(iteration),
+        model=_strip_compile_prefix(model.state_dict()),
+        optimizer=None if optimizer is None else optimizer.state_dict(),
+        config=_plain_config(config),
+        rng=rng_state(),
+        extra=extra,
+    )
     header, payload = _pack(ckpt)
     if isinstance(out, (str, os.PathLike)):
         with atomic_write(out, "wb") as f:
@@ -111,18 +139,25 @@ def _torch_load(data, name: str):
 
 def _not_ours(data: bytes, name: str) -> ValueError:
     "The error for a file without our header: an old checkpoint, a torch file, other."
-    if not data.startswith(b"PK\x03\x04"):       # torch.save writes a zip archive
-        return _unreadable(name, f"it does not start with {CHECKPOINT_FORMAT!r}: "
-                                 "truncated, damaged or not written by save_checkpoint")
+    if not data.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
+        return _unreadable(
+            name,
+            f"it does not start with {CHECKPOINT_FORMAT!r}: "
+            "truncated, damaged or not written by save_checkpoint",
+        )
     obj = _torch_load(data, name)
     fmt = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
     if fmt == "llm_tutorial.checkpoint/1":
-        return ValueError(f"{name} is a checkpoint of an older llm_tutorial (format 1, "
-                          "without a checksum) and cannot be verified; save it again "
-                          "with this version, or read it yourself with torch.load("
-                          "..., weights_only=True) if you trust the file")
-    return ValueError(f"{name} is not an llm_tutorial checkpoint (a torch.save file "
-                      f"with format {fmt!r}, expected {CHECKPOINT_FORMAT!r})")
+        return ValueError(
+            f"{name} is a checkpoint of an older llm_tutorial (format 1, "
+            "without a checksum) and cannot be verified; save it again "
+            "with this version, or read it yourself with torch.load("
+            "..., weights_only=True) if you trust the file"
+        )
+    return ValueError(
+        f"{name} is not an llm_tutorial checkpoint (a torch.save file "
+        f"with format {fmt!r}, expected {CHECKPOINT_FORMAT!r})"
+    )
 
 
 def _payload(data: bytes, name: str) -> memoryview:
@@ -137,9 +172,11 @@ def _payload(data: bytes, name: str) -> memoryview:
     if len(payload) < n:
         raise _unreadable(name, f"truncated: {len(payload):,} of {n:,} bytes")
     if len(payload) > n or hashlib.sha256(payload).hexdigest() != m.group(1).decode():
-        raise ValueError(f"checkpoint {name} is corrupted (checksum mismatch): its "
-                         "content is not what save_checkpoint wrote; use another "
-                         "checkpoint")
+        raise ValueError(
+            f"checkpoint {name} is corrupted (checksum mismatch): its "
+            "content is not what save_checkpoint wrote; use another "
+            "checkpoint"
+        )
     return payload
 
 
@@ -156,14 +193,19 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
         data = src.read()
     ckpt = _torch_load(_payload(data, name), name)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{name} is not an llm_tutorial checkpoint (expected format "
-                         f"{CHECKPOINT_FORMAT!r})")
+        raise ValueError(
+            f"{name} is not an llm_tutorial checkpoint (expected format "
+            f"{CHECKPOINT_FORMAT!r})"
+        )
     return ckpt
 
 
-def load_checkpoint(src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None,
-                    restore_rng: bool = True) -> int:
+def load_checkpoint(
+    src: str | os.PathLike | IO[bytes] | dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    restore_rng: bool = True,
+) -> int:
     """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned)
     into `model` and `optimizer` (if given), restore the RNG states (unless
     `restore_rng=False`), and return the saved iteration."""
@@ -172,8 +214,10 @@ def load_checkpoint(src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.M
     inner.load_state_dict(_strip_compile_prefix(ckpt["model"]))
     if optimizer is not None:
         if ckpt["optimizer"] is None:
-            raise ValueError("this checkpoint has no optimizer state "
-                             "(it was saved with optimizer=None)")
+            raise ValueError(
+                "this checkpoint has no optimizer state "
+                "(it was saved with optimizer=None)"
+            )
         optimizer.load_state_dict(ckpt["optimizer"])
     if restore_rng:
         set_rng_state(ckpt["rng"])

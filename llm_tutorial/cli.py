@@ -6,68 +6,125 @@
 __all__ = ['MAIN_JOB_TUNING', 'COMMANDS', 'main_job', 'main_parser', 'main']
 
 # %% ../nbs/10b_cli.ipynb #beec1b13
-import argparse, contextlib, io, json, math, shutil, sys, time
+import argparse, json, sys, time
 from pathlib import Path
-import torch
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
-from .config import TrainConfig, config_file_fields, data_options, user_errors
+from llm_tutorial.config import (
+    TrainConfig,
+    config_file_fields,
+    data_options,
+    user_errors,
+)
 from .data import prepare_data
 from .runlog import plot_losses, run_lock
 from .train import train, train_main
 from .generate import sample_stories, generate_main, _check_sampling_args
 
 # %% ../nbs/10b_cli.ipynb #6f7bdbb9
-def _say(msg: str): print(msg, flush=True)
+def _say(msg: str):
+    print(msg, flush=True)
 
-# Measured with 4-minute main jobs on the full grammar (appendix 91, Tuning the main job): a lower peak learning rate gets through the loss plateau
-# in ~600 steps instead of ~1,300 (safer on a slower machine); annealing further and averaging the weights lower
-# the final loss (1.063 -> 1.046-1.050 x the floor) and raise the valid share (38-44% -> 41-54% of 100 stories);
-# the token embeddings at 5x the learning rate add 6-10 points of valid share at each of three seeds (chapter 09).
+
+# Measured with 4-minute main jobs on the full grammar (appendix 91, Tuning the main
+# job): a lower peak learning rate gets through the loss plateau
+# in ~600 steps instead of ~1,300 (safer on a slower machine); annealing further and
+# averaging the weights lower
+# the final loss (1.063 -> 1.046-1.050 x the floor) and raise the valid share (38-44% ->
+# 41-54% of 100 stories);
+# the token embeddings at 5x the learning rate add 6-10 points of valid share at each of
+# three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
 
-def main_job(*, corpus: str = "stories-small", out: str = "runs/main", device: str = "auto", max_minutes: float | None = 4.0,
-             max_tokens: int | None = None, samples: int = 3, validity_samples: int = 100, temperature: float = 1.0,
-             seed: int = 0, progress: bool = True, **overrides) -> dict:
-    """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor → checkpoint, log, loss curve →
-    sampled stories and their validity. Training stops after `max_minutes` (None: no limit) or the configured steps
-    (`max_tokens`: a token budget instead), whichever comes first;
-    `overrides` are extra `TrainConfig` fields (they win over `MAIN_JOB_TUNING`). Returns the summary that is also written to `out/summary.json`."""
+
+def main_job(
+    *,
+    corpus: str = "stories-small",
+    out: str = "runs/main",
+    device: str = "auto",
+    max_minutes: float | None = 4.0,
+    max_tokens: int | None = None,
+    samples: int = 3,
+    validity_samples: int = 100,
+    temperature: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+    **overrides,
+) -> dict:
+    """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor →
+    checkpoint, log, loss curve → sampled stories and their validity. Training stops
+    after `max_minutes` (None: no limit) or the configured steps (`max_tokens`: a
+    token budget instead), whichever comes first; `overrides` are extra `TrainConfig`
+    fields (they win over `MAIN_JOB_TUNING`). Returns the summary that is also
+    written to `out/summary.json`."""
     t_start = time.perf_counter()
     out = Path(out)
-    config = TrainConfig(**{**dict(corpus=corpus, out_dir=str(out), device=device, seed=seed, progress=progress, **MAIN_JOB_TUNING), **overrides})
+    config = TrainConfig(
+        **{
+            **dict(
+                corpus=corpus,
+                out_dir=str(out),
+                device=device,
+                seed=seed,
+                progress=progress,
+                **MAIN_JOB_TUNING,
+            ),
+            **overrides,
+        }
+    )
     if max_minutes is not None:
-        if max_minutes <= 0: raise ValueError(f"max_minutes must be positive, got {max_minutes}")
+        if max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {max_minutes}")
         config = config.replace(max_time=60.0 * max_minutes)
-    if max_tokens is not None: config = config.replace(max_tokens=max_tokens)
-    if samples < 0 or validity_samples < 0: raise ValueError("samples and validity_samples must be >= 0")
-    _check_sampling_args(temperature, None, None)            # before four minutes of training, not after
-    with run_lock(out):                                      # one job per folder, also around its own files
-        return _job(config, corpus, out, samples, validity_samples, temperature, seed, t_start)
+    if max_tokens is not None:
+        config = config.replace(max_tokens=max_tokens)
+    if samples < 0 or validity_samples < 0:
+        raise ValueError("samples and validity_samples must be >= 0")
+    # before four minutes of training, not after
+    _check_sampling_args(temperature, None, None)
+    with run_lock(out):  # one job per folder, also around its own files
+        return _job(
+            config, corpus, out, samples, validity_samples, temperature, seed, t_start
+        )
 
-def _job(config, corpus, out, samples, validity_samples, temperature, seed, t_start) -> dict:
+
+def _job(
+    config, corpus, out, samples, validity_samples, temperature, seed, t_start
+) -> dict:
     "The six stages of `main_job`, inside the locked output folder."
     times = {}
 
     _say(f"== 1/6 corpus {corpus!r}")
     t = time.perf_counter()
     paths = {s: corpus_path(corpus, s) for s in ("train", "validation")}
-    for s, p in paths.items(): _say(f"   {s}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
+    for s, p in paths.items():
+        _say(f"   {s}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
     times["corpus_s"] = time.perf_counter() - t
 
-    _say(f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; cached after the first run)")
+    _say(
+        f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; "
+        "cached after the first run)"
+    )
     t = time.perf_counter()
     data = prepare_data(**data_options(config), verbose=True)
     tok = data.tokenizer
-    if len(tok.vocab) < config.vocab_size:   # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
+    # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
+    if len(tok.vocab) < config.vocab_size:
         config = config.replace(vocab_size=len(tok.vocab))
-    _say(f"   {len(data.train):,} training tokens, {len(data.val):,} validation tokens, tokenizer {len(tok.vocab)} tokens, "
-         f"model vocabulary {config.vocab_size}")
+    _say(
+        f"   {len(data.train):,} training tokens, {len(data.val):,} validation "
+        f"tokens, tokenizer {len(tok.vocab)} tokens, "
+        f"model vocabulary {config.vocab_size}"
+    )
     times["data_s"] = time.perf_counter() - t
 
-    _say(f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, context {config.context_length}, "
-         f"{config.total_steps} steps of {config.batch_size}×{config.context_length} tokens"
-         + (f", at most {config.max_time / 60:.1f} min" if config.max_time else ""))
+    _say(
+        f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
+        f"context {config.context_length}, "
+        f"{config.total_steps} steps of {config.batch_size}×{config.context_length} "
+        "tokens"
+        + (f", at most {config.max_time / 60:.1f} min" if config.max_time else "")
+    )
     t = time.perf_counter()
     res = train(config, data)
     times["train_s"] = time.perf_counter() - t
@@ -75,101 +132,223 @@ def _job(config, corpus, out, samples, validity_samples, temperature, seed, t_st
 
     _say("== 5/6 evaluation")
     f = res.final
-    summary = {"corpus": corpus, "steps": res.steps, "tokens_seen": res.steps * config.batch_size * config.context_length,
-               "params": sum(p.numel() for p in model.parameters()), "val_loss": f.get("val_loss"), "train_loss": f.get("train_loss")}
+    summary = {
+        "corpus": corpus,
+        "steps": res.steps,
+        "tokens_seen": res.steps * config.batch_size * config.context_length,
+        "params": sum(p.numel() for p in model.parameters()),
+        "val_loss": f.get("val_loss"),
+        "train_loss": f.get("train_loss"),
+    }
     if f.get("doc_val_loss") is not None:
         summary["doc_val_loss"] = f["doc_val_loss"]
     if f.get("entropy_floor") is not None and f.get("doc_val_loss") is not None:
         summary["entropy_floor"] = f["entropy_floor"]
         summary["ratio_to_floor"] = f["doc_val_loss"] / f["entropy_floor"]
-        _say(f"   validation loss on whole stories: {f['doc_val_loss']:.4f} nats/token; entropy floor {f['entropy_floor']:.4f}; "
-             f"ratio {summary['ratio_to_floor']:.3f} ({100 * (summary['ratio_to_floor'] - 1):+.1f}% above the floor)")
+        _say(
+            f"   validation loss on whole stories: {f['doc_val_loss']:.4f} "
+            f"nats/token; entropy floor {f['entropy_floor']:.4f}; "
+            f"ratio {summary['ratio_to_floor']:.3f} "
+            f"({100 * (summary['ratio_to_floor'] - 1):+.1f}% above the floor)"
+        )
     else:
-        _say(f"   validation loss: {f.get('val_loss', float('nan')):.4f} nats/token (no entropy floor for this corpus)")
-    import matplotlib; matplotlib.use("Agg")
+        _say(
+            f"   validation loss: {f.get('val_loss', float('nan')):.4f} nats/token "
+            "(no entropy floor for this corpus)"
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig = plot_losses(res.log, path=out / "loss.png", title=f"{corpus}: {config.num_layers} layers × d_model {config.d_model}")
+
+    fig = plot_losses(
+        res.log,
+        path=out / "loss.png",
+        title=f"{corpus}: {config.num_layers} layers × d_model {config.d_model}",
+    )
     plt.close(fig)
 
     _say(f"== 6/6 sampling {validity_samples} stories at temperature {temperature}")
     t = time.perf_counter()
-    stories = sample_stories(model, tok, max(samples, validity_samples), temperature=temperature, generator=seed) if max(samples, validity_samples) else []
+    stories = (
+        sample_stories(
+            model,
+            tok,
+            max(samples, validity_samples),
+            temperature=temperature,
+            generator=seed,
+        )
+        if max(samples, validity_samples)
+        else []
+    )
     times["sample_s"] = time.perf_counter() - t
-    for i, s in enumerate(stories[:samples]): _say(f"--- story {i + 1}\n{s.strip()}")
+    for i, s in enumerate(stories[:samples]):
+        _say(f"--- story {i + 1}\n{s.strip()}")
     if corpus in STORY_CORPORA and validity_samples:
         v = validity(stories[:validity_samples], STORY_CORPORA[corpus])
         summary.update(validity=v["valid"], validity_n=v["n"], temperature=temperature)
-        _say(f"   valid stories (the source grammar can write them): {v['valid']:.0%} of {v['n']} at temperature {temperature}")
-    with atomic_write(out / "samples.txt", "w", encoding="utf-8") as fh: fh.write("\n<|endoftext|>\n".join(stories) + "\n")
+        _say(
+            f"   valid stories (the source grammar can write them): {v['valid']:.0%} "
+            f"of {v['n']} at temperature {temperature}"
+        )
+    with atomic_write(out / "samples.txt", "w", encoding="utf-8") as fh:
+        fh.write("\n<|endoftext|>\n".join(stories) + "\n")
     times["total_s"] = time.perf_counter() - t_start
     summary.update({k: round(v, 2) for k, v in times.items()})
     summary["device"] = str(next(model.parameters()).device)
-    with atomic_write(out / "summary.json", "w", encoding="utf-8") as fh: json.dump(summary, fh, indent=2)
+    with atomic_write(out / "summary.json", "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=2)
     _say(f"== done in {times['total_s'] / 60:.1f} min. Outputs:")
-    for what, p in [("checkpoint", res.checkpoint), ("log", out / "log.jsonl"), ("config", out / "config.json"),
-                    ("loss curve", out / "loss.png"), ("tokenizer", out / "vocab.json"), ("samples", out / "samples.txt"),
-                    ("summary", out / "summary.json"), ("data cache", data.info.get("cache"))]:
+    for what, p in [
+        ("checkpoint", res.checkpoint),
+        ("log", out / "log.jsonl"),
+        ("config", out / "config.json"),
+        ("loss curve", out / "loss.png"),
+        ("tokenizer", out / "vocab.json"),
+        ("samples", out / "samples.txt"),
+        ("summary", out / "summary.json"),
+        ("data cache", data.info.get("cache")),
+    ]:
         _say(f"   {what:11} {p}")
-    _say(f"   sample more: llm-tutorial generate --checkpoint {res.checkpoint} --prompt \"Once upon a time\" --top-p 0.9")
+    _say(
+        f"   sample more: llm-tutorial generate --checkpoint {res.checkpoint} "
+        '--prompt "Once upon a time" --top-p 0.9'
+    )
     return summary
 
 # %% ../nbs/10b_cli.ipynb #a388e991
 def main_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial main` argument parser."
-    p = argparse.ArgumentParser(prog="llm-tutorial main", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description="The end-to-end job: corpus, BPE tokenizer, training, evaluation against the "
-                                            "entropy floor, checkpoint, log, loss curve, sampled stories.")
-    p.add_argument("--corpus", default="stories-small", help="stories-small or stories (embedded, offline: the small and the book's grammar), tinystories, tinyshakespeare (downloaded once) or a text file")
+    p = argparse.ArgumentParser(
+        prog="llm-tutorial main",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="The end-to-end job: corpus, BPE tokenizer, training, evaluation "
+        "against the "
+        "entropy floor, checkpoint, log, loss curve, sampled stories.",
+    )
+    p.add_argument(
+        "--corpus",
+        default="stories-small",
+        help="stories-small or stories (embedded, offline: the small and the book's "
+        "grammar), tinystories, tinyshakespeare (downloaded once) or a text file",
+    )
     p.add_argument("--out", default="runs/main", help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--max-minutes", type=float, default=4.0, help="time budget for training; it stops then or after the configured steps, whichever is first (0: no time limit)")
-    p.add_argument("--max-tokens", type=int, default=None, help="token budget for training (sets the number of steps)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=4.0,
+        help="time budget for training; it stops then or after the configured steps, "
+        "whichever is first (0: no time limit)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="token budget for training (sets the number of steps)",
+    )
     p.add_argument("--samples", type=int, default=3, help="sampled stories to print")
-    p.add_argument("--validity-samples", type=int, default=100, help="stories sampled to measure the valid share (embedded corpus)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for the stories")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the samples")
-    p.add_argument("--config", help="JSON file of further TrainConfig fields (e.g. a bigger model); see `llm-tutorial train --help`")
+    p.add_argument(
+        "--validity-samples",
+        type=int,
+        default=100,
+        help="stories sampled to measure the valid share (embedded corpus)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="sampling temperature for the stories",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the weights, the batches and the samples",
+    )
+    p.add_argument(
+        "--config",
+        help="JSON file of further TrainConfig fields (e.g. a bigger model); see "
+        "`llm-tutorial train --help`",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    p.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error"
+    )
     return p
+
 
 def _main_cmd(argv) -> dict:
     p = main_parser()
     a = p.parse_args(argv)
     overrides = {}
     try:
-        if a.config:                                          # the same reading as `train --config`
+        if a.config:  # the same reading as `train --config`
             overrides = config_file_fields(a.config)
-            for k in ("corpus", "out_dir", "device", "seed", "progress"): overrides.pop(k, None)
-        if a.max_minutes < 0: raise ValueError(f"max_minutes must be positive (0: no limit), got {a.max_minutes}")
-        if a.samples < 0 or a.validity_samples < 0: raise ValueError("samples and validity_samples must be >= 0")
+            for k in ("corpus", "out_dir", "device", "seed", "progress"):
+                overrides.pop(k, None)
+        if a.max_minutes < 0:
+            raise ValueError(
+                f"max_minutes must be positive (0: no limit), got {a.max_minutes}"
+            )
+        if a.samples < 0 or a.validity_samples < 0:
+            raise ValueError("samples and validity_samples must be >= 0")
         _check_sampling_args(a.temperature, None, None)
-        TrainConfig(**overrides)                              # bad knobs: a usage error, before any work
+        TrainConfig(**overrides)  # bad knobs: a usage error, before any work
     except (ValueError, TypeError, FileNotFoundError) as e:
-        if a.debug: raise
+        if a.debug:
+            raise
         p.error(str(e))
-    job = dict(corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,
-               max_tokens=a.max_tokens, samples=a.samples, validity_samples=a.validity_samples,
-               temperature=a.temperature, seed=a.seed, progress=not a.no_progress)
+    job = dict(
+        corpus=a.corpus,
+        out=a.out,
+        device=a.device,
+        max_minutes=a.max_minutes or None,
+        max_tokens=a.max_tokens,
+        samples=a.samples,
+        validity_samples=a.validity_samples,
+        temperature=a.temperature,
+        seed=a.seed,
+        progress=not a.no_progress,
+    )
     with user_errors("llm-tutorial main", a.debug):
         return main_job(**job, **overrides)
 
-COMMANDS = {"main": (_main_cmd, "the end-to-end job: corpus → tokenizer → training → evaluation → samples"),
-            "train": (train_main, "train a model (chapter 09); every TrainConfig knob is an option"),
-            "generate": (generate_main, "sample text from a checkpoint (chapter 10)")}
+
+COMMANDS = {
+    "main": (
+        _main_cmd,
+        "the end-to-end job: corpus → tokenizer → training → evaluation → samples",
+    ),
+    "train": (
+        train_main,
+        "train a model (chapter 09); every TrainConfig knob is an option",
+    ),
+    "generate": (generate_main, "sample text from a checkpoint (chapter 10)"),
+}
+
 
 def main(argv=None) -> int | None:
-    "Entry point of the `llm-tutorial` console script: `llm-tutorial {main,train,generate} [options]`; returns the exit status."
+    """Entry point of the `llm-tutorial` console script: `llm-tutorial
+    {main,train,generate} [options]`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="llm-tutorial", description="Build a small language model from scratch (the llm_tutorial book).",
-                                epilog="`llm-tutorial COMMAND --help` shows the options of a command.")
+    p = argparse.ArgumentParser(
+        prog="llm-tutorial",
+        description="Build a small language model from scratch (the llm_tutorial "
+        "book).",
+        epilog="`llm-tutorial COMMAND --help` shows the options of a command.",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help) in COMMANDS.items(): sub.add_parser(name, help=help, add_help=False)
+    for name, (_, help) in COMMANDS.items():
+        sub.add_parser(name, help=help, add_help=False)
     if not argv or argv[0] not in COMMANDS:
-        p.parse_args(argv or ["--help"])                          # --help, or an error naming the valid commands
+        # --help, or an error naming the valid commands
+        p.parse_args(argv or ["--help"])
         return None
     COMMANDS[argv[0]][0](argv[1:])
-    return 0                                                      # the console script exits with main()'s return value
+    return 0  # the console script exits with main()'s return value
 
 # %% ../nbs/10b_cli.ipynb #4f49932b
-if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # python -m llm_tutorial.cli (not in a notebook)
+# python -m llm_tutorial.cli (not in a notebook)
+if __name__ == "__main__" and "__file__" in globals():
+    sys.exit(main())

@@ -9,17 +9,25 @@ __all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 
            'gpt2_files']
 
 # %% ../nbs/01b_corpus.ipynb #af66908d
-import hashlib, math, os, re
+import math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-from .files import (DownloadError, atomic_write, data_dir, download,
-                                 shared_data_dir, verify_file)
+from llm_tutorial.files import (
+    DownloadError,
+    atomic_write,
+    data_dir,
+    download,
+    shared_data_dir,
+    verify_file,
+)
 from .grammar import Grammar, logprob, ratio_ci
 
 # %% ../nbs/01b_corpus.ipynb #1464adc5
-# The grammar: rule -> options. An option is "text", or (weight, "text") or (weight, "text", {variables it sets}).
-# Every option of a rule starts with its own literal text, so the text of a story decides every choice.
+# The grammar: rule -> options. An option is "text", or (weight, "text") or (weight,
+# "text", {variables it sets}).
+# Every option of a rule starts with its own literal text, so the text of a story
+# decides every choice.
 _SHE = dict(he="she", He="She", his="her", His="Her", him="her")
 _HE = dict(he="he", He="He", his="his", His="His", him="him")
 _F_SHE = dict(fhe="she", fHe="She", fhis="her", fhim="her")
@@ -27,170 +35,651 @@ _F_HE = dict(fhe="he", fHe="He", fhis="his", fhim="him")
 _F_IT = dict(fhe="it", fHe="It", fhis="its", fhim="it")
 
 STORY_GRAMMAR = {
-    "STORY": ["<OPEN> {He} lived <HOME> with {his} <FAMILY>. <LIKE> <OBJINTRO> <FRIEND>\n<OUTING><DAY1><PROBLEM>\n<END>"],
+    "STORY": [
+        "<OPEN> {He} lived <HOME> with {his} <FAMILY>. <LIKE> <OBJINTRO> "
+        "<FRIEND>\n<OUTING><DAY1><PROBLEM>\n<END>"
+    ],
     # --- setup: who, where, what they love, the treasured object, the friend
-    "OPEN": ["Once upon a time, there was a <HADJ> <KIND>.", "One day, there was a <HADJ> <KIND>.",
-             "There once was a <HADJ> <KIND>.", "Long ago, in a faraway land, there lived a <HADJ> <KIND>."],
-    "HADJ": ["little", "small", "happy", "kind", "brave", "curious", "shy", "clever", "funny", "gentle", "quiet",
-             "cheerful", "silly", "sleepy", "busy", "polite"],
+    "OPEN": [
+        "Once upon a time, there was a <HADJ> <KIND>.",
+        "One day, there was a <HADJ> <KIND>.",
+        "There once was a <HADJ> <KIND>.",
+        "Long ago, in a faraway land, there lived a <HADJ> <KIND>.",
+    ],
+    "HADJ": [
+        "little",
+        "small",
+        "happy",
+        "kind",
+        "brave",
+        "curious",
+        "shy",
+        "clever",
+        "funny",
+        "gentle",
+        "quiet",
+        "cheerful",
+        "silly",
+        "sleepy",
+        "busy",
+        "polite",
+    ],
     "KIND": [(1, "girl named <GIRL:N>", _SHE), (1, "boy named <BOY:N>", _HE)],
-    "GIRL": ["Mia", "Lily", "Zoë", "Anna", "Sara", "Emma", "Nora", "Ella", "Ruby", "Lucy", "Maya", "Chloé", "Amara",
-             "Ivy", "Rosa", "Hana", "Inès", "Gwen", "Tara", "Kim", "Fatima", "Yuki", "Beth", "Clara"],
-    "BOY": ["Tom", "Ben", "Max", "Leo", "José", "Sam", "Finn", "Omar", "Jack", "Noah", "Kai", "Theo", "Hugo", "Eli",
-            "Raj", "Felix", "Noé", "Luca", "Ahmed", "Dan", "Victor", "Ivan", "Gus", "Peter"],
-    "HOME": ["in a small house near the woods", "in a big city", "on a farm", "in a village by the sea",
-             "in a blue house on a hill", "in a little town", "in a tall building", "near a quiet lake"],
-    "FAMILY": ["parents", "grandma", "grandpa", "mom", "dad", "big sister", "big brother", "aunt and uncle"],
-    "LIKE": ["Every <DAYPART>, {he} liked to <ACT>.", "{He} loved to <ACT>.", "{N} was happy when {he} could <ACT>.",
-             "More than anything, {N} liked to <ACT>."],
+    "GIRL": [
+        "Mia",
+        "Lily",
+        "Zoë",
+        "Anna",
+        "Sara",
+        "Emma",
+        "Nora",
+        "Ella",
+        "Ruby",
+        "Lucy",
+        "Maya",
+        "Chloé",
+        "Amara",
+        "Ivy",
+        "Rosa",
+        "Hana",
+        "Inès",
+        "Gwen",
+        "Tara",
+        "Kim",
+        "Fatima",
+        "Yuki",
+        "Beth",
+        "Clara",
+    ],
+    "BOY": [
+        "Tom",
+        "Ben",
+        "Max",
+        "Leo",
+        "José",
+        "Sam",
+        "Finn",
+        "Omar",
+        "Jack",
+        "Noah",
+        "Kai",
+        "Theo",
+        "Hugo",
+        "Eli",
+        "Raj",
+        "Felix",
+        "Noé",
+        "Luca",
+        "Ahmed",
+        "Dan",
+        "Victor",
+        "Ivan",
+        "Gus",
+        "Peter",
+    ],
+    "HOME": [
+        "in a small house near the woods",
+        "in a big city",
+        "on a farm",
+        "in a village by the sea",
+        "in a blue house on a hill",
+        "in a little town",
+        "in a tall building",
+        "near a quiet lake",
+    ],
+    "FAMILY": [
+        "parents",
+        "grandma",
+        "grandpa",
+        "mom",
+        "dad",
+        "big sister",
+        "big brother",
+        "aunt and uncle",
+    ],
+    "LIKE": [
+        "Every <DAYPART>, {he} liked to <ACT>.",
+        "{He} loved to <ACT>.",
+        "{N} was happy when {he} could <ACT>.",
+        "More than anything, {N} liked to <ACT>.",
+    ],
     "DAYPART": ["morning", "afternoon", "evening", "weekend"],
-    "ACT": ["play in the park", "read books", "draw pictures", "sing songs", "run in the grass", "build with blocks",
-            "look at the stars", "dance in the kitchen", "splash in puddles", "pick flowers", "ride {his} bike",
-            "bake cookies", "watch the birds", "play hide and seek", "climb trees", "make paper boats"],
-    "OBJINTRO": ["{N} had a <OADJ:oa> <ONOUN:o> that {he} loved very much.", "One morning, {his} <GIVER> gave {him} a <OADJ:oa> <ONOUN:o>.",
-                 "{His} favorite toy was a <OADJ:oa> <ONOUN:o>.", "{He} always carried a <OADJ:oa> <ONOUN:o>."],
+    "ACT": [
+        "play in the park",
+        "read books",
+        "draw pictures",
+        "sing songs",
+        "run in the grass",
+        "build with blocks",
+        "look at the stars",
+        "dance in the kitchen",
+        "splash in puddles",
+        "pick flowers",
+        "ride {his} bike",
+        "bake cookies",
+        "watch the birds",
+        "play hide and seek",
+        "climb trees",
+        "make paper boats",
+    ],
+    "OBJINTRO": [
+        "{N} had a <OADJ:oa> <ONOUN:o> that {he} loved very much.",
+        "One morning, {his} <GIVER> gave {him} a <OADJ:oa> <ONOUN:o>.",
+        "{His} favorite toy was a <OADJ:oa> <ONOUN:o>.",
+        "{He} always carried a <OADJ:oa> <ONOUN:o>.",
+    ],
     "GIVER": ["grandma", "grandpa", "mom", "dad", "aunt", "uncle"],
-    "OADJ": ["red", "blue", "green", "yellow", "shiny", "soft", "tiny", "big", "old", "new", "purple", "striped",
-             "spotted", "orange", "pink", "wooden"],
-    "ONOUN": ["beach ball", "kite", "teddy bear", "toy boat", "drum", "hat", "balloon", "toy car", "doll", "robot",
-              "truck", "whistle", "scarf", "book", "yo-yo", "umbrella"],
-    "FRIEND": ["{His} best friend was <FKIND>.", "{N} had a good friend, <FKIND>.", "{N} often played with <FKIND>."],
-    "FKIND": [(2, "a girl named <FGIRL:F>", _F_SHE), (2, "a boy named <FBOY:F>", _F_HE),
-              (1, "a puppy named <PET:F>", _F_IT), (1, "a kitten named <PET:F>", _F_IT),
-              (1, "an old turtle named <PET:F>", _F_IT), (1, "a small bird named <PET:F>", _F_IT)],
+    "OADJ": [
+        "red",
+        "blue",
+        "green",
+        "yellow",
+        "shiny",
+        "soft",
+        "tiny",
+        "big",
+        "old",
+        "new",
+        "purple",
+        "striped",
+        "spotted",
+        "orange",
+        "pink",
+        "wooden",
+    ],
+    "ONOUN": [
+        "beach ball",
+        "kite",
+        "teddy bear",
+        "toy boat",
+        "drum",
+        "hat",
+        "balloon",
+        "toy car",
+        "doll",
+        "robot",
+        "truck",
+        "whistle",
+        "scarf",
+        "book",
+        "yo-yo",
+        "umbrella",
+    ],
+    "FRIEND": [
+        "{His} best friend was <FKIND>.",
+        "{N} had a good friend, <FKIND>.",
+        "{N} often played with <FKIND>.",
+    ],
+    "FKIND": [
+        (2, "a girl named <FGIRL:F>", _F_SHE),
+        (2, "a boy named <FBOY:F>", _F_HE),
+        (1, "a puppy named <PET:F>", _F_IT),
+        (1, "a kitten named <PET:F>", _F_IT),
+        (1, "an old turtle named <PET:F>", _F_IT),
+        (1, "a small bird named <PET:F>", _F_IT),
+    ],
     "FGIRL": ["Bella", "Daisy", "Luna", "Pia", "Renée", "Olive", "Wendy", "Jade"],
     "FBOY": ["Oscar", "Milo", "Ravi", "Jonas", "Pedro", "Ollie", "Ted", "Zack"],
     "PET": ["Spot", "Pip", "Coco", "Biscuit", "Pepper", "Sunny", "Button", "Dot"],
-    # --- a day out: 0 to 8 small events (DAY1 ... DAY9 below); the list of events ends with a new paragraph
-    "OUTING": ["One <DAYTIME>, {N} and {F} went to <PLACE:P> with the {o}.",
-               "On a <WDAY> day, {N} took the {o} to <PLACE:P>, and {F} came too.",
-               "That <DAYTIME>, {N} asked, “Can we go to <PLACE:P>?” {F} said yes, and off they went."],
-    "DAYTIME": ["morning", "afternoon", "evening", "summer day", "spring morning", "Sunday"],
+    # --- a day out: 0 to 8 small events (DAY1 ... DAY9 below); the list of events ends
+    # with a new paragraph
+    "OUTING": [
+        "One <DAYTIME>, {N} and {F} went to <PLACE:P> with the {o}.",
+        "On a <WDAY> day, {N} took the {o} to <PLACE:P>, and {F} came too.",
+        "That <DAYTIME>, {N} asked, “Can we go to <PLACE:P>?” {F} said yes, and off "
+        "they went.",
+    ],
+    "DAYTIME": [
+        "morning",
+        "afternoon",
+        "evening",
+        "summer day",
+        "spring morning",
+        "Sunday",
+    ],
     "WDAY": ["sunny", "windy", "warm", "cloudy", "cool", "bright"],
-    "PLACE": ["the park", "the beach", "the garden", "the market", "the forest", "the playground", "the river",
-              "the library", "the zoo", "the farm", "the pond", "the hill", "the meadow", "the fair", "the lake", "the woods"],
-    "ACOLOR": ["brown", "white", "gray", "little", "fat", "tiny", "spotted", "sleepy", "funny", "young", "noisy",
-               "happy", "shy", "big", "black", "golden", "fluffy", "hungry", "lazy", "quick", "friendly", "curious",
-               "striped", "proud"],
-    "ANIMALN": ["duck", "frog", "squirrel", "rabbit", "butterfly", "snail", "ladybug", "puppy", "fox", "deer", "goat",
-                "mouse", "hedgehog", "bumblebee", "crab", "swan", "kitten", "pony", "lamb", "goose", "beetle", "turtle",
-                "parrot", "chick"],
-    "TCOLOR": ["shiny", "blue", "tiny", "red", "lost", "funny", "little", "gold", "white", "round", "green", "paper",
-               "striped", "smooth", "broken", "magic", "yellow", "pink", "wooden", "sparkly", "silver", "purple",
-               "heavy", "soft"],
-    "TNOUN": ["stone", "feather", "shell", "key", "leaf", "mitten", "map", "coin", "pebble", "cone", "button",
-              "bottle", "boat", "spoon", "ribbon", "marble", "bell", "crayon", "sock", "whistle", "star", "ring",
-              "brush", "cup"],
-    "EATWHERE": ["on a blanket", "under a tree", "by the water", "on a bench", "in the sun", "on the grass",
-                 "next to the path", "in the shade"],
-    "MOVED": ["ran", "walked", "hopped", "skipped", "raced", "tiptoed", "climbed", "danced"],
-    "LANDMARK": ["a big rock", "an old bridge", "a tall tree", "the fence", "a little hill", "a wooden gate",
-                 "a quiet corner", "a small pond"],
-    "SAWDID": ["looked around", "waved at {F}", "found a <TCOLOR> <TNOUN>", "sat down to rest", "sang a song",
-               "counted to ten", "saw a <ACOLOR> <ANIMALN>", "laughed"],
-    "DOING": ["sleeping", "eating a leaf", "singing", "hopping around", "running in circles", "taking a bath",
-              "looking for food", "playing in the mud", "sitting very still", "jumping up and down", "dancing",
-              "hiding", "climbing", "digging a hole", "rolling over", "waving", "yawning", "sneezing", "splashing",
-              "chewing a stick", "spinning around", "reading a leaf", "humming a tune", "wearing a hat"],
-    "WHERE": ["under a bench", "behind a big tree", "near the water", "in the tall grass", "under the slide",
-              "inside a box", "by the gate", "next to a rock", "under some leaves", "on a high shelf", "on the path",
-              "in a puddle", "on a log", "near the fence", "in the sand", "by the flowers", "under a bush", "behind the wall",
-              "near a big stone", "in a hole", "by the old well", "under a table", "on the roof", "beside a tent"],
-    "FOOD": ["an apple", "a sandwich", "some cake", "a banana", "warm soup", "three cookies", "a pear", "some grapes",
-             "two pancakes", "a muffin", "red berries", "a carrot", "some cheese", "bread with jam", "a peach", "a bowl of rice",
-             "a plum", "hot noodles", "a cupcake", "some popcorn", "a cracker", "an orange", "a slice of pizza", "a biscuit"],
-    "GAME": ["tag", "catch", "hide and seek", "hopscotch", "pirates", "jump rope", "follow the leader", "a guessing game"],
-    "GAMEWHEN": ["for a long time", "until they were tired", "all morning", "in the shade", "on the grass",
-                 "with some other kids", "and laughed a lot", "twice"],
+    "PLACE": [
+        "the park",
+        "the beach",
+        "the garden",
+        "the market",
+        "the forest",
+        "the playground",
+        "the river",
+        "the library",
+        "the zoo",
+        "the farm",
+        "the pond",
+        "the hill",
+        "the meadow",
+        "the fair",
+        "the lake",
+        "the woods",
+    ],
+    "ACOLOR": [
+        "brown",
+        "white",
+        "gray",
+        "little",
+        "fat",
+        "tiny",
+        "spotted",
+        "sleepy",
+        "funny",
+        "young",
+        "noisy",
+        "happy",
+        "shy",
+        "big",
+        "black",
+        "golden",
+        "fluffy",
+        "hungry",
+        "lazy",
+        "quick",
+        "friendly",
+        "curious",
+        "striped",
+        "proud",
+    ],
+    "ANIMALN": [
+        "duck",
+        "frog",
+        "squirrel",
+        "rabbit",
+        "butterfly",
+        "snail",
+        "ladybug",
+        "puppy",
+        "fox",
+        "deer",
+        "goat",
+        "mouse",
+        "hedgehog",
+        "bumblebee",
+        "crab",
+        "swan",
+        "kitten",
+        "pony",
+        "lamb",
+        "goose",
+        "beetle",
+        "turtle",
+        "parrot",
+        "chick",
+    ],
+    "TCOLOR": [
+        "shiny",
+        "blue",
+        "tiny",
+        "red",
+        "lost",
+        "funny",
+        "little",
+        "gold",
+        "white",
+        "round",
+        "green",
+        "paper",
+        "striped",
+        "smooth",
+        "broken",
+        "magic",
+        "yellow",
+        "pink",
+        "wooden",
+        "sparkly",
+        "silver",
+        "purple",
+        "heavy",
+        "soft",
+    ],
+    "TNOUN": [
+        "stone",
+        "feather",
+        "shell",
+        "key",
+        "leaf",
+        "mitten",
+        "map",
+        "coin",
+        "pebble",
+        "cone",
+        "button",
+        "bottle",
+        "boat",
+        "spoon",
+        "ribbon",
+        "marble",
+        "bell",
+        "crayon",
+        "sock",
+        "whistle",
+        "star",
+        "ring",
+        "brush",
+        "cup",
+    ],
+    "EATWHERE": [
+        "on a blanket",
+        "under a tree",
+        "by the water",
+        "on a bench",
+        "in the sun",
+        "on the grass",
+        "next to the path",
+        "in the shade",
+    ],
+    "MOVED": [
+        "ran",
+        "walked",
+        "hopped",
+        "skipped",
+        "raced",
+        "tiptoed",
+        "climbed",
+        "danced",
+    ],
+    "LANDMARK": [
+        "a big rock",
+        "an old bridge",
+        "a tall tree",
+        "the fence",
+        "a little hill",
+        "a wooden gate",
+        "a quiet corner",
+        "a small pond",
+    ],
+    "SAWDID": [
+        "looked around",
+        "waved at {F}",
+        "found a <TCOLOR> <TNOUN>",
+        "sat down to rest",
+        "sang a song",
+        "counted to ten",
+        "saw a <ACOLOR> <ANIMALN>",
+        "laughed",
+    ],
+    "DOING": [
+        "sleeping",
+        "eating a leaf",
+        "singing",
+        "hopping around",
+        "running in circles",
+        "taking a bath",
+        "looking for food",
+        "playing in the mud",
+        "sitting very still",
+        "jumping up and down",
+        "dancing",
+        "hiding",
+        "climbing",
+        "digging a hole",
+        "rolling over",
+        "waving",
+        "yawning",
+        "sneezing",
+        "splashing",
+        "chewing a stick",
+        "spinning around",
+        "reading a leaf",
+        "humming a tune",
+        "wearing a hat",
+    ],
+    "WHERE": [
+        "under a bench",
+        "behind a big tree",
+        "near the water",
+        "in the tall grass",
+        "under the slide",
+        "inside a box",
+        "by the gate",
+        "next to a rock",
+        "under some leaves",
+        "on a high shelf",
+        "on the path",
+        "in a puddle",
+        "on a log",
+        "near the fence",
+        "in the sand",
+        "by the flowers",
+        "under a bush",
+        "behind the wall",
+        "near a big stone",
+        "in a hole",
+        "by the old well",
+        "under a table",
+        "on the roof",
+        "beside a tent",
+    ],
+    "FOOD": [
+        "an apple",
+        "a sandwich",
+        "some cake",
+        "a banana",
+        "warm soup",
+        "three cookies",
+        "a pear",
+        "some grapes",
+        "two pancakes",
+        "a muffin",
+        "red berries",
+        "a carrot",
+        "some cheese",
+        "bread with jam",
+        "a peach",
+        "a bowl of rice",
+        "a plum",
+        "hot noodles",
+        "a cupcake",
+        "some popcorn",
+        "a cracker",
+        "an orange",
+        "a slice of pizza",
+        "a biscuit",
+    ],
+    "GAME": [
+        "tag",
+        "catch",
+        "hide and seek",
+        "hopscotch",
+        "pirates",
+        "jump rope",
+        "follow the leader",
+        "a guessing game",
+    ],
+    "GAMEWHEN": [
+        "for a long time",
+        "until they were tired",
+        "all morning",
+        "in the shade",
+        "on the grass",
+        "with some other kids",
+        "and laughed a lot",
+        "twice",
+    ],
     "SKYTHING": ["sky", "sun", "wind", "air"],
     "SKYADJ": ["blue", "bright", "soft", "warm", "fresh", "gentle", "cool", "calm"],
-    "SOUND": ["the birds were singing", "the leaves were dancing", "the bees were humming", "a bell rang far away",
-              "the water was sparkling", "a dog was barking", "the flowers smelled sweet", "everything was quiet"],
-    "TALE": ["a brave little mouse", "a dragon who liked soup", "a moon made of cheese", "a fish that could fly",
-             "a king with a tiny crown", "a cloud that was lost", "a bear who could not sleep", "a magic hat",
-             "a singing tree", "a star that fell down", "a boat made of paper", "a very hungry goat"],
-    # --- the problem and how it is solved: each kind of problem carries its own resolution
+    "SOUND": [
+        "the birds were singing",
+        "the leaves were dancing",
+        "the bees were humming",
+        "a bell rang far away",
+        "the water was sparkling",
+        "a dog was barking",
+        "the flowers smelled sweet",
+        "everything was quiet",
+    ],
+    "TALE": [
+        "a brave little mouse",
+        "a dragon who liked soup",
+        "a moon made of cheese",
+        "a fish that could fly",
+        "a king with a tiny crown",
+        "a cloud that was lost",
+        "a bear who could not sleep",
+        "a magic hat",
+        "a singing tree",
+        "a star that fell down",
+        "a boat made of paper",
+        "a very hungry goat",
+    ],
+    # --- the problem and how it is solved: each kind of problem carries its own
+    # resolution
     "PROBLEM": [
-        "Suddenly, {N} could not find the {o}! {He} felt <SAD>. “Where is my {o}?” {he} <CRIED>. "
+        "Suddenly, {N} could not find the {o}! {He} felt <SAD>. “Where is my {o}?” "
+        "{he} <CRIED>. "
         "“I will help you look,” said {F}. <SEARCH>\n<THANKS>",
-        "Then a strong wind blew the {o} up into a tall tree! {N} felt <SAD>. “Can you help me?” {he} asked {F}. <FIX>\n<THANKS>",
-        "Oh no! {N} dropped the {o}, and it broke. {He} felt <SAD>. “Maybe we can fix it,” said {F}. "
+        "Then a strong wind blew the {o} up into a tall tree! {N} felt <SAD>. “Can "
+        "you help me?” {he} asked {F}. <FIX>\n<THANKS>",
+        "Oh no! {N} dropped the {o}, and it broke. {He} felt <SAD>. “Maybe we can fix "
+        "it,” said {F}. "
         "They used some <TOOL> and worked very hard. <MENDED>\n<THANKS>",
-        "Then {N} wanted to <DARE>, but {he} was scared. “Don't be afraid,” said {F}. “I will be right next to you.” "
+        "Then {N} wanted to <DARE>, but {he} was scared. “Don't be afraid,” said {F}. "
+        "“I will be right next to you.” "
         "<BRAVE>\n{N} was not scared anymore.",
-        "Then they met a <KID:kid> who had no toys and looked <SAD>. {N} thought for a moment — then {he} shared {his} {o}. "
-        "<SHARED>\n{N} felt warm inside."],
-    "SAD": ["very sad", "so upset", "worried", "like crying", "scared and alone", "grumpy"],
+        "Then they met a <KID:kid> who had no toys and looked <SAD>. {N} thought for "
+        "a moment — then {he} shared {his} {o}. "
+        "<SHARED>\n{N} felt warm inside.",
+    ],
+    "SAD": [
+        "very sad",
+        "so upset",
+        "worried",
+        "like crying",
+        "scared and alone",
+        "grumpy",
+    ],
     "CRIED": ["cried", "asked", "said", "whispered", "shouted"],
-    "SEARCH": [(1, "They looked <WHERE>, but the {o} was not there. <SEARCH>"),
-               (1, "Then {F} looked <WHERE> and there it was!")],
-    "FIX": ["{F} found a long stick and pushed the {o} out of the tree.",
-            "{F} climbed up, one branch at a time, and brought the {o} down.",
-            "{F} had an idea — {fhe} got a ladder, and together they got the {o} back.",
-            "{F} shook the tree hard, and the {o} fell into {N}'s arms."],
+    "SEARCH": [
+        (1, "They looked <WHERE>, but the {o} was not there. <SEARCH>"),
+        (1, "Then {F} looked <WHERE> and there it was!"),
+    ],
+    "FIX": [
+        "{F} found a long stick and pushed the {o} out of the tree.",
+        "{F} climbed up, one branch at a time, and brought the {o} down.",
+        "{F} had an idea — {fhe} got a ladder, and together they got the {o} back.",
+        "{F} shook the tree hard, and the {o} fell into {N}'s arms.",
+    ],
     "TOOL": ["glue", "tape", "string", "paint", "nails"],
-    "MENDED": ["At last, the {o} was as good as new!", "Soon the {o} was fixed.", "The {o} looked even better than before!"],
-    "DARE": [(1, "swim in the lake", dict(did="swam in the lake")),
-             (1, "climb the big hill", dict(did="climbed the big hill")),
-             (1, "ride {his} bike without help", dict(did="rode {his} bike without help")),
-             (1, "sing in front of everyone", dict(did="sang in front of everyone")),
-             (1, "go into the dark cave", dict(did="went into the dark cave")),
-             (1, "jump off the little bridge", dict(did="jumped off the little bridge"))],
-    "BRAVE": ["{N} took a deep breath, held the {o} tight and {did}. It was fun!",
-              "Step by step, {N} {did}. {F} cheered loudly."],
+    "MENDED": [
+        "At last, the {o} was as good as new!",
+        "Soon the {o} was fixed.",
+        "The {o} looked even better than before!",
+    ],
+    "DARE": [
+        (1, "swim in the lake", dict(did="swam in the lake")),
+        (1, "climb the big hill", dict(did="climbed the big hill")),
+        (1, "ride {his} bike without help", dict(did="rode {his} bike without help")),
+        (1, "sing in front of everyone", dict(did="sang in front of everyone")),
+        (1, "go into the dark cave", dict(did="went into the dark cave")),
+        (1, "jump off the little bridge", dict(did="jumped off the little bridge")),
+    ],
+    "BRAVE": [
+        "{N} took a deep breath, held the {o} tight and {did}. It was fun!",
+        "Step by step, {N} {did}. {F} cheered loudly.",
+    ],
     "KID": ["little girl", "little boy", "sad puppy", "lonely kitten"],
-    "SHARED": ["They played with the {o} together until the sun went down.", "They took turns with the {o} all day long.",
-               "The {kid} smiled a big smile."],
-    "THANKS": ["{N} gave {F} a big hug. “Thank you, {F}!” {he} said.", "“You are the best friend ever!” said {N}.",
-               "{N} smiled and said, “Thank you, {F}.”", "{N} jumped for joy."],
-    "END": ["From that day on, {N} and {F} were the best of friends.", "{N} learned that friends help each other.",
-            "That night, {N} went to bed with a happy heart.", "It was the best day ever.",
-            "The next day, {N} and {F} played with the {o} again.", "And they all lived happily ever after."],
+    "SHARED": [
+        "They played with the {o} together until the sun went down.",
+        "They took turns with the {o} all day long.",
+        "The {kid} smiled a big smile.",
+    ],
+    "THANKS": [
+        "{N} gave {F} a big hug. “Thank you, {F}!” {he} said.",
+        "“You are the best friend ever!” said {N}.",
+        "{N} smiled and said, “Thank you, {F}.”",
+        "{N} jumped for joy.",
+    ],
+    "END": [
+        "From that day on, {N} and {F} were the best of friends.",
+        "{N} learned that friends help each other.",
+        "That night, {N} went to bed with a happy heart.",
+        "It was the best day ever.",
+        "The next day, {N} and {F} played with the {o} again.",
+        "And they all lived happily ever after.",
+    ],
 }
 
-# The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a line break;
+# The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a
+# line break;
 # DAY9 always stops, so a story has at most 8 events.
-_EVENTS = [(4, " They saw a <ACOLOR> <ANIMALN> <DOING> <WHERE>.<NEXT>"),
-           (2, " {N} ate <FOOD> <EATWHERE>, and {F} ate <FOOD>.<NEXT>"),
-           (3, " {F} found a <TCOLOR> <TNOUN> <WHERE>.<NEXT>"),
-           (2, " They played <GAME> <GAMEWHEN>.<NEXT>"),
-           (2, " The <SKYTHING> was <SKYADJ>, and <SOUND>.<NEXT>"),
-           (2, " {N} told {F} a story about <TALE>.<NEXT>"),
-           (2, " “Look!” said {N}. “A <ACOLOR> <ANIMALN> is <DOING> <WHERE>!”<NEXT>"),
-           (2, " Then {N} <MOVED> to <LANDMARK> and <SAWDID>.<NEXT>")]
+_EVENTS = [
+    (4, " They saw a <ACOLOR> <ANIMALN> <DOING> <WHERE>.<NEXT>"),
+    (2, " {N} ate <FOOD> <EATWHERE>, and {F} ate <FOOD>.<NEXT>"),
+    (3, " {F} found a <TCOLOR> <TNOUN> <WHERE>.<NEXT>"),
+    (2, " They played <GAME> <GAMEWHEN>.<NEXT>"),
+    (2, " The <SKYTHING> was <SKYADJ>, and <SOUND>.<NEXT>"),
+    (2, " {N} told {F} a story about <TALE>.<NEXT>"),
+    (2, " “Look!” said {N}. “A <ACOLOR> <ANIMALN> is <DOING> <WHERE>!”<NEXT>"),
+    (2, " Then {N} <MOVED> to <LANDMARK> and <SAWDID>.<NEXT>"),
+]
+
 
 def _day_out(events: list, max_events: int) -> dict:
-    "Rules DAY1 ... DAY(max_events + 1): each writes one of `events` and goes on, or ends the paragraph."
-    rules = {f"DAY{k}": [(w, t.replace("<NEXT>", f"<DAY{k + 1}>")) for w, t in events] + [(4, "\n")]
-             for k in range(1, max_events + 1)}
+    """Rules DAY1 ... DAY(max_events + 1): each writes one of `events` and goes on, or
+    ends the paragraph."""
+    rules = {
+        f"DAY{k}": [(w, t.replace("<NEXT>", f"<DAY{k + 1}>")) for w, t in events]
+        + [(4, "\n")]
+        for k in range(1, max_events + 1)
+    }
     return {**rules, f"DAY{max_events + 1}": ["\n"]}
+
 
 STORY_GRAMMAR.update(_day_out(_EVENTS, 8))
 
+
 def small_story_grammar(max_options: int = 3, max_events: int = 1) -> dict:
-    "The same story template with fewer choices: every rule keeps its first `max_options` options (the day out its first `max_options` kinds of event) and the day out has at most `max_events` events."
-    if max_options < 1 or max_events < 0: raise ValueError(f"need max_options >= 1 and max_events >= 0, got {max_options}, {max_events}")
-    rules = {r: opts[:max_options] for r, opts in STORY_GRAMMAR.items() if not re.fullmatch(r"DAY\d+", r)}
+    """The same story template with fewer choices: every rule keeps its first
+    `max_options` options (the day out its first `max_options` kinds of event) and
+    the day out has at most `max_events` events."""
+    if max_options < 1 or max_events < 0:
+        raise ValueError(
+            f"need max_options >= 1 and max_events >= 0, got {max_options}, "
+            f"{max_events}"
+        )
+    rules = {
+        r: opts[:max_options]
+        for r, opts in STORY_GRAMMAR.items()
+        if not re.fullmatch(r"DAY\d+", r)
+    }
     return {**rules, **_day_out(_EVENTS[:max_options], max_events)}
 
 # %% ../nbs/01b_corpus.ipynb #b155e616
-EOT = "<|endoftext|>"   # the separator: the corpus is story + EOT + story + EOT + ... (nothing else in between)
+# the separator: the corpus is story + EOT + story + EOT + ... (nothing else in between)
+EOT = "<|endoftext|>"
 STORIES = Grammar(STORY_GRAMMAR)
 SMALL_STORIES = Grammar(small_story_grammar())
-STORY_CORPORA = {"stories": STORIES, "stories-small": SMALL_STORIES}   # corpus name -> its grammar
+# corpus name -> its grammar
+STORY_CORPORA = {"stories": STORIES, "stories-small": SMALL_STORIES}
+
 
 def _drawer(seed: int):
-    "A function returning the next 64-bit random integer of PCG64(seed); integers only, identical on every platform."
-    if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    """A function returning the next 64-bit random integer of PCG64(seed); integers
+    only, identical on every platform."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     bg, buf = np.random.PCG64(int(seed)), []
+
     def draw() -> int:
-        if not buf: buf.extend(reversed(bg.random_raw(4096).tolist()))
+        if not buf:
+            buf.extend(reversed(bg.random_raw(4096).tolist()))
         return buf.pop()
+
     return draw
 
-def generate_stories(n_stories: int, seed: int = 0, with_logprob: bool = False, grammar: Grammar = STORIES) -> list:
-    "`n_stories` stories from `grammar` (a list of str), or `(story, logprob)` pairs if `with_logprob`."
-    if not isinstance(n_stories, int) or n_stories < 0: raise ValueError(f"n_stories must be a non-negative integer, got {n_stories!r}")
+
+def generate_stories(
+    n_stories: int,
+    seed: int = 0,
+    with_logprob: bool = False,
+    grammar: Grammar = STORIES,
+) -> list:
+    """`n_stories` stories from `grammar` (a list of str), or `(story, logprob)` pairs
+    if `with_logprob`."""
+    if not isinstance(n_stories, int) or n_stories < 0:
+        raise ValueError(f"n_stories must be a non-negative integer, got {n_stories!r}")
     draw = _drawer(seed)
     out = [grammar.sample(draw) for _ in range(n_stories)]
     return out if with_logprob else [s for s, _ in out]
@@ -199,28 +688,47 @@ def generate_stories(n_stories: int, seed: int = 0, with_logprob: bool = False, 
 @dataclass
 class EntropyFloor:
     "Monte Carlo estimate of the source's entropy rate, with 95% confidence intervals."
+
     n_stories: int
     nats_per_story: float
-    bytes_per_story: float              # including the EOT separator (13 bytes)
+    bytes_per_story: float  # including the EOT separator (13 bytes)
     bits_per_byte: float
     bits_per_byte_ci: tuple
-    tokens_per_story: float | None = None   # including one EOT token
+    tokens_per_story: float | None = None  # including one EOT token
     nats_per_token: float | None = None
     nats_per_token_ci: tuple | None = None
 
     def __str__(self):
-        s = (f"entropy floor over {self.n_stories} stories: {self.bits_per_byte:.4f} bits/byte "
-             f"(95% CI {self.bits_per_byte_ci[0]:.4f}-{self.bits_per_byte_ci[1]:.4f}), {self.nats_per_story:.1f} nats/story")
+        s = (
+            f"entropy floor over {self.n_stories} stories: {self.bits_per_byte:.4f} "
+            "bits/byte "
+            f"(95% CI {self.bits_per_byte_ci[0]:.4f}-{self.bits_per_byte_ci[1]:.4f}), "
+            f"{self.nats_per_story:.1f} nats/story"
+        )
         if self.nats_per_token is not None:
-            s += (f"; {self.nats_per_token:.4f} nats/token (95% CI {self.nats_per_token_ci[0]:.4f}-"
-                  f"{self.nats_per_token_ci[1]:.4f}), {self.tokens_per_story:.1f} tokens/story")
+            s += (
+                f"; {self.nats_per_token:.4f} nats/token (95% CI "
+                f"{self.nats_per_token_ci[0]:.4f}-"
+                f"{self.nats_per_token_ci[1]:.4f}), {self.tokens_per_story:.1f} "
+                "tokens/story"
+            )
         return s
 
-def entropy_floor(n_stories: int = 20_000, tokenizer=None, seed: int = 12345, grammar: Grammar = STORIES) -> EntropyFloor:
-    "Entropy rate of the story source (`grammar`) in bits/byte (and nats/token if `tokenizer` has `.encode`), by Monte Carlo."
-    if not isinstance(n_stories, int) or n_stories < 2: raise ValueError(f"n_stories must be an integer >= 2, got {n_stories!r}")
+
+def entropy_floor(
+    n_stories: int = 20_000,
+    tokenizer=None,
+    seed: int = 12345,
+    grammar: Grammar = STORIES,
+) -> EntropyFloor:
+    """Entropy rate of the story source (`grammar`) in bits/byte (and nats/token if
+    `tokenizer` has `.encode`), by Monte Carlo."""
+    if not isinstance(n_stories, int) or n_stories < 2:
+        raise ValueError(f"n_stories must be an integer >= 2, got {n_stories!r}")
     if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
-        raise TypeError("tokenizer must have an .encode(text) method returning a list of token ids")
+        raise TypeError(
+            "tokenizer must have an .encode(text) method returning a list of token ids"
+        )
     pairs = generate_stories(n_stories, seed=seed, with_logprob=True, grammar=grammar)
     nats = np.array([-lp for _, lp in pairs])
     nbytes = np.array([len(s.encode("utf-8")) + len(EOT) for s, _ in pairs])
@@ -234,32 +742,54 @@ def entropy_floor(n_stories: int = 20_000, tokenizer=None, seed: int = 12345, gr
 
 # %% ../nbs/01b_corpus.ipynb #3857902a
 def split_stories(text: str) -> list[str]:
-    "Split corpus text `story<|endoftext|>story<|endoftext|>...` into its stories (empty pieces are dropped)."
+    """Split corpus text `story<|endoftext|>story<|endoftext|>...` into its stories
+    (empty pieces are dropped)."""
     return [s for s in text.split(EOT) if s]
 
+
 def validity(texts, grammar: Grammar = STORIES) -> dict:
-    "Share of `texts` (stories, or one string with EOT separators) the generator (`grammar`) can write, and their bits/byte under it."
-    if isinstance(texts, str): texts = split_stories(texts)
+    """Share of `texts` (stories, or one string with EOT separators) the generator
+    (`grammar`) can write, and their bits/byte under it."""
+    if isinstance(texts, str):
+        texts = split_stories(texts)
     texts = list(texts)
-    if not texts: raise ValueError("validity needs at least one story")
+    if not texts:
+        raise ValueError("validity needs at least one story")
     lps = [logprob(t, grammar) for t in texts]
     ok = [(t, lp) for t, lp in zip(texts, lps) if lp > -math.inf]
     nbytes = sum(len(t.encode("utf-8")) + len(EOT) for t, _ in ok)
-    return {"n": len(texts), "valid": len(ok) / len(texts),
-            "bits_per_byte": (-math.fsum(lp for _, lp in ok) / math.log(2) / nbytes) if ok else math.nan}
+    return {
+        "n": len(texts),
+        "valid": len(ok) / len(texts),
+        "bits_per_byte": (-math.fsum(lp for _, lp in ok) / math.log(2) / nbytes)
+        if ok
+        else math.nan,
+    }
 
 # %% ../nbs/01b_corpus.ipynb #1a7e6749
-STORY_SPLITS = {"train": (1, 8_000_000), "validation": (2, 500_000)}   # split -> (seed, bytes)
-_SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation"}
+# split -> (seed, bytes)
+STORY_SPLITS = {"train": (1, 8_000_000), "validation": (2, 500_000)}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+}
+
 
 def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> Path:
-    "Write stories of `grammar` from stream `seed`, each followed by EOT, until the file holds at least `n_bytes` bytes (atomically)."
-    if not isinstance(n_bytes, int) or n_bytes <= 0: raise ValueError(f"n_bytes must be a positive integer, got {n_bytes!r}")
+    """Write stories of `grammar` from stream `seed`, each followed by EOT, until the
+    file holds at least `n_bytes` bytes (atomically)."""
+    if not isinstance(n_bytes, int) or n_bytes <= 0:
+        raise ValueError(f"n_bytes must be a positive integer, got {n_bytes!r}")
     draw, total = _drawer(seed), 0
     with atomic_write(path, "wb") as f:
         while total < n_bytes:
-            chunk = "".join(grammar.sample(draw)[0] + EOT for _ in range(16)).encode("utf-8")
-            f.write(chunk); total += len(chunk)
+            chunk = "".join(grammar.sample(draw)[0] + EOT for _ in range(16)).encode(
+                "utf-8"
+            )
+            f.write(chunk)
+            total += len(chunk)
     return Path(path)
 
 # %% ../nbs/01b_corpus.ipynb #e2aea474
@@ -267,111 +797,172 @@ def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> 
 _TS = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
 _TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
 _TS_VALID = "TinyStoriesV2-GPT4-valid.txt"
-_SHAKESPEARE = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
-                "tinyshakespeare/input.txt")
+_SHAKESPEARE = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+    "tinyshakespeare/input.txt"
+)
 DATASETS = {
     "tinystories": {
         "train": dict(
-            file=_TS_TRAIN, url=_TS + _TS_TRAIN, size=2_227_753_162,
-            sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443"),
+            file=_TS_TRAIN,
+            url=_TS + _TS_TRAIN,
+            size=2_227_753_162,
+            sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443",
+        ),
         "validation": dict(
-            file=_TS_VALID, url=_TS + _TS_VALID, size=22_502_601,
-            sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d"),
+            file=_TS_VALID,
+            url=_TS + _TS_VALID,
+            size=22_502_601,
+            sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d",
+        ),
     },
     "tinyshakespeare": dict(
-        file="tinyshakespeare.txt", url=_SHAKESPEARE, size=1_115_394,
-        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
+        file="tinyshakespeare.txt",
+        url=_SHAKESPEARE,
+        size=1_115_394,
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+    ),
 }
 
 # %% ../nbs/01b_corpus.ipynb #41924b02
 def story_file(split: str = "train", corpus: str = "stories") -> Path:
-    "Where `split` of a story corpus (`stories` or `stories-small`) lives in the data cache (not written here): named by its grammar's fingerprint and the split's size."
-    if corpus not in STORY_CORPORA: raise ValueError(f"corpus must be one of {', '.join(map(repr, STORY_CORPORA))}, got {corpus!r}")
-    if split not in _SPLIT_ALIASES: raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    """Where `split` of a story corpus (`stories` or `stories-small`) lives in the data
+    cache (not written here): named by its grammar's fingerprint and the split's
+    size."""
+    if corpus not in STORY_CORPORA:
+        raise ValueError(
+            f"corpus must be one of {', '.join(map(repr, STORY_CORPORA))}, got "
+            f"{corpus!r}"
+        )
+    if split not in _SPLIT_ALIASES:
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
-    return data_dir() / f"{corpus}-v1-{STORY_CORPORA[corpus].fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt"
+    fingerprint = STORY_CORPORA[corpus].fingerprint
+    return (
+        data_dir() / f"{corpus}-v1-{fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt"
+    )
+
 
 def corpus_path(name: str, split: str = "train", download_missing: bool = True) -> Path:
-    "Path of corpus `name` (`stories`, `stories-small`, `tinystories`, `tinyshakespeare` or a file path) for `split`; fetched or generated if missing."
-    if split not in _SPLIT_ALIASES: raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    """Path of corpus `name` (`stories`, `stories-small`, `tinystories`,
+    `tinyshakespeare` or a file path) for `split`; fetched or generated if missing."""
+    if split not in _SPLIT_ALIASES:
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
     if name in STORY_CORPORA:
         seed, n = STORY_SPLITS[split]
-        path = story_file(split, name)   # another grammar (an edited rule) gets another file: old stories are never reused
-        if not path.is_file(): write_stories(path, n, seed, STORY_CORPORA[name])
+        # another grammar (an edited rule) gets another file: old stories are never
+        # reused
+        path = story_file(split, name)
+        if not path.is_file():
+            write_stories(path, n, seed, STORY_CORPORA[name])
         return path
     if name in DATASETS:
         spec = DATASETS[name].get(split, DATASETS[name])
         path = data_dir() / spec["file"]
         if not path.is_file():
-            if not download_missing: raise FileNotFoundError(f"{path} not found; put the file there or allow the download")
-            download(spec["url"], path, sha256=spec.get("sha256"), size=spec.get("size"))
+            if not download_missing:
+                raise FileNotFoundError(
+                    f"{path} not found; put the file there or allow the download"
+                )
+            download(
+                spec["url"], path, sha256=spec.get("sha256"), size=spec.get("size")
+            )
         return path
     p = Path(name).expanduser()
-    if p.is_file(): return p
-    raise FileNotFoundError(f"unknown corpus {name!r}: not one of {', '.join(map(repr, [*STORY_CORPORA, *DATASETS]))} and no such file")
+    if p.is_file():
+        return p
+    raise FileNotFoundError(
+        f"unknown corpus {name!r}: not one of "
+        f"{', '.join(map(repr, [*STORY_CORPORA, *DATASETS]))} and no such file"
+    )
+
 
 def has_splits(name: str) -> bool:
-    "True if corpus `name` comes as separate train and validation files (a story corpus, TinyStories)."
+    """True if corpus `name` comes as separate train and validation files (a story
+    corpus, TinyStories)."""
     return name in STORY_CORPORA or (name in DATASETS and "train" in DATASETS[name])
 
+
 def split_text(text: str) -> tuple[str, str]:
-    """A one-file corpus's train and validation parts: its first 90% and the rest, cut just after
-    the first end-of-text marker past the 90% mark when there is one (a story is never cut)."""
+    """A one-file corpus's train and validation parts: its first 90% and the rest, cut
+    just after the first end-of-text marker past the 90% mark when there is one (a
+    story is never cut)."""
     cut = len(text) * 9 // 10
-    eot = text.find(EOT, max(cut - len(EOT) + 1, 0))   # a marker that holds the cut counts
+    # a marker that holds the cut counts
+    eot = text.find(EOT, max(cut - len(EOT) + 1, 0))
     if eot != -1:
         cut = eot + len(EOT)
     return text[:cut], text[cut:]
 
+
 def load_corpus(name: str, split: str = "train") -> str:
     """The text of `split` of corpus `name` (see `corpus_path`). A one-file corpus (Tiny
-    Shakespeare, a file of yours) is split by `split_text`: 90% train, 10% validation."""
+    Shakespeare, a file of yours) is split by `split_text`: 90% train, 10%
+    validation."""
     text = corpus_path(name, split).read_text(encoding="utf-8")
     if has_splits(name):
         return text
     train, val = split_text(text)
     return train if _SPLIT_ALIASES[split] == "train" else val
 
-
 # %% ../nbs/01b_corpus.ipynb #88905600
 def _no_data(what: str, err) -> None:
     "Print why `what` is unavailable and how to get it."
-    print(f"{what} is not available ({err}). Connect to the network, or set "
-          "LLM_TUTORIAL_SHARED to the book's shared/data folder, and run the cell again.")
+    print(
+        f"{what} is not available ({err}). Connect to the network, or set "
+        "LLM_TUTORIAL_SHARED to the book's shared/data folder, and run the cell again."
+    )
+
 
 def shakespeare_path() -> Path | None:
     """Tiny Shakespeare: the data cache's copy, else the shared folder's (checksum
     checked), else downloaded into the cache; None, with what to do, if none works."""
     spec = DATASETS["tinyshakespeare"]
     cached, shared = data_dir() / spec["file"], shared_data_dir()
-    if cached.is_file(): return cached
+    if cached.is_file():
+        return cached
     if shared is not None and (shared / spec["file"]).is_file():
         copy = shared / spec["file"]
-        if verify_file(copy, spec["sha256"], spec["size"]) is None: return copy
-    try: return corpus_path("tinyshakespeare")
-    except (DownloadError, OSError, ValueError) as e: return _no_data("Tiny Shakespeare", e)
+        if verify_file(copy, spec["sha256"], spec["size"]) is None:
+            return copy
+    try:
+        return corpus_path("tinyshakespeare")
+    except (DownloadError, OSError, ValueError) as e:
+        return _no_data("Tiny Shakespeare", e)
+
 
 # tiktoken's cache names (sha1 of the URLs) of GPT-2's encoder.json and vocab.bpe
-GPT2_CACHE_NAMES = ("6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
-                    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee")
+GPT2_CACHE_NAMES = (
+    "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
+    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee",
+)
+
 
 def _tiktoken_cache() -> Path:
-    "`TIKTOKEN_CACHE_DIR`; when unset, set to the shared folder's cache or the data cache's."
+    """`TIKTOKEN_CACHE_DIR`; when unset, set to the shared folder's cache or the data
+    cache's."""
     if not os.environ.get("TIKTOKEN_CACHE_DIR"):
         shared = shared_data_dir()
         there = shared / "tiktoken_cache" if shared is not None else None
-        have = there is not None and all((there / n).is_file() for n in GPT2_CACHE_NAMES)
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(there if have else data_dir() / "tiktoken_cache")
+        have = there is not None and all(
+            (there / n).is_file() for n in GPT2_CACHE_NAMES
+        )
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(
+            there if have else data_dir() / "tiktoken_cache"
+        )
     return Path(os.environ["TIKTOKEN_CACHE_DIR"])
+
 
 def gpt2_files() -> tuple[Path, Path] | None:
     """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache (`_tiktoken_cache`),
-    fetched by tiktoken's own loader if missing; None, with what to do, if not possible."""
+    fetched by tiktoken's own loader if missing; None, with what to do, if not
+    possible."""
     cache = _tiktoken_cache()
     try:
         import tiktoken
-        tiktoken.get_encoding("gpt2")         # downloads (hash-checked) when missing
-    except Exception as e:                    # no network: requests' or urllib's errors
+
+        tiktoken.get_encoding("gpt2")  # downloads (hash-checked) when missing
+    except Exception as e:  # no network: requests' or urllib's errors
         return _no_data("GPT-2's vocabulary", e)
     return cache / GPT2_CACHE_NAMES[0], cache / GPT2_CACHE_NAMES[1]

@@ -14,7 +14,9 @@ import torch
 
 # %% ../nbs/07_data.ipynb #b8851d4f
 class DeviceError(ValueError, RuntimeError):
-    "A device this machine cannot use (a `ValueError`, and a `RuntimeError` as PyTorch raises)."
+    """A device this machine cannot use (a `ValueError`, and a `RuntimeError` as PyTorch
+    raises)."""
+
 
 def _auto_device(local_rank: int = 0) -> torch.device:
     "This process's GPU if there is one, else Apple's MPS, else the CPU."
@@ -25,55 +27,98 @@ def _auto_device(local_rank: int = 0) -> torch.device:
         return torch.device("mps")
     return torch.device("cpu")
 
+
 def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.device:
-    """`device` as a `torch.device` ("auto": the best one here; "cuda": GPU `local_rank`), or a
-    `DeviceError` saying why it cannot be used on this machine."""
+    """`device` as a `torch.device` ("auto": the best one here; "cuda": GPU
+    `local_rank`), or a `DeviceError` saying why it cannot be used on this machine."""
     if device == "auto":
         return _auto_device(local_rank)
-    try: dev = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise DeviceError(f"unknown device {device!r}: {e}") from None
-    if dev.type == "cpu": return dev
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cpu":
+        return dev
     if dev.type == "cuda":
-        if not torch.cuda.is_available(): raise DeviceError(f"device {device!r} requested but CUDA is not available on this machine")
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device {device!r} requested but CUDA is not available on this machine"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise DeviceError(
+                f"device {device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
         return dev if dev.index is not None else torch.device("cuda", local_rank)
     if dev.type == "mps":
-        if not torch.backends.mps.is_available(): raise DeviceError(f"device {device!r} requested but MPS is not available on this machine")
+        if not torch.backends.mps.is_available():
+            raise DeviceError(
+                f"device {device!r} requested but MPS is not available on this machine"
+            )
         return dev
-    try: torch.empty(0, device=dev)
-    except (RuntimeError, AssertionError) as e: raise DeviceError(f"device {device!r} is not usable: {e}") from None
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as e:
+        raise DeviceError(f"device {device!r} is not usable: {e}") from None
     return dev
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
-    if generator is None or isinstance(generator, torch.Generator): return generator
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool): return torch.Generator().manual_seed(int(generator))
-    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        return torch.Generator().manual_seed(int(generator))
+    raise TypeError(
+        "generator must be a torch.Generator, an int seed or None, got "
+        f"{type(generator).__name__}"
+    )
 
 
-def get_batch(x: np.ndarray, batch_size: int, context_length: int, device: str | torch.device,
-              generator: torch.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample `batch_size` windows uniformly from the 1-D token array `x` (e.g. an `np.memmap`).
-    Returns `(inputs, targets)`, both `(batch_size, context_length)` int64 on `device`; targets are inputs shifted by one.
-    `generator`: a CPU `torch.Generator` (advanced by the call) or an int seed, for reproducible batches."""
-    if isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
-    if getattr(x, "ndim", None) != 1: raise ValueError(f"x must be a 1-D array of token ids, got shape {getattr(x, 'shape', type(x).__name__)}")
-    if not np.issubdtype(np.dtype(x.dtype), np.integer): raise TypeError(f"x must hold integer token ids, got dtype {x.dtype}")
+def get_batch(
+    x: np.ndarray,
+    batch_size: int,
+    context_length: int,
+    device: str | torch.device,
+    generator: torch.Generator | int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample `batch_size` windows uniformly from the 1-D token array `x` (e.g. an
+    `np.memmap`). Returns `(inputs, targets)`, both `(batch_size, context_length)`
+    int64 on `device`; targets are inputs shifted by one. `generator`: a CPU
+    `torch.Generator` (advanced by the call) or an int seed, for reproducible
+    batches."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if getattr(x, "ndim", None) != 1:
+        raise ValueError(
+            "x must be a 1-D array of token ids, got shape "
+            f"{getattr(x, 'shape', type(x).__name__)}"
+        )
+    if not np.issubdtype(np.dtype(x.dtype), np.integer):
+        raise TypeError(f"x must hold integer token ids, got dtype {x.dtype}")
     for name, v in [("batch_size", batch_size), ("context_length", context_length)]:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     batch_size, context_length = int(batch_size), int(context_length)
     n = len(x)
     if n <= context_length:
-        raise ValueError(f"the data has {n} tokens, it must be longer than context_length={context_length} (one window plus its next-token target)")
+        raise ValueError(
+            f"the data has {n} tokens, it must be longer than "
+            f"context_length={context_length} (one window plus its next-token target)"
+        )
     dev = resolve_device(device)
-    starts = torch.randint(0, n - context_length, (batch_size,), generator=as_generator(generator))  # (B,) uniform over 0..n-m-1
-    idx = starts[:, None].numpy() + np.arange(context_length + 1)                                    # (B, m+1) positions to read
-    windows = torch.from_numpy(np.asarray(x[idx]).astype(np.int64))                                  # (B, m+1): only these are read
-    if dev.type == "cuda": windows = windows.pin_memory().to(dev, non_blocking=True)
-    else: windows = windows.to(dev)
-    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()                                 # (B, m), (B, m)
+    # (B,) uniform over 0..n-m-1
+    starts = torch.randint(
+        0, n - context_length, (batch_size,), generator=as_generator(generator)
+    )
+    # (B, m+1) positions to read
+    idx = starts[:, None].numpy() + np.arange(context_length + 1)
+    # (B, m+1): only these are read
+    windows = torch.from_numpy(np.asarray(x[idx]).astype(np.int64))
+    if dev.type == "cuda":
+        windows = windows.pin_memory().to(dev, non_blocking=True)
+    else:
+        windows = windows.to(dev)
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, m), (B, m)
 
 # %% ../nbs/07_data.ipynb #1e0a4014
 import hashlib, json, re, tempfile, time, warnings
@@ -81,73 +126,120 @@ from dataclasses import dataclass, field
 
 from .files import atomic_write, data_dir
 from .utf8 import save_vocab_merges
-from .corpus import (DATASETS, EOT, STORY_CORPORA, corpus_path, entropy_floor,
-                                 has_splits, load_corpus, split_stories)
+from llm_tutorial.corpus import (
+    DATASETS,
+    EOT,
+    STORY_CORPORA,
+    corpus_path,
+    entropy_floor,
+    has_splits,
+    load_corpus,
+    split_stories,
+)
 from .bpe import train_bpe
 from .tokenizer import GPT2_PATTERN, Tokenizer
 
 # %% ../nbs/07_data.ipynb #fd70720d
 def save_tokens(ids, path) -> Path:
-    "Write token ids as `uint16` to `path`: `.npy` (with header) or raw `.bin`, atomically."
+    """Write token ids as `uint16` to `path`: `.npy` (with header) or raw `.bin`,
+    atomically."""
     path, ids = Path(path), np.asarray(ids)
-    if not np.issubdtype(ids.dtype, np.integer): raise TypeError(f"token ids must be integers, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16): raise ValueError(f"token ids must be in 0..65535 for uint16, got {ids.min()}..{ids.max()}")
-    if path.suffix not in (".npy", ".bin"): raise ValueError(f"token files end in .npy or .bin, got {path.name}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token ids must be integers, got dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16):
+        raise ValueError(
+            f"token ids must be in 0..65535 for uint16, got {ids.min()}..{ids.max()}"
+        )
+    if path.suffix not in (".npy", ".bin"):
+        raise ValueError(f"token files end in .npy or .bin, got {path.name}")
     with atomic_write(path, "wb") as f:
-        if path.suffix == ".npy": np.save(f, ids.astype(np.uint16).ravel())
-        else: f.write(ids.astype(np.uint16).ravel().tobytes())
+        if path.suffix == ".npy":
+            np.save(f, ids.astype(np.uint16).ravel())
+        else:
+            f.write(ids.astype(np.uint16).ravel().tobytes())
     return path
 
 
 def open_tokens(path) -> np.ndarray:
-    "Open a token file read-only as a memmap: `.npy` (any integer dtype in its header) or raw `uint16` `.bin`."
+    """Open a token file read-only as a memmap: `.npy` (any integer dtype in its header)
+    or raw `uint16` `.bin`."""
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"token file not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"token file not found: {path}")
     if path.suffix == ".npy":
-        try: arr = np.load(path, mmap_mode="r")
-        except ValueError as e: raise ValueError(f"{path} is not a valid .npy token file: {e}") from None
+        try:
+            arr = np.load(path, mmap_mode="r")
+        except ValueError as e:
+            raise ValueError(f"{path} is not a valid .npy token file: {e}") from None
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{path} holds a {arr.dtype} array of shape {arr.shape}; token files are 1-D integer arrays")
+            raise ValueError(
+                f"{path} holds a {arr.dtype} array of shape {arr.shape}; token files "
+                "are 1-D integer arrays"
+            )
         return arr
     if path.suffix == ".bin":
-        if path.stat().st_size % 2: raise ValueError(f"{path} has an odd number of bytes ({path.stat().st_size}); not a uint16 token file")
-        if path.stat().st_size == 0: return np.zeros(0, dtype=np.uint16)   # np.memmap refuses empty files
+        if path.stat().st_size % 2:
+            raise ValueError(
+                f"{path} has an odd number of bytes ({path.stat().st_size}); not a "
+                "uint16 token file"
+            )
+        # np.memmap refuses empty files
+        if path.stat().st_size == 0:
+            return np.zeros(0, dtype=np.uint16)
         return np.memmap(path, dtype=np.uint16, mode="r")
-    raise ValueError(f"unknown token file type {path.suffix!r} for {path}: expected .npy or .bin")
+    raise ValueError(
+        f"unknown token file type {path.suffix!r} for {path}: expected .npy or .bin"
+    )
 
 # %% ../nbs/07_data.ipynb #272bc599
 def tokenizer_id(tokenizer) -> str:
-    "A short hash of a tokenizer's vocabulary, merges, special tokens and pre-tokenization pattern: equal ids mean the same token ids."
+    """A short hash of a tokenizer's vocabulary, merges, special tokens and
+    pre-tokenization pattern: equal ids mean the same token ids."""
     h = hashlib.sha256()
-    for i, tok in sorted(tokenizer.vocab.items()): h.update(f"{i}:".encode() + tok + b"\x00")
-    for a, b in tokenizer.merges: h.update(a + b"\x01" + b + b"\x00")
-    h.update("\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8"))
+    for i, tok in sorted(tokenizer.vocab.items()):
+        h.update(f"{i}:".encode() + tok + b"\x00")
+    for a, b in tokenizer.merges:
+        h.update(a + b"\x01" + b + b"\x00")
+    h.update(
+        "\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8")
+    )
     pattern = getattr(tokenizer, "pattern", GPT2_PATTERN)
-    if pattern != GPT2_PATTERN: h.update(b"\x03" + pattern.encode("utf-8"))   # the same merges split other text differently
+    # the same merges split other text differently
+    if pattern != GPT2_PATTERN:
+        h.update(b"\x03" + pattern.encode("utf-8"))
     return h.hexdigest()[:16]
 
 
 def corpus_key(name: str, split: str = "train") -> str:
-    """The data cache's name for `split` of corpus `name`: a dataset's name, a story file's stem
-    (it holds the grammar's fingerprint and the split's size), or a local file's stem and a hash
-    of its path, size and modification time (an edited file gets a new key)."""
-    src = corpus_path(name, split)             # validates name and split; fetches if missing
+    """The data cache's name for `split` of corpus `name`: a dataset's name, a story
+    file's stem (it holds the grammar's fingerprint and the split's size), or a local
+    file's stem and a hash of its path, size and modification time (an edited file
+    gets a new key)."""
+    src = corpus_path(name, split)  # validates name and split; fetches if missing
     if name in DATASETS:
         return name
     if name in STORY_CORPORA:
-        return src.stem                        # e.g. stories-v1-1a2b3c4d-train-8000000
+        return src.stem  # e.g. stories-v1-1a2b3c4d-train-8000000
     st = src.stat()
     ident = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     stem = f"{src.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
-def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None,
-                  num_workers: int | None = None) -> np.ndarray:
+
+def corpus_tokens(
+    name: str,
+    tokenizer,
+    split: str = "train",
+    cache_dir=None,
+    num_workers: int | None = None,
+) -> np.ndarray:
     """Token ids of `split` of corpus `name` (see `load_corpus`), encoded once with
     `tokenizer.encode_file` and cached as `.npy` in `data_dir()/tokens`; a memmap."""
     if not hasattr(tokenizer, "encode_file") or not hasattr(tokenizer, "vocab"):
-        raise TypeError("tokenizer must be an llm_tutorial Tokenizer (with .vocab and "
-                        f".encode_file), got {type(tokenizer).__name__}")
+        raise TypeError(
+            "tokenizer must be an llm_tutorial Tokenizer (with .vocab and "
+            f".encode_file), got {type(tokenizer).__name__}"
+        )
     key = corpus_key(name, split)
     split = "train" if split == "train" else "validation"
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
@@ -155,11 +247,12 @@ def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None,
     if out.is_file():
         return open_tokens(out)
     if has_splits(name):
-        tokenizer.encode_file(corpus_path(name, split), out, num_workers=num_workers,
-                              progress=False)
+        tokenizer.encode_file(
+            corpus_path(name, split), out, num_workers=num_workers, progress=False
+        )
         return open_tokens(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as d:   # one file, two splits
+    with tempfile.TemporaryDirectory(dir=out.parent) as d:  # one file, two splits
         part = Path(d) / f"{split}.txt"
         part.write_text(load_corpus(name, split), encoding="utf-8")
         tokenizer.encode_file(part, out, num_workers=num_workers, progress=False)
@@ -168,38 +261,50 @@ def corpus_tokens(name: str, tokenizer, split: str = "train", cache_dir=None,
 # %% ../nbs/07_data.ipynb #4ba3c72b
 @dataclass
 class TrainData:
-    "What training reads: token arrays, the tokenizer and, for a story corpus, whole stories."
+    """What training reads: token arrays, the tokenizer and, for a story corpus, whole
+    stories."""
+
     train: np.ndarray
     val: np.ndarray
     tokenizer: object = None
     eot_id: int | None = None
-    doc_val: list | None = None          # token ids of whole validation stories (no EOT)
-    entropy_floor: float | None = None   # nats/token of the source under this tokenizer
+    doc_val: list | None = None  # token ids of whole validation stories (no EOT)
+    entropy_floor: float | None = None  # nats/token of the source under this tokenizer
     info: dict = field(default_factory=dict)
 
 # %% ../nbs/07_data.ipynb #dd5919b4
 def _read_tokenizer(folder) -> Tokenizer:
-    "The tokenizer in `folder` (vocab.json and merges.txt), with the end-of-text special token."
+    """The tokenizer in `folder` (vocab.json and merges.txt), with the end-of-text
+    special token."""
     d = Path(folder)
     vp, mp = d / "vocab.json", d / "merges.txt"
     if not vp.is_file() or not mp.is_file():
-        raise FileNotFoundError(f"tokenizer folder {d} must hold vocab.json and merges.txt")
+        raise FileNotFoundError(
+            f"tokenizer folder {d} must hold vocab.json and merges.txt"
+        )
     return Tokenizer.from_files(vp, mp, special_tokens=[EOT])
 
+
 def _given_tokens(train_tokens, val_tokens, tokenizer) -> TrainData:
-    "TrainData from token files made elsewhere (and their tokenizer's folder, if given)."
+    """TrainData from token files made elsewhere (and their tokenizer's folder, if
+    given)."""
     for p in (train_tokens, val_tokens):
         if not Path(p).is_file():
             raise FileNotFoundError(f"token file not found: {p}")
     tok = _read_tokenizer(tokenizer) if tokenizer is not None else None
     info = {"train_tokens": str(train_tokens), "val_tokens": str(val_tokens)}
-    return TrainData(open_tokens(train_tokens), open_tokens(val_tokens), tok,
-                     eot_id=tok.encode(EOT)[0] if tok else None, info=info)
+    return TrainData(
+        open_tokens(train_tokens),
+        open_tokens(val_tokens),
+        tok,
+        eot_id=tok.encode(EOT)[0] if tok else None,
+        info=info,
+    )
 
 # %% ../nbs/07_data.ipynb #8c70f162
 def _bpe_sample(corpus: str, max_bytes: int, folder: Path) -> Path:
-    """A file with the first `max_bytes` of the corpus's training text (all of it if 0), ending
-    after a whole story (or line): what BPE trains on."""
+    """A file with the first `max_bytes` of the corpus's training text (all of it if 0),
+    ending after a whole story (or line): what BPE trains on."""
     if has_splits(corpus):
         src = corpus_path(corpus, "train")
         if max_bytes == 0 or src.stat().st_size <= max_bytes:
@@ -210,9 +315,12 @@ def _bpe_sample(corpus: str, max_bytes: int, folder: Path) -> Path:
         head = load_corpus(corpus, "train").encode("utf-8")
         if 0 < max_bytes < len(head):
             head = head[:max_bytes]
-    if max_bytes and len(head) == max_bytes:      # cut: end after the last whole story or line
+    # cut: end after the last whole story or line
+    if max_bytes and len(head) == max_bytes:
         cut = head.rfind(EOT.encode())
-        head = head[:cut + len(EOT)] if cut > 0 else head[:head.rfind(b"\n") + 1] or head
+        head = (
+            head[: cut + len(EOT)] if cut > 0 else head[: head.rfind(b"\n") + 1] or head
+        )
     dst = folder / "bpe_sample.txt"
     with atomic_write(dst, "wb") as f:
         f.write(head)
@@ -221,20 +329,26 @@ def _bpe_sample(corpus: str, max_bytes: int, folder: Path) -> Path:
 # %% ../nbs/07_data.ipynb #41a7345c
 def _train_tokenizer(corpus: str, vocab_size: int, bpe_train_bytes: int, say) -> Path:
     "Train (once; then cached) a BPE tokenizer on the corpus; returns its folder."
-    folder = data_dir() / "tokenizers" / f"{corpus_key(corpus)}-bpe{vocab_size}-{bpe_train_bytes}"
+    folder = (
+        data_dir()
+        / "tokenizers"
+        / f"{corpus_key(corpus)}-bpe{vocab_size}-{bpe_train_bytes}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     vp, mp = folder / "vocab.json", folder / "merges.txt"
     if vp.is_file() and mp.is_file():
         return folder
     src = _bpe_sample(corpus, bpe_train_bytes, folder)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():   # running out of pairs warns; the caller says it in words
+    # running out of pairs warns; the caller says it in words
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="no pairs left to merge")
         vocab, merges = train_bpe(src, vocab_size, [EOT])
     save_vocab_merges(vocab, merges, vp, mp)
     mb, dt = src.stat().st_size / 1e6, time.perf_counter() - t0
     say(f"trained a BPE tokenizer ({len(vocab)} tokens) on {mb:.1f} MB in {dt:.1f}s")
     return folder
+
 
 def _story_eval(data: TrainData, corpus: str, n_stories: int, folder: Path) -> None:
     "Add whole validation stories and the entropy floor (cached in `folder`) to `data`."
@@ -251,28 +365,45 @@ def _story_eval(data: TrainData, corpus: str, n_stories: int, folder: Path) -> N
     data.info["entropy_floor"] = data.entropy_floor
 
 # %% ../nbs/07_data.ipynb #662b2f1e
-def prepare_data(corpus: str = "stories", vocab_size: int = 1536, tokenizer=None,
-                 train_tokens=None, val_tokens=None, bpe_train_bytes: int = 2_000_000,
-                 doc_eval_stories: int = 200, verbose: bool = True) -> TrainData:
-    """Token arrays for training: `train_tokens`/`val_tokens` as given, or corpus `corpus`
-    encoded with the tokenizer in folder `tokenizer` (default: a BPE tokenizer of `vocab_size`
-    trained on the corpus). Everything is cached in the data cache."""
+def prepare_data(
+    corpus: str = "stories",
+    vocab_size: int = 1536,
+    tokenizer=None,
+    train_tokens=None,
+    val_tokens=None,
+    bpe_train_bytes: int = 2_000_000,
+    doc_eval_stories: int = 200,
+    verbose: bool = True,
+) -> TrainData:
+    """Token arrays for training: `train_tokens`/`val_tokens` as given, or corpus
+    `corpus` encoded with the tokenizer in folder `tokenizer` (default: a BPE
+    tokenizer of `vocab_size` trained on the corpus). Everything is cached in the
+    data cache."""
     say = print if verbose else (lambda *a, **k: None)
     if train_tokens is not None:
         return _given_tokens(train_tokens, val_tokens, tokenizer)
     folder = tokenizer or _train_tokenizer(corpus, vocab_size, bpe_train_bytes, say)
     tok = _read_tokenizer(folder)
     if len(tok.vocab) > vocab_size:
-        raise ValueError(f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more than "
-                         f"vocab_size={vocab_size}")
-    if len(tok.vocab) < vocab_size:   # BPE ran out of pairs: the model keeps unused rows
-        say(f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
-            f"vocab_size={vocab_size} (no more pairs to merge)")
+        raise ValueError(
+            f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more than "
+            f"vocab_size={vocab_size}"
+        )
+    if len(tok.vocab) < vocab_size:  # BPE ran out of pairs: the model keeps unused rows
+        say(
+            f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
+            f"vocab_size={vocab_size} (no more pairs to merge)"
+        )
     t0 = time.perf_counter()
-    train, val = (corpus_tokens(corpus, tok, split) for split in ("train", "validation"))
+    train, val = (
+        corpus_tokens(corpus, tok, split) for split in ("train", "validation")
+    )
     if (dt := time.perf_counter() - t0) > 1:
-        say(f"encoded the corpus: {len(train):,} train and {len(val):,} validation tokens "
-            f"in {dt:.1f}s")
+        say(
+            f"encoded the corpus: {len(train):,} train and {len(val):,} validation "
+            "tokens "
+            f"in {dt:.1f}s"
+        )
     info = {"tokenizer": str(folder), "n_train": len(train), "n_val": len(val)}
     data = TrainData(train, val, tok, tok.encode(EOT)[0], info=info)
     if corpus in STORY_CORPORA and doc_eval_stories > 0:

@@ -7,67 +7,82 @@ __all__ = ['GPU_PEAK_TFLOPS', 'estimate_loss', 'doc_aligned_loss', 'gpu_peak_tfl
            'train_flops_per_token', 'mfu', 'peak_memory_mb']
 
 # %% ../nbs/09_evaluate.ipynb #2b8482bf
-import argparse, functools, hashlib, json, math, os, re, sys, tempfile, time, typing, warnings
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, fields, asdict
-from pathlib import Path
-
-import numpy as np
+import functools, math, re, sys, time
+from contextlib import nullcontext
 import torch
-from tqdm import tqdm
-
-from .files import atomic_write
-from .utf8 import save_vocab_merges
-from .model import ModelConfig, TransformerLM, forward_flops
-from .layers import fast_op
-from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
-from .data import TrainData, corpus_tokens, get_batch, open_tokens, prepare_data, resolve_device, tokenizer_id
-from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
-from .files import data_dir
-from .corpus import DATASETS, STORY_CORPORA, EOT, corpus_path, entropy_floor, load_corpus, split_stories
-from .bpe import train_bpe
-from .tokenizer import Tokenizer
+from .model import ModelConfig, forward_flops
+from .optim import cross_entropy
+from .data import get_batch
 from .config import TrainConfig
 
 # %% ../nbs/09_evaluate.ipynb #73466edb
 @torch.no_grad()
-def estimate_loss(model, tokens, config: TrainConfig, device, generator, autocast=nullcontext()) -> float:
-    "Mean loss over `config.eval_batches` random windows of `tokens` (model in eval mode)."
+def estimate_loss(
+    model, tokens, config: TrainConfig, device, generator, autocast=nullcontext()
+) -> float:
+    """Mean loss over `config.eval_batches` random windows of `tokens` (model in eval
+    mode)."""
     bs = max(1, config.batch_size // config.grad_accum_steps)
     losses = []
     for _ in range(config.eval_batches):
         x, y = get_batch(tokens, bs, config.context_length, device, generator=generator)
-        with autocast: logits = model(x)
-        losses.append(cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)).item())
+        with autocast:
+            logits = model(x)
+        losses.append(
+            cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)
+            ).item()
+        )
     return sum(losses) / len(losses)
 
+
 @torch.no_grad()
-def doc_aligned_loss(model, docs, eot_id: int, context_length: int, device, batch_size: int = 32, autocast=nullcontext()) -> dict:
-    """Validation loss on whole documents: inputs [EOT]+doc, targets doc+[EOT], nats summed over all target tokens
-    divided by their number. Documents longer than the context are skipped (and counted)."""
+def doc_aligned_loss(
+    model,
+    docs,
+    eot_id: int,
+    context_length: int,
+    device,
+    batch_size: int = 32,
+    autocast=nullcontext(),
+) -> dict:
+    """Validation loss on whole documents: inputs [EOT]+doc, targets doc+[EOT], nats
+    summed over all target tokens divided by their number. Documents longer than the
+    context are skipped (and counted)."""
     seqs = [list(d) for d in docs if len(d) + 1 <= context_length]
     seqs.sort(key=len)
     nats, ntok = 0.0, 0
     for i in range(0, len(seqs), batch_size):
-        chunk = seqs[i:i + batch_size]
+        chunk = seqs[i : i + batch_size]
         L = len(chunk[-1]) + 1
         x = torch.full((len(chunk), L), eot_id, dtype=torch.long)
-        y = torch.full((len(chunk), L), -1, dtype=torch.long)         # -1: padding, not scored
+        y = torch.full((len(chunk), L), -1, dtype=torch.long)  # -1: padding, not scored
         for j, d in enumerate(chunk):
             t = torch.tensor(d, dtype=torch.long)
-            x[j, 1:len(d) + 1] = t                                      # [EOT] + doc
-            y[j, :len(d)] = t; y[j, len(d)] = eot_id                    # doc + [EOT]
+            x[j, 1 : len(d) + 1] = t  # [EOT] + doc
+            y[j, : len(d)] = t
+            y[j, len(d)] = eot_id  # doc + [EOT]
         x, y = x.to(device), y.to(device)
-        with autocast: logits = model(x)                                # (B, L, vocab); causal, so padding after a doc changes nothing
+        # (B, L, vocab); causal, so padding after a doc changes nothing
+        with autocast:
+            logits = model(x)
         mask = y >= 0
         n = int(mask.sum())
-        nats += cross_entropy(logits.float()[mask], y[mask]).item() * n # mean over the n scored tokens × n = their total
+        # mean over the n scored tokens × n = their total
+        nats += cross_entropy(logits.float()[mask], y[mask]).item() * n
         ntok += n
-    return {"loss": nats / max(ntok, 1), "tokens": ntok, "docs": len(seqs), "skipped": len(docs) - len(seqs)}
+    return {
+        "loss": nats / max(ntok, 1),
+        "tokens": ntok,
+        "docs": len(seqs),
+        "skipped": len(docs) - len(seqs),
+    }
 
 # %% ../nbs/09_evaluate.ipynb #fe9b98f3
-# Dense peak TFLOP/s of one GPU per compute dtype, from NVIDIA's data sheets (the figures
-# "with sparsity" halved). "tf32": float32 matmuls on tensor cores, which PyTorch uses only
+# Dense peak TFLOP/s of one GPU per compute dtype, from NVIDIA's data sheets (the
+# figures
+# "with sparsity" halved). "tf32": float32 matmuls on tensor cores, which PyTorch uses
+# only
 # when allowed (torch.backends.cuda.matmul.allow_tf32, e.g. after
 # torch.set_float32_matmul_precision("high")); otherwise float32 runs on the FP32 units.
 GPU_PEAK_TFLOPS = {
@@ -79,10 +94,13 @@ GPU_PEAK_TFLOPS = {
     "RTX 4090": dict(float32=82.6, tf32=82.6, bfloat16=165.2, float16=165.2),
 }
 
-def gpu_peak_tflops(name: str, dtype: str = "float32", tf32: bool = False) -> float | None:
+
+def gpu_peak_tflops(
+    name: str, dtype: str = "float32", tf32: bool = False
+) -> float | None:
     "Peak TFLOP/s for `dtype` of the GPU `torch.cuda.get_device_name` calls `name`."
     kind = "tf32" if dtype == "float32" and tf32 else dtype
-    for key, peaks in GPU_PEAK_TFLOPS.items():      # "H100 PCIe" is tried before "H100"
+    for key, peaks in GPU_PEAK_TFLOPS.items():  # "H100 PCIe" is tried before "H100"
         if re.search(rf"\b{re.escape(key)}\b", name):
             return peaks[kind]
     return None
@@ -90,18 +108,21 @@ def gpu_peak_tflops(name: str, dtype: str = "float32", tf32: bool = False) -> fl
 # %% ../nbs/09_evaluate.ipynb #325f938b
 @functools.cache
 def matmul_tflops(dtype: str = "float32", n: int = 1024, repeat: int = 5) -> float:
-    "Best TFLOP/s of an `(n, n) @ (n, n)` matmul in `dtype` on this CPU (measured once)."
+    """Best TFLOP/s of an `(n, n) @ (n, n)` matmul in `dtype` on this CPU (measured
+    once)."""
     a = torch.randn(n, n).to(getattr(torch, dtype))
     b = torch.randn(n, n).to(getattr(torch, dtype))
     best = math.inf
-    for _ in range(repeat + 1):                      # the first call also warms up
+    for _ in range(repeat + 1):  # the first call also warms up
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e12
 
+
 def device_peak_flops(device, dtype: str = "float32", tflops: float | None = None):
-    "Peak FLOP/s of one `device` for `dtype` (None if unknown), and where the figure comes from."
+    """Peak FLOP/s of one `device` for `dtype` (None if unknown), and where the figure
+    comes from."""
     if tflops is not None:
         return tflops * 1e12, "given (--peak-tflops)"
     device = torch.device(device)
@@ -122,21 +143,29 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float
     n = seq_len or cfg.context_length
     return 3 * forward_flops(cfg, n)["total"] / n
 
-def mfu(tokens_per_s: float, flops_per_token: float, peak_flops: float | None,
-        devices: int = 1) -> float | None:
-    "Model FLOPs utilisation: the FLOP/s the model needs at this speed over the devices' peak."
+
+def mfu(
+    tokens_per_s: float,
+    flops_per_token: float,
+    peak_flops: float | None,
+    devices: int = 1,
+) -> float | None:
+    """Model FLOPs utilisation: the FLOP/s the model needs at this speed over the
+    devices' peak."""
     if not peak_flops:
         return None
     return tokens_per_s * flops_per_token / (peak_flops * devices)
 
+
 def peak_memory_mb(device) -> float | None:
-    "Peak memory so far in MiB: CUDA memory held by tensors, or this process's peak RSS."
+    """Peak memory so far in MiB: CUDA memory held by tensors, or this process's peak
+    RSS."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     try:
         import resource
-    except ImportError:                              # Windows has no getrusage
+    except ImportError:  # Windows has no getrusage
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10   # bytes / KiB
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes / KiB

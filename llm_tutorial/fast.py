@@ -19,6 +19,7 @@ from .optim import adamw_accounting, check_ce_args
 # %% ../nbs/11_fast.ipynb #65ed45b4
 class _Lookup(torch.autograd.Function):
     "`weight[ids]` whose backward adds each output gradient into its token's row."
+
     @staticmethod
     def forward(ctx, weight: Tensor, ids: Tensor) -> Tensor:
         # weight: (vocab, d), ids: (...) -> (..., d)
@@ -28,11 +29,12 @@ class _Lookup(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        ids, = ctx.saved_tensors
-        gw = g.new_zeros(ctx.weight_shape)                              # (vocab, d)
+        (ids,) = ctx.saved_tensors
+        gw = g.new_zeros(ctx.weight_shape)  # (vocab, d)
         # row ids[n] += g[n]
         gw.index_add_(0, ids.reshape(-1), g.reshape(-1, gw.shape[1]))
         return gw, None
+
 
 def embedding_lookup(weight: Tensor, ids: Tensor) -> Tensor:
     "`weight[ids]` with the hand-written backward: `(vocab, d)`, `(...)` -> `(..., d)`."
@@ -41,6 +43,7 @@ def embedding_lookup(weight: Tensor, ids: Tensor) -> Tensor:
 # %% ../nbs/11_fast.ipynb #0dc7edeb
 class _RMSNormFn(torch.autograd.Function):
     "RMSNorm of `x` `(..., d)` with gain `w` `(d,)`, and its hand-written backward."
+
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, eps: float) -> Tensor:
         # (..., 1)
@@ -52,15 +55,17 @@ class _RMSNormFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         x_hat, inv_rms, w = ctx.saved_tensors
-        gw = (g * x_hat).reshape(-1, x_hat.shape[-1]).sum(0).to(w.dtype)   # (d,)
-        u = g * w                                                          # (..., d)
-        dot = (u * x_hat).mean(dim=-1, keepdim=True)                       # (..., 1)
+        gw = (g * x_hat).reshape(-1, x_hat.shape[-1]).sum(0).to(w.dtype)  # (d,)
+        u = g * w  # (..., d)
+        dot = (u * x_hat).mean(dim=-1, keepdim=True)  # (..., 1)
         return u.sub_(x_hat * dot).mul_(inv_rms), gw, None  # r (u − x̂·dot)
+
 
 def rms_norm_manual(x: Tensor, weight: Tensor, eps: float) -> Tensor:
     "RMSNorm with the hand-written backward; float32 inside, returns x's dtype."
     ct = torch.promote_types(x.dtype, torch.float32)
     return _RMSNormFn.apply(x.to(ct), weight, eps).to(x.dtype)
+
 
 def rms_norm_fused(x: Tensor, weight: Tensor, eps: float) -> Tensor:
     "RMSNorm by PyTorch's fused `F.rms_norm`; float32 inside, returns x's dtype."
@@ -70,14 +75,16 @@ def rms_norm_fused(x: Tensor, weight: Tensor, eps: float) -> Tensor:
 # %% ../nbs/11_fast.ipynb #2b32856a
 def softmax_backward(g: Tensor, y: Tensor, dim: int = -1) -> Tensor:
     "Softmax's input gradient from output `y` and its gradient `g`: `y ⊙ (g − ⟨g, y⟩)`."
-    gx = g * y                                                          # g ⊙ y
-    return gx.addcmul_(y, gx.sum(dim=dim, keepdim=True), value=-1.0)    # g⊙y − y·⟨g, y⟩
+    gx = g * y  # g ⊙ y
+    return gx.addcmul_(y, gx.sum(dim=dim, keepdim=True), value=-1.0)  # g⊙y − y·⟨g, y⟩
+
 
 class _Softmax(torch.autograd.Function):
     "Max-subtracted softmax, in place, keeping only its output for the backward."
+
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
-        y = x - x.amax(dim=dim, keepdim=True)   # a new tensor; every exponent <= 0
+        y = x - x.amax(dim=dim, keepdim=True)  # a new tensor; every exponent <= 0
         y.exp_()
         # in place: autograd does not trace inside forward
         y.div_(y.sum(dim=dim, keepdim=True))
@@ -87,8 +94,9 @@ class _Softmax(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        y, = ctx.saved_tensors
+        (y,) = ctx.saved_tensors
         return softmax_backward(g, y, ctx.dim), None
+
 
 def softmax_fast(x: Tensor, dim: int = -1) -> Tensor:
     "Chapter 04's `softmax` with the hand-written backward; any shape."
@@ -97,6 +105,7 @@ def softmax_fast(x: Tensor, dim: int = -1) -> Tensor:
 # %% ../nbs/11_fast.ipynb #22dbe98f
 class _CausalAttention(torch.autograd.Function):
     "Block-causal attention with a hand-written backward (`blocked_causal_attention`)."
+
     @staticmethod
     def forward(ctx, Q: Tensor, K: Tensor, V: Tensor, offset: int, block_size: int):
         n, scale, b = Q.shape[-2], 1.0 / math.sqrt(Q.shape[-1]), block_size
@@ -104,17 +113,19 @@ class _CausalAttention(torch.autograd.Function):
         outs, probs = [], []
         for s in range(0, n, block_size):
             e = min(s + block_size, n)
-            k_t = K[..., :offset + e, :].transpose(-2, -1)  # keys up to the block's end
-            p = (Q[..., s:e, :] * scale) @ k_t                # (..., e-s, offset+e)
-            p[..., offset + s:].masked_fill_(future[:e - s, :e - s], float("-inf"))
+            k_t = K[..., : offset + e, :].transpose(
+                -2, -1
+            )  # keys up to the block's end
+            p = (Q[..., s:e, :] * scale) @ k_t  # (..., e-s, offset+e)
+            p[..., offset + s :].masked_fill_(future[: e - s, : e - s], float("-inf"))
             # chapter 04's softmax, in place
             p.sub_(p.amax(dim=-1, keepdim=True)).exp_()
             p.div_(p.sum(dim=-1, keepdim=True))
-            outs.append(p @ V[..., :offset + e, :])           # (..., e-s, d_v)
+            outs.append(p @ V[..., : offset + e, :])  # (..., e-s, d_v)
             probs.append(p)
         ctx.save_for_backward(Q, K, V, *probs)  # the probabilities, nothing else
         ctx.offset, ctx.block_size = offset, block_size
-        return torch.cat(outs, dim=-2)                        # (..., n, d_v)
+        return torch.cat(outs, dim=-2)  # (..., n, d_v)
 
     @staticmethod
     def backward(ctx, g_out: Tensor):
@@ -124,22 +135,25 @@ class _CausalAttention(torch.autograd.Function):
         for s, p in zip(range(0, Q.shape[-2], ctx.block_size), probs):
             e = s + p.shape[-2]
             go = g_out[..., s:e, :]
-            k, v = K[..., :offset + e, :], V[..., :offset + e, :]
-            gV[..., :offset + e, :] += p.transpose(-2, -1) @ go  # dV += Pᵀ dO
-            gs = softmax_backward(go @ v.transpose(-2, -1), p).mul_(scale)      # dS
+            k, v = K[..., : offset + e, :], V[..., : offset + e, :]
+            gV[..., : offset + e, :] += p.transpose(-2, -1) @ go  # dV += Pᵀ dO
+            gs = softmax_backward(go @ v.transpose(-2, -1), p).mul_(scale)  # dS
             gQ.append(gs @ k)  # dQ = dS K
             # dK += dSᵀ Q
-            gK[..., :offset + e, :] += gs.transpose(-2, -1) @ Q[..., s:e, :]
+            gK[..., : offset + e, :] += gs.transpose(-2, -1) @ Q[..., s:e, :]
         return torch.cat(gQ, dim=-2), gK, gV, None, None
 
 # %% ../nbs/11_fast.ipynb #fa335b74
-def blocked_causal_attention(Q: Tensor, K: Tensor, V: Tensor, offset: int = 0,
-                             block_size: int = 64) -> Tensor:
+def blocked_causal_attention(
+    Q: Tensor, K: Tensor, V: Tensor, offset: int = 0, block_size: int = 64
+) -> Tensor:
     "Causal attention by query blocks. Q `(..., n, d_k)`, K/V `(..., offset+n, d)`."
     n = Q.shape[-2]
     if K.shape[-2] != offset + n or V.shape[-2] != offset + n:
-        raise ValueError(f"need offset + n = {offset + n} keys and values, "
-                         f"got K {tuple(K.shape)}, V {tuple(V.shape)}")
+        raise ValueError(
+            f"need offset + n = {offset + n} keys and values, "
+            f"got K {tuple(K.shape)}, V {tuple(V.shape)}"
+        )
     return _CausalAttention.apply(Q, K, V, offset, block_size)
 
 # %% ../nbs/11_fast.ipynb #a3209870
@@ -153,57 +167,61 @@ def fused_causal_attention(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> 
     mask = torch.ones(n, offset + n, dtype=torch.bool, device=q.device).tril(offset)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
-def rope_complex(rope: RotaryPositionalEmbedding, x: Tensor,
-                 token_positions: Tensor) -> Tensor:
+
+def rope_complex(
+    rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
+) -> Tensor:
     "`rope.rotate` as one complex multiply `z · e^{iθ}` per pair; float32 inside."
     if torch.compiler.is_compiling() or x.device.type == "mps":
         return rope.rotate(x, token_positions)
     ct = torch.float64 if x.dtype == torch.float64 else torch.float32
     cos, sin = rope.cos[token_positions].to(ct), rope.sin[token_positions].to(ct)
     rot = torch.complex(cos, sin)  # (..., seq, d_k/2): e^{iθ}
-    xr = x.to(ct).unflatten(-1, (-1, 2))                       # (..., seq, d_k/2, 2)
+    xr = x.to(ct).unflatten(-1, (-1, 2))  # (..., seq, d_k/2, 2)
     if xr.storage_offset() % 2 or any(st % 2 for st in xr.stride()[:-1]):
         # view_as_complex: even strides
         xr = xr.clone(memory_format=torch.contiguous_format)
-    z = torch.view_as_complex(xr) * rot                        # (..., seq, d_k/2)
-    return torch.view_as_real(z).flatten(-2).to(x.dtype)       # (..., seq, d_k)
+    z = torch.view_as_complex(xr) * rot  # (..., seq, d_k/2)
+    return torch.view_as_real(z).flatten(-2).to(x.dtype)  # (..., seq, d_k)
 
 # %% ../nbs/11_fast.ipynb #4e5cb27a
 class CrossEntropyFunction(torch.autograd.Function):
     "Mean of `logsumexp(o) - o[y]` over kept rows, with a hand-written gradient."
+
     @staticmethod
     def forward(ctx, logits: Tensor, targets: Tensor, keep: Tensor | None) -> Tensor:
         # logits (N, V) float, targets (N,) int64 valid indices, keep (N,) bool or None
         m = logits.amax(dim=-1, keepdim=True)  # (N, 1) the largest logit
-        e = torch.exp(logits - m)                               # (N, V) e^(o - m) <= 1
-        s = e.sum(dim=-1, keepdim=True)                         # (N, 1) >= 1: no log(0)
-        o_y = logits.gather(-1, targets[:, None]).squeeze(-1)   # (N,)
-        loss = (m + s.log()).squeeze(-1) - o_y                  # (N,) -log p(target)
+        e = torch.exp(logits - m)  # (N, V) e^(o - m) <= 1
+        s = e.sum(dim=-1, keepdim=True)  # (N, 1) >= 1: no log(0)
+        o_y = logits.gather(-1, targets[:, None]).squeeze(-1)  # (N,)
+        loss = (m + s.log()).squeeze(-1) - o_y  # (N,) -log p(target)
         if keep is None:
             n, total = loss.new_tensor(float(loss.numel())), loss.sum()
         else:
             n, total = keep.sum().to(loss.dtype), loss.where(keep, 0.0).sum()
         ctx.save_for_backward(e, s, targets, keep, n)
-        return total / n                                        # () mean over kept rows
+        return total / n  # () mean over kept rows
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         e, s, targets, keep, n = ctx.saved_tensors
         share = (grad_out / n).expand(len(targets), 1)  # (N, 1) each row's share
         if keep is not None:
-            share = share.where(keep[:, None], 0.0)             # ignored rows get none
+            share = share.where(keep[:, None], 0.0)  # ignored rows get none
         grad = e * (share / s)  # (N, V) softmax(o) · share
         grad.scatter_add_(-1, targets[:, None], -share)  # minus onehot(y) · share
         return grad, None, None
 
 # %% ../nbs/11_fast.ipynb #3b01def0
-def cross_entropy_fast(logits: Tensor, targets: Tensor,
-                       ignore_index: int | None = -100) -> Tensor:
+def cross_entropy_fast(
+    logits: Tensor, targets: Tensor, ignore_index: int | None = -100
+) -> Tensor:
     "Chapter 06's `cross_entropy` with the hand-written backward; same arguments."
-    check_ce_args(logits, targets)                         # chapter 06's checks
+    check_ce_args(logits, targets)  # chapter 06's checks
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    logits = logits.reshape(-1, logits.shape[-1])                # (N, V)
-    targets = targets.reshape(-1).long()                         # (N,)
+    logits = logits.reshape(-1, logits.shape[-1])  # (N, V)
+    targets = targets.reshape(-1).long()  # (N,)
     keep = None if ignore_index is None else targets != ignore_index
     if keep is not None:
         targets = targets.where(keep, 0)  # any valid index where ignored
@@ -211,11 +229,11 @@ def cross_entropy_fast(logits: Tensor, targets: Tensor,
 
 # %% ../nbs/11_fast.ipynb #1f759519
 FAST_OPS = {
-    "embedding": embedding_lookup,       # (weight, ids) -> rows
-    "rms_norm": rms_norm_fused,          # (x, weight, eps) -> normalized x
-    "silu": F.silu,                      # (x) -> x · sigmoid(x)
-    "rope": rope_complex,                # (rope module, x, positions) -> rotated x
-    "attention": fused_causal_attention, # (q, k, v, offset) -> causal attention
+    "embedding": embedding_lookup,  # (weight, ids) -> rows
+    "rms_norm": rms_norm_fused,  # (x, weight, eps) -> normalized x
+    "silu": F.silu,  # (x) -> x · sigmoid(x)
+    "rope": rope_complex,  # (rope module, x, positions) -> rotated x
+    "attention": fused_causal_attention,  # (q, k, v, offset) -> causal attention
     # (logits, targets) -> mean loss (chapter 09's loop)
     "cross_entropy": cross_entropy_fast,
 }
@@ -226,8 +244,13 @@ def blocked_pairs(seq_len: int, block_size: int = 64) -> int:
     n, b = seq_len, block_size
     return sum((min(s + b, n) - s) * min(s + b, n) for s in range(0, n, b))
 
-def blocked_forward_flops(cfg: ModelConfig, seq_len: int | None = None,
-                          batch_size: int = 1, block_size: int = 64) -> dict[str, int]:
+
+def blocked_forward_flops(
+    cfg: ModelConfig,
+    seq_len: int | None = None,
+    batch_size: int = 1,
+    block_size: int = 64,
+) -> dict[str, int]:
     "`forward_flops` with the attention matmuls of `blocked_causal_attention`."
     n = seq_len or cfg.context_length
     flops = forward_flops(cfg, n, batch_size)
@@ -237,6 +260,7 @@ def blocked_forward_flops(cfg: ModelConfig, seq_len: int | None = None,
         flops[k] = per_pair * blocked_pairs(n, block_size)
     flops["total"] = sum(v for k, v in flops.items() if k != "total")
     return flops
+
 
 def blocked_activation_bytes(block_size: int = 64, **acct) -> int:
     "Activation bytes of `adamw_accounting(**acct)` with one blocked matrix kept."

@@ -16,29 +16,36 @@ from tqdm import tqdm
 
 # %% ../nbs/00b_files.ipynb #222624d3
 def shared_data_dir() -> Path | None:
-    "The folder of the book's test texts (`shared/data` beside the checkout), or `None` when absent."
+    """The folder of the book's test texts (`shared/data` beside the checkout), or
+    `None` when absent."""
     env = os.environ.get("LLM_TUTORIAL_SHARED")
-    if env: return Path(env) if Path(env).is_dir() else None
+    if env:
+        return Path(env) if Path(env).is_dir() else None
     for base in [Path.cwd(), *Path.cwd().parents]:
         cand = base / "shared" / "data"
-        if (cand / "address.txt").is_file(): return cand
+        if (cand / "address.txt").is_file():
+            return cand
     return None
 
 # %% ../nbs/00b_files.ipynb #5316ba91
 def data_dir() -> Path:
-    "The data cache: $LLM_TUTORIAL_DATA, else ~/.cache/llm_tutorial (Linux, $XDG_CACHE_HOME), ~/Library/Caches/llm_tutorial (macOS), %LOCALAPPDATA%\\llm_tutorial (Windows)."
+    """The data cache: $LLM_TUTORIAL_DATA, else ~/.cache/llm_tutorial (Linux,
+    $XDG_CACHE_HOME), ~/Library/Caches/llm_tutorial (macOS), %LOCALAPPDATA%/llm_tutorial
+    (Windows)."""
     env = os.environ.get("LLM_TUTORIAL_DATA")
-    if env: return Path(env).expanduser()
+    if env:
+        return Path(env).expanduser()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin": base = Path.home() / "Library" / "Caches"
-    else: base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "llm_tutorial"
-
 
 # %% ../nbs/00b_files.ipynb #5d8e5870
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-_QUIET_S = 600   # a temporary file we cannot judge by its pid: stale after 10 idle min
+_QUIET_S = 600  # a temporary file we cannot judge by its pid: stale after 10 idle min
 _TEMP = re.compile(r"(?:([0-9a-f]{6})-(\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
 
 
@@ -51,21 +58,21 @@ def _temp_name(path: Path) -> Path:
 def _pid_alive(pid: int) -> bool:
     "Whether process `pid` runs on this machine (True where we cannot tell)."
     if os.name != "posix":
-        return True                 # on Windows, os.kill(pid, 0) would end the process
+        return True  # on Windows, os.kill(pid, 0) would end the process
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True                 # it exists, under another user
+        return True  # it exists, under another user
     return True
 
 
 def _is_stale(tmp: Path, prefix: str) -> bool:
     "Whether `tmp`, a temporary file `prefix...tmp`, was left by a writer that is gone."
-    m = _TEMP.fullmatch(tmp.name[len(prefix):])
+    m = _TEMP.fullmatch(tmp.name[len(prefix) :])
     if m is None:
-        return False                # not one of our temporary files
+        return False  # not one of our temporary files
     if m.group(1) == _HOST:
         pid = int(m.group(2))
         return pid != os.getpid() and not _pid_alive(pid)
@@ -73,7 +80,7 @@ def _is_stale(tmp: Path, prefix: str) -> bool:
         age = time.time() - tmp.stat().st_mtime
     except FileNotFoundError:
         return False
-    return age > _QUIET_S           # another machine's writer, or an older version's
+    return age > _QUIET_S  # another machine's writer, or an older version's
 
 
 def remove_stale_temps(path) -> list[Path]:
@@ -95,7 +102,7 @@ def _create_temp(path: Path) -> tuple[Path, int]:
     while True:
         tmp = _temp_name(path)
         try:
-            fd = os.open(tmp, flags, 0o666)   # 0o666 less the umask, as open() gives
+            fd = os.open(tmp, flags, 0o666)  # 0o666 less the umask, as open() gives
             break
         except FileExistsError:
             continue
@@ -104,7 +111,7 @@ def _create_temp(path: Path) -> tuple[Path, int]:
     except FileNotFoundError:
         keep = None
     if keep is not None and hasattr(os, "fchmod"):
-        os.fchmod(fd, keep)                   # a replaced file keeps its permissions
+        os.fchmod(fd, keep)  # a replaced file keeps its permissions
     return tmp, fd
 
 
@@ -129,12 +136,15 @@ def atomic_write(path, mode: str = "wb", **kwargs):
 
 # %% ../nbs/00b_files.ipynb #0b2c4635
 def file_sha256(*paths) -> str:
-    "SHA-256 (hex) of the concatenated contents of `paths`, e.g. a tokenizer's vocab and merges files."
+    """SHA-256 (hex) of the concatenated contents of `paths`, e.g. a tokenizer's vocab
+    and merges files."""
     h = hashlib.sha256()
     for p in paths:
-        if not Path(p).is_file(): raise FileNotFoundError(f"cannot hash {p}: file not found")
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"cannot hash {p}: file not found")
         with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 # %% ../nbs/00b_files.ipynb #07c70153
@@ -156,29 +166,34 @@ def _prepare(dest: Path, url: str) -> Path:
     "Check, before any request, that `dest` can be written; returns its `.part` file."
     if dest.is_dir():
         name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
-        raise IsADirectoryError(f"download destination {dest} is a folder; give the "
-                                f"path of the file to write, e.g. {dest / name}")
+        raise IsADirectoryError(
+            f"download destination {dest} is a folder; give the "
+            f"path of the file to write, e.g. {dest / name}"
+        )
     part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(part, "ab"):
             pass
     except OSError as e:
-        raise type(e)(f"cannot write the download destination {dest} ({e.strerror}: "
-                      f"{e.filename}); choose a writable folder (e.g. set "
-                      "$LLM_TUTORIAL_DATA)") from None
+        raise type(e)(
+            f"cannot write the download destination {dest} ({e.strerror}: "
+            f"{e.filename}); choose a writable folder (e.g. set "
+            "$LLM_TUTORIAL_DATA)"
+        ) from None
     return part
 
 # %% ../nbs/00b_files.ipynb #053393ac
 @dataclass
 class _Fetch:
     "One download in progress: what we know of the file, and where `.part` comes from."
+
     url: str
     part: Path
     sha256: str | None
-    total: int | None             # the size: pinned by the caller, or the server's
-    pinned: bool                  # `total` came from the caller
-    stale: bool = False           # `.part` starts with bytes left by an earlier call
+    total: int | None  # the size: pinned by the caller, or the server's
+    pinned: bool  # `total` came from the caller
+    stale: bool = False  # `.part` starts with bytes left by an earlier call
     validator: str | None = None  # the first response's ETag or Last-Modified
 
 
@@ -197,8 +212,10 @@ def _set_total(f: _Fetch, n: int | None) -> None:
     if n is None:
         return
     if f.total is not None and n != f.total:
-        raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
-                         f"the server sends {n:,}")
+        raise ValueError(
+            f"wrong size for {f.url}: expected {f.total:,} bytes, "
+            f"the server sends {n:,}"
+        )
     f.total = n
 
 
@@ -229,15 +246,23 @@ def _start(f: _Fetch, r, have: int) -> int | None:
 def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
     "Write the body of `r` into `.part` from byte `start`; returns the bytes written."
     n = 0
-    bar = tqdm(total=f.total, initial=start, unit="B", unit_scale=True,
-               desc=f.part.name[:-5], disable=not progress)
+    bar = tqdm(
+        total=f.total,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        desc=f.part.name[:-5],
+        disable=not progress,
+    )
     with bar, open(f.part, "r+b") as out:
         out.truncate(start)
         out.seek(start)
         while chunk := r.read(1 << 16):
             if f.total is not None and start + n + len(chunk) > f.total:
-                raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
-                                 "the server sends more")
+                raise ValueError(
+                    f"wrong size for {f.url}: expected {f.total:,} bytes, "
+                    "the server sends more"
+                )
             out.write(chunk)
             n += len(chunk)
             bar.update(len(chunk))
@@ -246,10 +271,12 @@ def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
 
 def _no_size(f: _Fetch) -> ValueError:
     "The error for a file whose end cannot be told from a cut connection."
-    return ValueError(f"{f.url}: the server does not say how long the file is (no "
-                      "Content-Length) and no size or sha256 was given, so a cut "
-                      "connection could not be told from the end of the file; "
-                      "pass size= (and sha256=) to download()")
+    return ValueError(
+        f"{f.url}: the server does not say how long the file is (no "
+        "Content-Length) and no size or sha256 was given, so a cut "
+        "connection could not be told from the end of the file; "
+        "pass size= (and sha256=) to download()"
+    )
 
 
 def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
@@ -267,7 +294,7 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
     "One request for what `.part` lacks: None when `.part` is complete, else why not."
     have = f.part.stat().st_size
     if f.total is not None and have > f.total:
-        f.part.write_bytes(b"")       # longer than the file: not a prefix of it
+        f.part.write_bytes(b"")  # longer than the file: not a prefix of it
         have, f.stale = 0, False
     if f.total is not None and have == f.total:
         return None
@@ -283,8 +310,10 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
             f.part.write_bytes(b"")
             f.stale = False
             cr = r.headers.get("Content-Range")
-            return (f"HTTP {r.status} with Content-Range {cr!r} does not continue "
-                    f"bytes={have}-; starting again from byte 0")
+            return (
+                f"HTTP {r.status} with Content-Range {cr!r} does not continue "
+                f"bytes={have}-; starting again from byte 0"
+            )
         if f.total is None and f.sha256 is None:
             raise _no_size(f)
         f.stale = f.stale and start > 0
@@ -298,8 +327,13 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
     return None
 
 # %% ../nbs/00b_files.ipynb #e91b28d4
-_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                   TimeoutError, OSError)
+_NETWORK_ERRORS = (
+    urllib.error.URLError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 
 
 def _http_error(e: urllib.error.HTTPError) -> tuple[str, bool]:
@@ -330,12 +364,19 @@ def _fetch(f: _Fetch, tries: int, timeout: float, progress: bool) -> tuple:
         if not retry:
             return last, attempt + 1
         if attempt + 1 < tries:
-            time.sleep(min(0.2 * 2 ** attempt, 5.0))
+            time.sleep(min(0.2 * 2**attempt, 5.0))
     return last, tries
 
 
-def download(url: str, dest, sha256: str | None = None, size: int | None = None,
-             tries: int = 5, timeout: float = 30.0, progress: bool = True) -> Path:
+def download(
+    url: str,
+    dest,
+    sha256: str | None = None,
+    size: int | None = None,
+    tries: int = 5,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
     """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
     ranges, verified by `size`/`sha256`, renamed when complete."""
     dest = Path(dest)
@@ -345,7 +386,7 @@ def download(url: str, dest, sha256: str | None = None, size: int | None = None,
         raise ValueError(f"{dest} exists but has {err}; delete it to download again")
     part = _prepare(dest, url)
     if sha256 is None:
-        part.write_bytes(b"")          # without a checksum, old bytes cannot be trusted
+        part.write_bytes(b"")  # without a checksum, old bytes cannot be trusted
     f = _Fetch(url, part, sha256, size, size is not None, stale=part.stat().st_size > 0)
     manual = f"Download {url} by hand (with a browser or curl) and save it as {dest}"
     try:

@@ -14,254 +14,534 @@ from torch import Tensor
 from .model import TransformerLM
 from .checkpoint import read_checkpoint, load_checkpoint
 from .tokenizer import Tokenizer
-from .corpus import EOT, validity
+from .corpus import EOT
 from .data import as_generator, resolve_device, tokenizer_id
 from .config import user_errors
 
 # %% ../nbs/10_generate.ipynb #d2cbea57
 def _check_sampling_args(temperature, top_k, top_p):
     "Raise a clear error for a bad temperature, top_k or top_p."
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature):
-        raise TypeError(f"temperature must be a finite number >= 0, got {temperature!r}")
-    if temperature < 0: raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, numbers.Real)
+        or not math.isfinite(temperature)
+    ):
+        raise TypeError(
+            f"temperature must be a finite number >= 0, got {temperature!r}"
+        )
+    if temperature < 0:
+        raise ValueError(
+            f"temperature must be >= 0 (0 means greedy), got {temperature}"
+        )
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1
+    ):
         raise ValueError(f"top_k must be None or an integer >= 1, got {top_k!r}")
-    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1):
+    if top_p is not None and (
+        isinstance(top_p, bool)
+        or not isinstance(top_p, numbers.Real)
+        or not 0 < top_p <= 1
+    ):
         raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
 
+
 def top_k_filter(logits: Tensor, k: int) -> Tensor:
-    "Keep the `k` largest logits of each row (ties with the k-th are kept too), set the rest to -inf. `(..., vocab)` -> same."
-    if k >= logits.shape[-1]: return logits
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]                  # (..., 1): the k-th largest logit
+    """Keep the `k` largest logits of each row (ties with the k-th are kept too), set
+    the rest to -inf. `(..., vocab)` -> same."""
+    if k >= logits.shape[-1]:
+        return logits
+    # (..., 1): the k-th largest logit
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
+
 def top_p_filter(logits: Tensor, p: float) -> Tensor:
-    "Nucleus filter: keep the smallest set of most likely tokens whose probabilities sum to >= `p`; -inf elsewhere. `(..., vocab)` -> same."
-    if p >= 1: return logits
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)    # (..., vocab), most likely first
+    """Nucleus filter: keep the smallest set of most likely tokens whose probabilities
+    sum to >= `p`; -inf elsewhere. `(..., vocab)` -> same."""
+    if p >= 1:
+        return logits
+    # (..., vocab), most likely first
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(sorted_logits, dim=-1)
-    mass_above = probs.cumsum(dim=-1) - probs                              # (..., vocab): mass of the tokens ranked above
-    drop_sorted = mass_above >= p                                          # nucleus already full (never the top token)
-    drop = drop_sorted.scatter(-1, order, drop_sorted)                     # back to vocabulary order
+    # (..., vocab): mass of the tokens ranked above
+    mass_above = probs.cumsum(dim=-1) - probs
+    drop_sorted = mass_above >= p  # nucleus already full (never the top token)
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
-def next_token_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> Tensor:
-    "The sampling distribution for `logits` `(..., vocab)`: divide by `temperature` (0: one-hot argmax), then top-k, top-p, softmax."
+
+def next_token_probs(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> Tensor:
+    """The sampling distribution for `logits` `(..., vocab)`: divide by `temperature`
+    (0: one-hot argmax), then top-k, top-p, softmax."""
     _check_sampling_args(temperature, top_k, top_p)
     logits = logits.float()
-    if temperature == 0: return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).float()
-    logits = logits - logits.max(dim=-1, keepdim=True).values   # the same softmax; no inf/inf when τ is tiny
+    if temperature == 0:
+        return torch.nn.functional.one_hot(
+            logits.argmax(dim=-1), logits.shape[-1]
+        ).float()
+    # the same softmax; no inf/inf when τ is tiny
+    logits = logits - logits.max(dim=-1, keepdim=True).values
     logits = logits / temperature
-    if top_k is not None: logits = top_k_filter(logits, top_k)
-    if top_p is not None: logits = top_p_filter(logits, top_p)
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
     return torch.softmax(logits, dim=-1)
 
 # %% ../nbs/10_generate.ipynb #408d5063
-def sample_next_token(logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                      generator: torch.Generator | None = None) -> Tensor:
-    "One token id per row of `logits` `(batch, vocab)` -> `(batch,)`: argmax when `temperature` is 0, else a draw from `next_token_probs`."
+def sample_next_token(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """One token id per row of `logits` `(batch, vocab)` -> `(batch,)`: argmax when
+    `temperature` is 0, else a draw from `next_token_probs`."""
     if temperature == 0:
         _check_sampling_args(temperature, top_k, top_p)
         return logits.argmax(dim=-1)
-    probs = next_token_probs(logits, temperature, top_k, top_p)            # (batch, vocab)
-    if generator is not None and generator.device != probs.device: probs = probs.to(generator.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+    probs = next_token_probs(logits, temperature, top_k, top_p)  # (batch, vocab)
+    if generator is not None and generator.device != probs.device:
+        probs = probs.to(generator.device)
+    return (
+        torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+    )
 
 # %% ../nbs/10_generate.ipynb #0bc0a06a
-def kv_cache_bytes(num_layers: int, d_model: int, seq_len: int, batch_size: int = 1, bytes_per_value: int = 4) -> int:
-    "Memory of a KV cache: keys and values (2) × layers × batch × tokens × d_model × bytes per number."
+def kv_cache_bytes(
+    num_layers: int,
+    d_model: int,
+    seq_len: int,
+    batch_size: int = 1,
+    bytes_per_value: int = 4,
+) -> int:
+    """Memory of a KV cache: keys and values (2) × layers × batch × tokens × d_model ×
+    bytes per number."""
     return 2 * num_layers * batch_size * seq_len * d_model * bytes_per_value
 
 # %% ../nbs/10_generate.ipynb #0b639684
 def _prompt_tensor(prompt_ids, device) -> tuple[Tensor, str]:
-    "Prompt(s) as a `(batch, seq)` long tensor, and the input's kind ('list', 'lists', 'tensor1d', 'tensor2d') to shape the output alike."
+    """Prompt(s) as a `(batch, seq)` long tensor, and the input's kind ('list', 'lists',
+    'tensor1d', 'tensor2d') to shape the output alike."""
     if isinstance(prompt_ids, Tensor):
-        if prompt_ids.dtype.is_floating_point or prompt_ids.dtype.is_complex or prompt_ids.dtype == torch.bool:
-            raise TypeError(f"prompt_ids must hold integer token ids, got a tensor of dtype {prompt_ids.dtype}")
-        if prompt_ids.ndim not in (1, 2): raise ValueError(f"prompt_ids must be 1-d (seq,) or 2-d (batch, seq), got shape {tuple(prompt_ids.shape)}")
-        kind, x = ("tensor1d", prompt_ids[None]) if prompt_ids.ndim == 1 else ("tensor2d", prompt_ids)
+        if (
+            prompt_ids.dtype.is_floating_point
+            or prompt_ids.dtype.is_complex
+            or prompt_ids.dtype == torch.bool
+        ):
+            raise TypeError(
+                "prompt_ids must hold integer token ids, got a tensor of dtype "
+                f"{prompt_ids.dtype}"
+            )
+        if prompt_ids.ndim not in (1, 2):
+            raise ValueError(
+                "prompt_ids must be 1-d (seq,) or 2-d (batch, seq), got shape "
+                f"{tuple(prompt_ids.shape)}"
+            )
+        kind, x = (
+            ("tensor1d", prompt_ids[None])
+            if prompt_ids.ndim == 1
+            else ("tensor2d", prompt_ids)
+        )
     else:
-        if isinstance(prompt_ids, (str, bytes)): raise TypeError("prompt_ids must be token ids, not text: encode the prompt with the tokenizer first")
-        try: rows = list(prompt_ids)
-        except TypeError: raise TypeError(f"prompt_ids must be a list of token ids or a tensor, got {type(prompt_ids).__name__}") from None
-        kind = "lists" if rows and all(isinstance(r, (list, tuple)) for r in rows) else "list"
-        if kind == "list": rows = [rows]
+        if isinstance(prompt_ids, (str, bytes)):
+            raise TypeError(
+                "prompt_ids must be token ids, not text: encode the prompt with the "
+                "tokenizer first"
+            )
+        try:
+            rows = list(prompt_ids)
+        except TypeError:
+            raise TypeError(
+                "prompt_ids must be a list of token ids or a tensor, got "
+                f"{type(prompt_ids).__name__}"
+            ) from None
+        kind = (
+            "lists"
+            if rows and all(isinstance(r, (list, tuple)) for r in rows)
+            else "list"
+        )
+        if kind == "list":
+            rows = [rows]
         lengths = sorted({len(r) for r in rows})
-        if len(lengths) > 1: raise ValueError(f"batched prompts must have the same length, got lengths {lengths}; pad or trim them, or generate one at a time")
+        if len(lengths) > 1:
+            raise ValueError(
+                f"batched prompts must have the same length, got lengths {lengths}; "
+                "pad or trim them, or generate one at a time"
+            )
         for t in (t for r in rows for t in r):
             if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-                raise TypeError(f"token ids must be integers, got {t!r} ({type(t).__name__})")
+                raise TypeError(
+                    f"token ids must be integers, got {t!r} ({type(t).__name__})"
+                )
         x = torch.tensor(rows, dtype=torch.long)
     if x.shape[0] == 0 or x.ndim < 2 or x.shape[1] == 0:
-        raise ValueError("the prompt is empty: give at least one token (e.g. the end-of-text id to start a new document)")
+        raise ValueError(
+            "the prompt is empty: give at least one token (e.g. the end-of-text id to "
+            "start a new document)"
+        )
     return x.to(device=device, dtype=torch.long), kind
 
+
 @torch.no_grad()
-def generate(model, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             top_p: float | None = None, eos_id: int | None = None, generator: torch.Generator | int | None = None,
-             use_cache: bool = True, refill: int | None = None):
-    """Sample up to `max_new_tokens` tokens after `prompt_ids` and return the new ones, shaped like the input (list, list
-    of equal-length lists, `(seq,)` or `(batch, seq)` tensor). `temperature` 0 is greedy; `top_k`/`top_p` filter; rows
-    stop at `eos_id` (then padded with it). Prompts longer than the context are cropped from the left. `use_cache`: KV
-    cache, rebuilt from the last `refill` tokens (default context_length) when the sequence outgrows the context."""
+def generate(
+    model,
+    prompt_ids,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    eos_id: int | None = None,
+    generator: torch.Generator | int | None = None,
+    use_cache: bool = True,
+    refill: int | None = None,
+):
+    """Sample up to `max_new_tokens` tokens after `prompt_ids` and return the new ones,
+    shaped like the input (list, list of equal-length lists, `(seq,)` or `(batch,
+    seq)` tensor). `temperature` 0 is greedy; `top_k`/`top_p` filter; rows stop at
+    `eos_id` (then padded with it). Prompts longer than the context are cropped from
+    the left. `use_cache`: KV cache, rebuilt from the last `refill` tokens (default
+    context_length) when the sequence outgrows the context."""
     _check_sampling_args(temperature, top_k, top_p)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, numbers.Integral)
+        or max_new_tokens < 0
+    ):
+        raise ValueError(
+            f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
+        )
     C, V = model.context_length, model.vocab_size
-    if eos_id is not None and (isinstance(eos_id, bool) or not isinstance(eos_id, numbers.Integral) or not 0 <= eos_id < V):
-        raise ValueError(f"eos_id must be None or a token id in [0, vocab_size={V}), got {eos_id!r}")
+    if eos_id is not None and (
+        isinstance(eos_id, bool)
+        or not isinstance(eos_id, numbers.Integral)
+        or not 0 <= eos_id < V
+    ):
+        raise ValueError(
+            f"eos_id must be None or a token id in [0, vocab_size={V}), got {eos_id!r}"
+        )
     refill = C if refill is None else refill
-    if isinstance(refill, bool) or not isinstance(refill, numbers.Integral) or not 1 <= refill <= C:
-        raise ValueError(f"refill must be an integer in [1, context_length={C}], got {refill!r}")
+    if (
+        isinstance(refill, bool)
+        or not isinstance(refill, numbers.Integral)
+        or not 1 <= refill <= C
+    ):
+        raise ValueError(
+            f"refill must be an integer in [1, context_length={C}], got {refill!r}"
+        )
     generator = as_generator(generator)
     device = next(model.parameters()).device
-    x, kind = _prompt_tensor(prompt_ids, device)                               # (batch, prompt_len)
+    x, kind = _prompt_tensor(prompt_ids, device)  # (batch, prompt_len)
     lo, hi = int(x.min()), int(x.max())
-    if lo < 0 or hi >= V: raise ValueError(f"prompt token ids must lie in [0, vocab_size={V}), got ids from {lo} to {hi}")
+    if lo < 0 or hi >= V:
+        raise ValueError(
+            f"prompt token ids must lie in [0, vocab_size={V}), got ids from {lo} to "
+            f"{hi}"
+        )
     B = x.shape[0]
-    seq = x[:, -C:]                                                            # crop from the left: (batch, <= C)
-    new = torch.empty(B, 0, dtype=torch.long, device=device)                   # (batch, generated so far)
+    seq = x[:, -C:]  # crop from the left: (batch, <= C)
+    # (batch, generated so far)
+    new = torch.empty(B, 0, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     was_training = model.training
     model.eval()
     try:
         cache = model.new_kv_cache(B) if use_cache else None
         if max_new_tokens > 0:
-            logits = model(seq, kv_cache=cache)[:, -1] if use_cache else model(seq)[:, -1]   # prefill: (batch, vocab)
+            # prefill: (batch, vocab)
+            logits = (
+                model(seq, kv_cache=cache)[:, -1] if use_cache else model(seq)[:, -1]
+            )
         for i in range(max_new_tokens):
-            tok = sample_next_token(logits, temperature, top_k, top_p, generator)             # (batch,)
+            # (batch,)
+            tok = sample_next_token(logits, temperature, top_k, top_p, generator)
             if eos_id is not None:
-                tok = tok.masked_fill(finished, eos_id)                                       # finished rows: padding
+                tok = tok.masked_fill(finished, eos_id)  # finished rows: padding
                 finished |= tok == eos_id
             new = torch.cat([new, tok[:, None]], dim=1)
-            seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]                               # the window: (batch, <= C)
-            if i == max_new_tokens - 1 or bool(finished.all()): break
-            if not use_cache: logits = model(seq)[:, -1]                                      # recompute the window
-            elif cache.pos < C: logits = model(tok[:, None], kv_cache=cache)[:, -1]           # one token at position cache.pos
-            else:                                                                             # cache full: rebuild it
+            # the window: (batch, <= C)
+            seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]
+            if i == max_new_tokens - 1 or bool(finished.all()):
+                break
+            if not use_cache:
+                logits = model(seq)[:, -1]  # recompute the window
+            # one token at position cache.pos
+            elif cache.pos < C:
+                logits = model(tok[:, None], kv_cache=cache)[:, -1]
+            else:  # cache full: rebuild it
                 cache.reset()
                 logits = model(seq[:, -refill:], kv_cache=cache)[:, -1]
     finally:
         model.train(was_training)
-    if kind == "tensor2d": return new
-    if kind == "tensor1d": return new[0]
+    if kind == "tensor2d":
+        return new
+    if kind == "tensor1d":
+        return new[0]
     return new.tolist() if kind == "lists" else new[0].tolist()
 
 # %% ../nbs/10_generate.ipynb #7cebe98e
 def eot_id(tokenizer) -> int | None:
-    "The id of `<|endoftext|>` in `tokenizer`, or None when it is not one special token there."
+    """The id of `<|endoftext|>` in `tokenizer`, or None when it is not one special
+    token there."""
     ids = tokenizer.encode(EOT)
     return ids[0] if len(ids) == 1 else None
 
-def generate_text(model, tokenizer, prompt: str = "", max_new_tokens: int = 256, temperature: float = 1.0,
-                  top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | int | None = None,
-                  new_document: bool = True, use_cache: bool = True) -> str:
-    """Continue `prompt` (text) and return the continuation (text, without the prompt and without `<|endoftext|>`).
-    With `new_document`, the prompt is preceded by `<|endoftext|>` (start of a story; an empty prompt is then fine)."""
-    if not isinstance(prompt, str): raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+
+def generate_text(
+    model,
+    tokenizer,
+    prompt: str = "",
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | int | None = None,
+    new_document: bool = True,
+    use_cache: bool = True,
+) -> str:
+    """Continue `prompt` (text) and return the continuation (text, without the prompt
+    and without `<|endoftext|>`). With `new_document`, the prompt is preceded by
+    `<|endoftext|>` (start of a story; an empty prompt is then fine)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     eot = eot_id(tokenizer)
     ids = ([eot] if new_document and eot is not None else []) + tokenizer.encode(prompt)
-    if not ids: raise ValueError("the prompt is empty and the tokenizer has no <|endoftext|> token to start a document with")
-    new = generate(model, ids, max_new_tokens, temperature, top_k, top_p, eos_id=eot, generator=generator, use_cache=use_cache)
-    if eot is not None and eot in new: new = new[:new.index(eot)]
+    if not ids:
+        raise ValueError(
+            "the prompt is empty and the tokenizer has no <|endoftext|> token to "
+            "start a document with"
+        )
+    new = generate(
+        model,
+        ids,
+        max_new_tokens,
+        temperature,
+        top_k,
+        top_p,
+        eos_id=eot,
+        generator=generator,
+        use_cache=use_cache,
+    )
+    if eot is not None and eot in new:
+        new = new[: new.index(eot)]
     return tokenizer.decode(new)
 
-def sample_stories(model, tokenizer, n: int, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                   max_new_tokens: int | None = None, batch_size: int = 32, generator: torch.Generator | int | None = 0) -> list[str]:
-    """`n` stories written from scratch (prompt `<|endoftext|>`), in batches; each is cut at its end-of-text. A story that
-    has not ended after `max_new_tokens` (default: the context length) is returned unfinished."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
+
+def sample_stories(
+    model,
+    tokenizer,
+    n: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int = 32,
+    generator: torch.Generator | int | None = 0,
+) -> list[str]:
+    """`n` stories written from scratch (prompt `<|endoftext|>`), in batches; each is
+    cut at its end-of-text. A story that has not ended after `max_new_tokens`
+    (default: the context length) is returned unfinished."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
     eot = eot_id(tokenizer)
-    if eot is None: raise ValueError("sample_stories needs a tokenizer with the <|endoftext|> special token")
+    if eot is None:
+        raise ValueError(
+            "sample_stories needs a tokenizer with the <|endoftext|> special token"
+        )
     generator = as_generator(generator)
     stories = []
     while len(stories) < n:
         b = min(batch_size, n - len(stories))
-        rows = generate(model, [[eot]] * b, max_new_tokens or model.context_length, temperature, top_k, top_p,
-                        eos_id=eot, generator=generator)
-        stories += [tokenizer.decode(r[:r.index(eot)] if eot in r else r) for r in rows]
+        rows = generate(
+            model,
+            [[eot]] * b,
+            max_new_tokens or model.context_length,
+            temperature,
+            top_k,
+            top_p,
+            eos_id=eot,
+            generator=generator,
+        )
+        stories += [
+            tokenizer.decode(r[: r.index(eot)] if eot in r else r) for r in rows
+        ]
     return stories
 
 # %% ../nbs/10_generate.ipynb #3d69f868
-def load_for_sampling(checkpoint, tokenizer=None, device: str = "cpu",
-                      force: bool = False) -> tuple[TransformerLM, Tokenizer]:
-    """The model of `checkpoint` (in eval mode, on `device`; its weight average when training kept one) and its tokenizer, read from the folder `tokenizer`
-    (vocab.json + merges.txt; default: the checkpoint's folder). A tokenizer other than the one the checkpoint
-    records is refused unless `force`."""
-    device = resolve_device(device)                               # a clear error before any loading
+def load_for_sampling(
+    checkpoint, tokenizer=None, device: str = "cpu", force: bool = False
+) -> tuple[TransformerLM, Tokenizer]:
+    """The model of `checkpoint` (in eval mode, on `device`; its weight average when
+    training kept one) and its tokenizer, read from the folder `tokenizer`
+    (vocab.json + merges.txt; default: the checkpoint's folder). A tokenizer other
+    than the one the checkpoint records is refused unless `force`."""
+    device = resolve_device(device)  # a clear error before any loading
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     tdir = Path(tokenizer) if tokenizer is not None else checkpoint.parent
     vocab, merges = tdir / "vocab.json", tdir / "merges.txt"
     if not vocab.is_file() or not merges.is_file():
-        raise FileNotFoundError(f"no tokenizer (vocab.json and merges.txt) in {tdir}; pass the folder that holds them (--tokenizer)")
+        raise FileNotFoundError(
+            f"no tokenizer (vocab.json and merges.txt) in {tdir}; pass the folder "
+            "that holds them (--tokenizer)"
+        )
     ckpt = read_checkpoint(checkpoint)
-    if not ckpt.get("config"): raise ValueError(f"{checkpoint} stores no model configuration; cannot rebuild the model")
+    if not ckpt.get("config"):
+        raise ValueError(
+            f"{checkpoint} stores no model configuration; cannot rebuild the model"
+        )
     model = TransformerLM.from_config(ckpt["config"])
     load_checkpoint(ckpt, model, restore_rng=False)
-    avg = (ckpt.get("extra") or {}).get("ema")                    # the weight average `train` kept (ema_decay > 0)
-    if avg is not None: model.load_state_dict({**model.state_dict(), **avg["weights"]})
+    # the weight average `train` kept (ema_decay > 0)
+    avg = (ckpt.get("extra") or {}).get("ema")
+    if avg is not None:
+        model.load_state_dict({**model.state_dict(), **avg["weights"]})
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
-    want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")   # `train` records it
+    # `train` records it
+    want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")
     if want is not None and want != tokenizer_id(tok) and not force:
-        raise ValueError(f"{checkpoint} was trained with tokenizer {want}, but the one in {tdir} is "
-                         f"{tokenizer_id(tok)}: its token ids mean other text. Use the run's own "
-                         "tokenizer (--tokenizer), or --force to sample anyway")
+        raise ValueError(
+            f"{checkpoint} was trained with tokenizer {want}, but the one in {tdir} is "
+            f"{tokenizer_id(tok)}: its token ids mean other text. Use the run's own "
+            "tokenizer (--tokenizer), or --force to sample anyway"
+        )
     if len(tok.vocab) > model.vocab_size:
-        raise ValueError(f"the tokenizer in {tdir} has {len(tok.vocab)} tokens but the model only {model.vocab_size}: not this model's tokenizer")
+        raise ValueError(
+            f"the tokenizer in {tdir} has {len(tok.vocab)} tokens but the model only "
+            f"{model.vocab_size}: not this model's tokenizer"
+        )
     return model.to(device).eval(), tok
 
 # %% ../nbs/10_generate.ipynb #62976620
 def generate_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial generate` argument parser."
-    p = argparse.ArgumentParser(prog="llm-tutorial generate", description="Sample text from a trained checkpoint.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by `llm-tutorial main` or `llm-tutorial train`")
-    p.add_argument("--tokenizer", help="folder with vocab.json and merges.txt (default: the checkpoint's folder)")
-    p.add_argument("--prompt", default="", help="text to continue (empty: a new story from scratch)")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="stop after this many tokens (or at <|endoftext|>)")
-    p.add_argument("--temperature", type=float, default=1.0, help="0: greedy; <1 sharper, >1 flatter")
-    p.add_argument("--top-k", type=int, default=None, help="keep only the k most likely tokens")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: keep the most likely tokens up to this mass")
-    p.add_argument("--num-samples", type=int, default=1, help="how many continuations to print")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: a different sample each run)")
+    p = argparse.ArgumentParser(
+        prog="llm-tutorial generate",
+        description="Sample text from a trained checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint.pt written by `llm-tutorial main` or `llm-tutorial train`",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="folder with vocab.json and merges.txt (default: the checkpoint's folder)",
+    )
+    p.add_argument(
+        "--prompt",
+        default="",
+        help="text to continue (empty: a new story from scratch)",
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=256,
+        help="stop after this many tokens (or at <|endoftext|>)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="0: greedy; <1 sharper, >1 flatter",
+    )
+    p.add_argument(
+        "--top-k", type=int, default=None, help="keep only the k most likely tokens"
+    )
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="nucleus sampling: keep the most likely tokens up to this mass",
+    )
+    p.add_argument(
+        "--num-samples", type=int, default=1, help="how many continuations to print"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: a different sample each run)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps")
-    p.add_argument("--no-cache", action="store_true", help="recompute the whole window at every step (slow; for comparison)")
-    p.add_argument("--force", action="store_true", help="sample even with a tokenizer the checkpoint was not trained with")
-    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the whole window at every step (slow; for comparison)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="sample even with a tokenizer the checkpoint was not trained with",
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error"
+    )
     return p
 
+
 def generate_main(argv=None) -> list[str]:
-    "Entry point of `llm-tutorial generate`: print `--num-samples` continuations of `--prompt` and return them."
+    """Entry point of `llm-tutorial generate`: print `--num-samples` continuations of
+    `--prompt` and return them."""
     p = generate_parser()
     a = p.parse_args(argv)
     try:
         _check_sampling_args(a.temperature, a.top_k, a.top_p)
-        if a.max_new_tokens < 0 or a.num_samples < 1: raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
+        if a.max_new_tokens < 0 or a.num_samples < 1:
+            raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
         _check_prompt(a.prompt)
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
     except (ValueError, TypeError, FileNotFoundError) as e:
-        if a.debug: raise
+        if a.debug:
+            raise
         p.error(str(e))
     with user_errors("llm-tutorial generate", a.debug):
         return _sample_and_print(model, tok, a)
 
+
 def _check_prompt(prompt: str):
-    "A prompt must be text UTF-8 can write (a shell can pass undecodable bytes as surrogates)."
-    try: prompt.encode("utf-8")
+    """A prompt must be text UTF-8 can write (a shell can pass undecodable bytes as
+    surrogates)."""
+    try:
+        prompt.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise ValueError(f"--prompt is not valid UTF-8 text (character {e.start}: {prompt[e.start]!r})") from None
+        raise ValueError(
+            f"--prompt is not valid UTF-8 text (character {e.start}: "
+            f"{prompt[e.start]!r})"
+        ) from None
+
 
 def _sample_and_print(model, tok, a) -> list[str]:
     g = torch.Generator(device="cpu")
-    if a.seed is not None: g.manual_seed(a.seed)
-    else: g.seed()
+    if a.seed is not None:
+        g.manual_seed(a.seed)
+    else:
+        g.seed()
     outs = []
     for i in range(a.num_samples):
         t0 = time.perf_counter()
-        text = generate_text(model, tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.top_p, g, use_cache=not a.no_cache)
+        text = generate_text(
+            model,
+            tok,
+            a.prompt,
+            a.max_new_tokens,
+            a.temperature,
+            a.top_k,
+            a.top_p,
+            g,
+            use_cache=not a.no_cache,
+        )
         n = len(tok.encode(text))
-        if a.num_samples > 1: print(f"--- sample {i + 1}")
+        if a.num_samples > 1:
+            print(f"--- sample {i + 1}")
         print(a.prompt + text)
         print(f"[{n} tokens in {time.perf_counter() - t0:.2f}s]", file=sys.stderr)
         outs.append(text)

@@ -7,152 +7,234 @@ __all__ = ['Grammar', 'grammar_conflicts', 'logprob', 'ratio_ci']
 
 # %% ../nbs/01a_grammar.ipynb #5332a3a7
 import bisect, hashlib, itertools, math, re
-from dataclasses import dataclass
 import numpy as np
 
 # %% ../nbs/01a_grammar.ipynb #278fa221
 _SLOT = re.compile(r"<([A-Z][A-Z0-9]*)(?::(\w+))?>")
 
+
 class _Option:
-    "One compiled option: its parts (literal strings and `(nonterminal, var)` pairs) and the variables it sets."
+    """One compiled option: its parts (literal strings and `(nonterminal, var)` pairs)
+    and the variables it sets."""
+
     __slots__ = ("parts", "sets", "lead")
+
     def __init__(self, template: str, sets: dict):
         parts, last = [], 0
         for m in _SLOT.finditer(template):
-            if m.start() > last: parts.append(template[last:m.start()])
+            if m.start() > last:
+                parts.append(template[last : m.start()])
             parts.append((m.group(1), m.group(2)))
             last = m.end()
-        if last < len(template): parts.append(template[last:])
+        if last < len(template):
+            parts.append(template[last:])
         for p in parts:
-            if isinstance(p, str) and re.search(r"<[^<>]*>", p): raise ValueError(f"malformed rule reference in {template!r}")
+            if isinstance(p, str) and re.search(r"<[^<>]*>", p):
+                raise ValueError(f"malformed rule reference in {template!r}")
         self.parts, self.sets = tuple(parts), tuple(sets.items())
-        self.lead = parts[0] if parts and isinstance(parts[0], str) else ""   # the literal text it starts with
+        # the literal text it starts with
+        self.lead = parts[0] if parts and isinstance(parts[0], str) else ""
+
 
 class _Rule:
-    "A compiled nonterminal: options, integer weights as a cumulative table, and the natural log of each option's probability."
+    """A compiled nonterminal: options, integer weights as a cumulative table, and the
+    natural log of each option's probability."""
+
     __slots__ = ("name", "options", "cum", "total", "logp")
+
     def __init__(self, name: str, options: list):
         opts, weights = [], []
         for o in options:
-            if isinstance(o, str): o = (1, o)
+            if isinstance(o, str):
+                o = (1, o)
             w, t, sets = (o + ({},))[:3]
-            if not (isinstance(w, int) and w > 0): raise ValueError(f"rule {name}: weights must be positive integers, got {w!r}")
-            opts.append(_Option(t, sets)); weights.append(w)
+            if not (isinstance(w, int) and w > 0):
+                raise ValueError(
+                    f"rule {name}: weights must be positive integers, got {w!r}"
+                )
+            opts.append(_Option(t, sets))
+            weights.append(w)
         self.name, self.options, self.total = name, tuple(opts), sum(weights)
         self.cum = tuple(itertools.accumulate(weights))
         self.logp = tuple(math.log(w) - math.log(self.total) for w in weights)
 
-def _fill(s: str, st: dict) -> str: return s.format_map(st) if "{" in s else s
+
+def _fill(s: str, st: dict) -> str:
+    return s.format_map(st) if "{" in s else s
+
 
 class Grammar:
-    "A probabilistic grammar with state: `<NT>` expands a rule, `<NT:var>` also stores its text in `var`, `{var}` inserts it."
+    """A probabilistic grammar with state: `<NT>` expands a rule, `<NT:var>` also stores
+    its text in `var`, `{var}` inserts it."""
+
     def __init__(self, rules: dict, start: str = "STORY"):
         self.rules = {name: _Rule(name, opts) for name, opts in rules.items()}
         self.start = start
-        self.fingerprint = hashlib.sha1(repr((start, rules)).encode()).hexdigest()[:8]   # names the cached corpus files
+        # names the cached corpus files
+        self.fingerprint = hashlib.sha1(repr((start, rules)).encode()).hexdigest()[:8]
         for r in self.rules.values():
             for o in r.options:
                 for p in o.parts:
-                    if isinstance(p, tuple) and p[0] not in self.rules: raise ValueError(f"rule {r.name} uses unknown rule <{p[0]}>")
-        if start not in self.rules: raise ValueError(f"start rule {start!r} is not in the grammar")
+                    if isinstance(p, tuple) and p[0] not in self.rules:
+                        raise ValueError(f"rule {r.name} uses unknown rule <{p[0]}>")
+        if start not in self.rules:
+            raise ValueError(f"start rule {start!r} is not in the grammar")
 
     # ---- generation: walk the grammar, draw each choice from integer random numbers
     def _gen(self, rule: _Rule, out: list, st: dict, draw, lps: list):
-        if len(rule.options) == 1: o = rule.options[0]
+        if len(rule.options) == 1:
+            o = rule.options[0]
         else:
             i = bisect.bisect_right(rule.cum, draw() % rule.total)
-            o = rule.options[i]; lps.append(rule.logp[i])
-        for k, v in o.sets: st[k] = _fill(v, st)
+            o = rule.options[i]
+            lps.append(rule.logp[i])
+        for k, v in o.sets:
+            st[k] = _fill(v, st)
         for p in o.parts:
-            if p.__class__ is str: out.append(_fill(p, st))
+            if p.__class__ is str:
+                out.append(_fill(p, st))
             else:
                 name, var = p
-                if var is None: self._gen(self.rules[name], out, st, draw, lps)
+                if var is None:
+                    self._gen(self.rules[name], out, st, draw, lps)
                 else:
-                    n0 = len(out); self._gen(self.rules[name], out, st, draw, lps)
+                    n0 = len(out)
+                    self._gen(self.rules[name], out, st, draw, lps)
                     st[var] = "".join(out[n0:])
 
     def sample(self, draw) -> tuple[str, float]:
-        "One story and its natural-log probability; `draw()` returns a random non-negative integer below 2**64."
+        """One story and its natural-log probability; `draw()` returns a random
+        non-negative integer below 2**64."""
         out, lps = [], []
         self._gen(self.rules[self.start], out, {}, draw, lps)
-        return "".join(out), math.fsum(lps)   # fsum: exactly rounded, so the order of the terms does not matter
+        # fsum: exactly rounded, so the order of the terms does not matter
+        return "".join(out), math.fsum(lps)
 
-    # ---- parsing: replay the grammar against a text; a choice is allowed only if its text comes next
+    # ---- parsing: replay the grammar against a text; a choice is allowed only if its
+    # text comes next
     def derivations(self, text: str, max_runs: int = 10_000) -> tuple[list[float], int]:
-        "Log-probabilities of all the ways the grammar can produce exactly `text`, and the number of replays needed."
+        """Log-probabilities of all the ways the grammar can produce exactly `text`, and
+        the number of replays needed."""
         stack, found, runs = [()], [], 0
         while stack:
             runs += 1
-            if runs > max_runs: raise RuntimeError(f"more than {max_runs} replays: the grammar is too ambiguous for this text")
+            if runs > max_runs:
+                raise RuntimeError(
+                    f"more than {max_runs} replays: the grammar is too ambiguous for "
+                    "this text"
+                )
             p = _Replay(self, text, stack.pop())
-            try: p.run(self.rules[self.start])
-            except _NoMatch: continue
-            except _Branch as b: stack.extend(b.prefixes); continue
-            if p.pos == len(text): found.append(math.fsum(p.lps))
+            try:
+                p.run(self.rules[self.start])
+            except _NoMatch:
+                continue
+            except _Branch as b:
+                stack.extend(b.prefixes)
+                continue
+            if p.pos == len(text):
+                found.append(math.fsum(p.lps))
         return found, runs
 
-class _NoMatch(Exception): pass
+
+class _NoMatch(Exception):
+    pass
+
+
 class _Branch(Exception):
-    def __init__(self, prefixes): self.prefixes = prefixes
+    def __init__(self, prefixes):
+        self.prefixes = prefixes
+
 
 class _Replay:
-    "One replay of the grammar against `text`, with the first choices forced to `forced` (used after an ambiguous choice)."
+    """One replay of the grammar against `text`, with the first choices forced to
+    `forced` (used after an ambiguous choice)."""
+
     def __init__(self, g: Grammar, text: str, forced: tuple):
-        self.g, self.text, self.forced, self.trace, self.pos, self.lps, self.st = g, text, forced, [], 0, [], {}
+        self.g, self.text, self.forced, self.trace, self.pos, self.lps, self.st = (
+            g,
+            text,
+            forced,
+            [],
+            0,
+            [],
+            {},
+        )
 
     def run(self, rule: _Rule):
         text, st = self.text, self.st
-        if len(rule.options) == 1: o = rule.options[0]
+        if len(rule.options) == 1:
+            o = rule.options[0]
         else:
             k = len(self.trace)
-            if k < len(self.forced): i = self.forced[k]
+            if k < len(self.forced):
+                i = self.forced[k]
             else:
-                cands = [j for j, oj in enumerate(rule.options) if text.startswith(_fill(oj.lead, st), self.pos)]
-                if not cands: raise _NoMatch
-                if len(cands) > 1: raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
+                cands = [
+                    j
+                    for j, oj in enumerate(rule.options)
+                    if text.startswith(_fill(oj.lead, st), self.pos)
+                ]
+                if not cands:
+                    raise _NoMatch
+                if len(cands) > 1:
+                    raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
                 i = cands[0]
-            self.trace.append(i); o = rule.options[i]; self.lps.append(rule.logp[i])
-        for k_, v in o.sets: st[k_] = _fill(v, st)
+            self.trace.append(i)
+            o = rule.options[i]
+            self.lps.append(rule.logp[i])
+        for k_, v in o.sets:
+            st[k_] = _fill(v, st)
         for p in o.parts:
             if p.__class__ is str:
                 s = _fill(p, st)
-                if not text.startswith(s, self.pos): raise _NoMatch
+                if not text.startswith(s, self.pos):
+                    raise _NoMatch
                 self.pos += len(s)
             else:
                 name, var = p
                 p0 = self.pos
                 self.run(self.g.rules[name])
-                if var is not None: st[var] = text[p0:self.pos]
+                if var is not None:
+                    st[var] = text[p0 : self.pos]
+
 
 def grammar_conflicts(g: Grammar) -> list[str]:
-    "Choice points where the text alone may not decide the option: an empty lead, or a lead that is a prefix of another."
+    """Choice points where the text alone may not decide the option: an empty lead, or a
+    lead that is a prefix of another."""
     out = []
     for r in g.rules.values():
-        if len(r.options) < 2: continue
+        if len(r.options) < 2:
+            continue
         leads = [o.lead for o in r.options]
         for i, a in enumerate(leads):
-            if a == "": out.append(f"{r.name}: option {i} starts with a rule, not text")
+            if a == "":
+                out.append(f"{r.name}: option {i} starts with a rule, not text")
             for j, b in enumerate(leads):
-                if i != j and a and b.startswith(a): out.append(f"{r.name}: {a!r} is a prefix of {b!r}")
+                if i != j and a and b.startswith(a):
+                    out.append(f"{r.name}: {a!r} is a prefix of {b!r}")
     return out
 
 # %% ../nbs/01a_grammar.ipynb #819d03ae
 def logprob(story: str, grammar: Grammar) -> float:
-    "Natural log of the probability that the story generator (`grammar`) writes exactly `story` (one story, no `EOT`); -inf if it cannot."
-    if not isinstance(story, str): raise TypeError(f"logprob expects a str, got {type(story).__name__}")
+    """Natural log of the probability that the story generator (`grammar`) writes
+    exactly `story` (one story, no `EOT`); -inf if it cannot."""
+    if not isinstance(story, str):
+        raise TypeError(f"logprob expects a str, got {type(story).__name__}")
     found, _ = grammar.derivations(story)
-    if not found: return -math.inf
-    if len(found) == 1: return found[0]
+    if not found:
+        return -math.inf
+    if len(found) == 1:
+        return found[0]
     m = max(found)
     return m + math.log(math.fsum(math.exp(x - m) for x in found))
 
 # %% ../nbs/01a_grammar.ipynb #3dba7c5f
 def ratio_ci(x, y, z: float = 1.96) -> tuple[float, tuple[float, float]]:
-    "Ratio of means sum(x)/sum(y) and its delta-method confidence interval (z=1.96: 95%)."
+    """Ratio of means sum(x)/sum(y) and its delta-method confidence interval (z=1.96:
+    95%)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2: raise ValueError("ratio_ci needs two 1-d arrays of the same length >= 2")
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise ValueError("ratio_ci needs two 1-d arrays of the same length >= 2")
     r = x.mean() / y.mean()
     se = np.std(x - r * y, ddof=1) / (y.mean() * math.sqrt(len(x)))
     return float(r), (float(r - z * se), float(r + z * se))
-

@@ -11,11 +11,11 @@ import importlib
 import math
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 # %% ../nbs/04_layers.ipynb #a7092195
-_FAST_OPS: dict = {}    # chapter 11's twins by name, filled at first use
+_FAST_OPS: dict = {}  # chapter 11's twins by name, filled at first use
+
 
 def fast_op(name: str):
     "Chapter 11's fast twin of a plain function, by name (`'rms_norm'`, ...)."
@@ -27,11 +27,16 @@ def fast_op(name: str):
 
 # %% ../nbs/04_layers.ipynb #e93f9bd1
 class Linear(nn.Module):
-    "Bias-free linear map `y = x @ W.T`; `weight`: `(out_features, in_features)`, truncated-normal init with σ² = 2/(d_in+d_out)."
+    """Bias-free linear map `y = x @ W.T`; `weight`: `(out_features, in_features)`,
+    truncated-normal init with σ² = 2/(d_in+d_out)."""
+
     def __init__(self, in_features: int, out_features: int, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device, dtype=dtype))  # (d_out, d_in)
+        # (d_out, d_in)
+        self.weight = nn.Parameter(
+            torch.empty(out_features, in_features, device=device, dtype=dtype)
+        )
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -42,13 +47,21 @@ class Linear(nn.Module):
         # x: (..., in_features) -> (..., out_features)
         return x @ self.weight.T
 
-    def extra_repr(self): return f"in_features={self.in_features}, out_features={self.out_features}"
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"
 
 # %% ../nbs/04_layers.ipynb #ef82f4a9
 class Embedding(nn.Module):
     "Token ids `(...)` -> their rows of `weight` `(num_embeddings, embedding_dim)`."
-    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None,
-                 fast: bool = False):
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        device=None,
+        dtype=None,
+        fast: bool = False,
+    ):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.fast = fast  # chapter 11's lookup (same weights, same result)
@@ -79,8 +92,15 @@ class Embedding(nn.Module):
 # %% ../nbs/04_layers.ipynb #603a6794
 class RMSNorm(nn.Module):
     "RMS normalization of the last dim, gain `weight` `(d_model,)`; float32 inside."
-    def __init__(self, d_model: int, eps: float = 1e-5, device=None, dtype=None,
-                 fast: bool = False):
+
+    def __init__(
+        self,
+        d_model: int,
+        eps: float = 1e-5,
+        device=None,
+        dtype=None,
+        fast: bool = False,
+    ):
         super().__init__()
         self.d_model, self.eps, self.fast = d_model, eps, fast
         # (d_model,)
@@ -90,9 +110,9 @@ class RMSNorm(nn.Module):
         # x: (..., d_model) -> (..., d_model), same dtype as x
         if self.fast:
             return fast_op("rms_norm")(x, self.weight, self.eps)
-        x32 = x.to(torch.promote_types(x.dtype, torch.float32))      # (..., d_model)
+        x32 = x.to(torch.promote_types(x.dtype, torch.float32))  # (..., d_model)
         rms = torch.sqrt(x32.square().mean(dim=-1, keepdim=True) + self.eps)  # (..., 1)
-        return (x32 / rms * self.weight).to(x.dtype)                  # (..., d_model)
+        return (x32 / rms * self.weight).to(x.dtype)  # (..., d_model)
 
     def extra_repr(self):
         return f"{self.d_model}, eps={self.eps}" + (", fast=True" if self.fast else "")
@@ -102,23 +122,36 @@ def silu(x: Tensor) -> Tensor:
     "SiLU (swish) activation `x * sigmoid(x)`; any shape."
     return x * torch.sigmoid(x)
 
+
 def swiglu_d_ff(d_model: int, multiple_of: int = 64) -> int:
     "SwiGLU hidden size: 8/3 · d_model rounded *up* to a multiple of `multiple_of`."
     return -(-8 * d_model // (3 * multiple_of)) * multiple_of
 
+
 def silu_d_ff(swiglu_d_ff: int) -> int:
-    "Hidden size of a 2-matrix SiLU FFN with the same parameter count as a SwiGLU of width `swiglu_d_ff` (3·d_ff/2)."
+    """Hidden size of a 2-matrix SiLU FFN with the same parameter count as a SwiGLU of
+    width `swiglu_d_ff` (3·d_ff/2)."""
     return 3 * swiglu_d_ff // 2
 
+
 class SwiGLU(nn.Module):
-    "SwiGLU feed-forward `w2(silu(w1 x) * w3 x)`: `(..., d_model)` -> `(..., d_model)`; `d_ff` defaults to `swiglu_d_ff(d_model)`."
-    def __init__(self, d_model: int, d_ff: int | None = None, device=None, dtype=None, fast: bool = False):
+    """SwiGLU feed-forward `w2(silu(w1 x) * w3 x)`: `(..., d_model)` -> `(...,
+    d_model)`; `d_ff` defaults to `swiglu_d_ff(d_model)`."""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int | None = None,
+        device=None,
+        dtype=None,
+        fast: bool = False,
+    ):
         super().__init__()
         d_ff = d_ff or swiglu_d_ff(d_model)
         self.d_model, self.d_ff, self.fast = d_model, d_ff, fast
-        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)   # (d_ff, d_model)
-        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)   # (d_model, d_ff)
-        self.w3 = Linear(d_model, d_ff, device=device, dtype=dtype)   # (d_ff, d_model)
+        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
+        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)  # (d_model, d_ff)
+        self.w3 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> hidden (..., d_ff) -> (..., d_model)
@@ -127,13 +160,22 @@ class SwiGLU(nn.Module):
 
 # %% ../nbs/04_layers.ipynb #04e68861
 class SiLUFeedForward(nn.Module):
-    "Classic 2-matrix FFN `w2(silu(w1 x))` (CS336 ablation): `(..., d_model)` -> `(..., d_model)`; `d_ff` defaults to 4·d_model."
-    def __init__(self, d_model: int, d_ff: int | None = None, device=None, dtype=None, fast: bool = False):
+    """Classic 2-matrix FFN `w2(silu(w1 x))` (CS336 ablation): `(..., d_model)` ->
+    `(..., d_model)`; `d_ff` defaults to 4·d_model."""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int | None = None,
+        device=None,
+        dtype=None,
+        fast: bool = False,
+    ):
         super().__init__()
         d_ff = d_ff or 4 * d_model
         self.d_model, self.d_ff, self.fast = d_model, d_ff, fast
-        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)   # (d_ff, d_model)
-        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)   # (d_model, d_ff)
+        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
+        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)  # (d_model, d_ff)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> (..., d_model)
@@ -143,14 +185,17 @@ class SiLUFeedForward(nn.Module):
 # %% ../nbs/04_layers.ipynb #a0c9df93
 class RotaryPositionalEmbedding(nn.Module):
     "RoPE: rotate pair `(x[2k], x[2k+1])` at position i by `i · theta^(-2k/d_k)`."
+
     def __init__(self, theta: float, d_k: int, max_seq_len: int, device=None):
         super().__init__()
         if d_k % 2:
-            raise ValueError(f"RoPE needs an even d_k (it rotates pairs of coordinates),"
-                             f" got d_k={d_k}")
+            raise ValueError(
+                f"RoPE needs an even d_k (it rotates pairs of coordinates),"
+                f" got d_k={d_k}"
+            )
         self.theta, self.d_k, self.max_seq_len = theta, d_k, max_seq_len
-        two_k = torch.arange(0, d_k, 2, dtype=torch.float64)             # (d_k/2,)
-        inv_freq = theta ** (-two_k / d_k)                               # (d_k/2,)
+        two_k = torch.arange(0, d_k, 2, dtype=torch.float64)  # (d_k/2,)
+        inv_freq = theta ** (-two_k / d_k)  # (d_k/2,)
         pos = torch.arange(max_seq_len, dtype=torch.float64)  # (max_seq_len,)
         angles = pos[:, None] * inv_freq[None, :]  # (max_seq_len, d_k/2)
         # float64 on the CPU for accuracy at large positions, stored in float32
@@ -161,8 +206,8 @@ class RotaryPositionalEmbedding(nn.Module):
     def rotate(self, x: Tensor, token_positions: Tensor) -> Tensor:
         "`forward` without the checks; positions `(..., seq)` broadcast against x's."
         # x: (..., seq, d_k)
-        cos = self.cos[token_positions].to(x.dtype)    # (..., seq, d_k/2)
-        sin = self.sin[token_positions].to(x.dtype)    # (..., seq, d_k/2)
+        cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
+        sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
         x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
         # (..., d_k/2, 2)
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
@@ -177,45 +222,55 @@ class RotaryPositionalEmbedding(nn.Module):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 # %% ../nbs/04_layers.ipynb #4141418c
-def check_rope_input(rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
-                     ) -> None:
+def check_rope_input(
+    rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
+) -> None:
     "Clear errors: wrong head size, non-integer or out-of-range positions."
     if x.shape[-1] != rope.d_k:
-        raise ValueError(f"RoPE was built for d_k={rope.d_k}, got input with last dim "
-                         f"{x.shape[-1]}")
+        raise ValueError(
+            f"RoPE was built for d_k={rope.d_k}, got input with last dim {x.shape[-1]}"
+        )
     if token_positions.dtype.is_floating_point or token_positions.dtype == torch.bool:
-        raise TypeError(f"token_positions must be an integer tensor, "
-                        f"got dtype {token_positions.dtype}")
+        raise TypeError(
+            f"token_positions must be an integer tensor, "
+            f"got dtype {token_positions.dtype}"
+        )
     if torch.compiler.is_compiling() or not token_positions.numel():
         return
     if token_positions.device.type == "meta":
         return
     lo, hi = torch.aminmax(token_positions)
     if lo < 0 or hi >= rope.max_seq_len:
-        raise ValueError(f"token positions must lie in [0, max_seq_len="
-                         f"{rope.max_seq_len}), got [{lo.item()}, {hi.item()}]")
+        raise ValueError(
+            f"token positions must lie in [0, max_seq_len="
+            f"{rope.max_seq_len}), got [{lo.item()}, {hi.item()}]"
+        )
 
 # %% ../nbs/04_layers.ipynb #15761564
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     "Numerically stable softmax along `dim`: subtract the max, exponentiate, normalize."
     # x: any shape -> same shape; entries along `dim` are >= 0 and sum to 1
-    m = x.detach().amax(dim=dim, keepdim=True)          # a constant shift: no gradient
+    m = x.detach().amax(dim=dim, keepdim=True)  # a constant shift: no gradient
     e = torch.exp(x - m)  # every exponent <= 0: no overflow
     return e / e.sum(dim=dim, keepdim=True)
 
 # %% ../nbs/04_layers.ipynb #89b23cc9
-def scaled_dot_product_attention(Q: Tensor, K: Tensor, V: Tensor,
-                                 mask: Tensor | None = None) -> Tensor:
+def scaled_dot_product_attention(
+    Q: Tensor, K: Tensor, V: Tensor, mask: Tensor | None = None
+) -> Tensor:
     "softmax(Q Kᵀ/√d_k) V; boolean `mask` `(n, m)` or broadcastable, True = attend."
     # Q: (..., n, d_k), K: (..., m, d_k), V: (..., m, d_v) -> (..., n, d_v)
     if K.shape[-1] != Q.shape[-1] or K.shape[-2] != V.shape[-2]:
-        raise ValueError(f"shape mismatch: Q {tuple(Q.shape)}, K {tuple(K.shape)}, "
-                         f"V {tuple(V.shape)}; need Q (..., n, d_k), K (..., m, d_k), "
-                         f"V (..., m, d_v)")
-    scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])      # (..., n, m)
+        raise ValueError(
+            f"shape mismatch: Q {tuple(Q.shape)}, K {tuple(K.shape)}, "
+            f"V {tuple(V.shape)}; need Q (..., n, d_k), K (..., m, d_k), "
+            f"V (..., m, d_v)"
+        )
+    scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])  # (..., n, m)
     if mask is not None:
         if mask.dtype != torch.bool:
-            raise TypeError(f"mask must be a boolean tensor (True = attend), "
-                            f"got dtype {mask.dtype}")
+            raise TypeError(
+                f"mask must be a boolean tensor (True = attend), got dtype {mask.dtype}"
+            )
         scores = scores.masked_fill(~mask, float("-inf"))  # masked keys: probability 0
     return softmax(scores, dim=-1) @ V  # (..., n, m) @ (..., m, d_v)

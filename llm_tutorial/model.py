@@ -8,120 +8,179 @@ __all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'check_attent
            'check_ids', 'count_parameters', 'forward_flops']
 
 # %% ../nbs/05_model.ipynb #cf7f8392
-import math
 from dataclasses import dataclass, asdict, replace
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
-from .layers import (Linear, Embedding, RMSNorm, SwiGLU, SiLUFeedForward, silu_d_ff,
-                                 RotaryPositionalEmbedding, scaled_dot_product_attention,
-                                 fast_op)
+from llm_tutorial.layers import (
+    Linear,
+    Embedding,
+    RMSNorm,
+    SwiGLU,
+    SiLUFeedForward,
+    silu_d_ff,
+    RotaryPositionalEmbedding,
+    scaled_dot_product_attention,
+    fast_op,
+)
 
 # %% ../nbs/05_model.ipynb #04d9bc7b
 def causal_mask(n: int, offset: int = 0, device=None) -> Tensor:
-    "Boolean mask `(n, offset+n)`: query i (at absolute position offset+i) may attend to key j iff j <= offset+i."
+    """Boolean mask `(n, offset+n)`: query i (at absolute position offset+i) may attend
+    to key j iff j <= offset+i."""
     q_pos = torch.arange(offset, offset + n, device=device)  # (n,)
-    k_pos = torch.arange(offset + n, device=device)          # (offset+n,)
-    return k_pos[None, :] <= q_pos[:, None]                  # (n, offset+n)
+    k_pos = torch.arange(offset + n, device=device)  # (offset+n,)
+    return k_pos[None, :] <= q_pos[:, None]  # (n, offset+n)
 
 # %% ../nbs/05_model.ipynb #4dc9a46b
 class KVCache:
-    "Keys/values of the tokens seen so far, per layer: `k`, `v` of shape `(num_layers, batch, heads, max_seq_len, d_k)`; `pos` tokens are filled."
-    def __init__(self, num_layers: int, batch_size: int, num_heads: int, max_seq_len: int, d_k: int, device=None, dtype=torch.float32):
+    """Keys/values of the tokens seen so far, per layer: `k`, `v` of shape `(num_layers,
+    batch, heads, max_seq_len, d_k)`; `pos` tokens are filled."""
+
+    def __init__(
+        self,
+        num_layers: int,
+        batch_size: int,
+        num_heads: int,
+        max_seq_len: int,
+        d_k: int,
+        device=None,
+        dtype=torch.float32,
+    ):
         shape = (num_layers, batch_size, num_heads, max_seq_len, d_k)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.pos = 0    # number of cached tokens; the next token has position `pos`
+        self.pos = 0  # number of cached tokens; the next token has position `pos`
 
     @property
-    def batch_size(self) -> int: return self.k.shape[1]
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
     @property
-    def max_seq_len(self) -> int: return self.k.shape[3]
+    def max_seq_len(self) -> int:
+        return self.k.shape[3]
 
     def update(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        "Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return all keys/values `(batch, heads, pos+n, d_k)`."
+        """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
+        all keys/values `(batch, heads, pos+n, d_k)`."""
         n, end = k.shape[-2], self.pos + k.shape[-2]
         if end > self.max_seq_len:
-            raise ValueError(f"KV cache full: {self.pos} cached + {n} new tokens > max_seq_len={self.max_seq_len}")
+            raise ValueError(
+                f"KV cache full: {self.pos} cached + {n} new tokens > "
+                f"max_seq_len={self.max_seq_len}"
+            )
         if k.shape[0] != self.batch_size:
-            raise ValueError(f"KV cache was made for batch size {self.batch_size}, got a batch of {k.shape[0]}")
-        self.k[layer_idx, :, :, self.pos:end] = k
-        self.v[layer_idx, :, :, self.pos:end] = v
+            raise ValueError(
+                f"KV cache was made for batch size {self.batch_size}, got a batch of "
+                f"{k.shape[0]}"
+            )
+        self.k[layer_idx, :, :, self.pos : end] = k
+        self.v[layer_idx, :, :, self.pos : end] = v
         return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
 
     def reset(self):
         "Forget everything (the memory is kept for reuse)."
         self.pos = 0
 
-    def __repr__(self): return f"KVCache(pos={self.pos}, shape={tuple(self.k.shape)}, dtype={self.k.dtype})"
+    def __repr__(self):
+        shape = tuple(self.k.shape)
+        return f"KVCache(pos={self.pos}, shape={shape}, dtype={self.k.dtype})"
 
 # %% ../nbs/05_model.ipynb #7306ddd2
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
     "`(..., seq, d_model)` -> `(..., heads, seq, d_k)` with `d_k = d_model / heads`."
     return x.unflatten(-1, (num_heads, -1)).transpose(-3, -2)
 
+
 def merge_heads(x: Tensor) -> Tensor:
     "`(..., heads, seq, d_k)` -> `(..., seq, heads * d_k)`: undoes `split_heads`."
     return x.transpose(-3, -2).flatten(-2)
 
 # %% ../nbs/05_model.ipynb #4c2c7d5e
-def check_attention_args(d_model: int, num_heads: int, max_seq_len: int | None,
-                         theta: float | None):
-    "Clear errors for heads that do not divide `d_model` and RoPE without `max_seq_len`."
+def check_attention_args(
+    d_model: int, num_heads: int, max_seq_len: int | None, theta: float | None
+):
+    """Clear errors for heads that do not divide `d_model` and RoPE without
+    `max_seq_len`."""
     if d_model % num_heads:
-        raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        raise ValueError(
+            f"d_model={d_model} must be divisible by num_heads={num_heads}"
+        )
     if theta is not None and max_seq_len is None:
         raise ValueError("RoPE (theta given) needs max_seq_len")
 
-def causal_attend(q: Tensor, k: Tensor, v: Tensor, offset: int = 0,
-                  fast: bool = False) -> Tensor:
-    "Queries `(..., n, d_k)` at positions offset.. attend to keys/values `(..., offset+n, d)`."
+
+def causal_attend(
+    q: Tensor, k: Tensor, v: Tensor, offset: int = 0, fast: bool = False
+) -> Tensor:
+    """Queries `(..., n, d_k)` at positions offset.. attend to keys/values `(...,
+    offset+n, d)`."""
     if fast:
-        return fast_op("attention")(q, k, v, offset)     # chapter 11's twin
-    mask = causal_mask(q.shape[-2], offset, device=q.device)   # (n, offset+n)
-    return scaled_dot_product_attention(q, k, v, mask)         # (..., n, d_v)
+        return fast_op("attention")(q, k, v, offset)  # chapter 11's twin
+    mask = causal_mask(q.shape[-2], offset, device=q.device)  # (n, offset+n)
+    return scaled_dot_product_attention(q, k, v, mask)  # (..., n, d_v)
 
 # %% ../nbs/05_model.ipynb #3b8a797b
 class MultiHeadSelfAttention(nn.Module):
-    "Causal multi-head self-attention `(..., seq, d_model)` -> same; RoPE if `theta` given."
-    def __init__(self, d_model: int, num_heads: int, max_seq_len: int | None = None,
-                 theta: float | None = None, *, fast: bool = False, device=None,
-                 dtype=None):
+    """Causal multi-head self-attention `(..., seq, d_model)` -> same; RoPE if `theta`
+    given."""
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        max_seq_len: int | None = None,
+        theta: float | None = None,
+        *,
+        fast: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_attention_args(d_model, num_heads, max_seq_len, theta)
         self.d_model, self.num_heads = d_model, num_heads
         self.d_k = d_model // num_heads
         self.max_seq_len, self.fast = max_seq_len, fast
         kw = dict(device=device, dtype=dtype)
-        self.q_proj = Linear(d_model, d_model, **kw)       # all heads' W_Q, stacked
-        self.k_proj = Linear(d_model, d_model, **kw)       # (d_model, d_model) each
+        self.q_proj = Linear(d_model, d_model, **kw)  # all heads' W_Q, stacked
+        self.k_proj = Linear(d_model, d_model, **kw)  # (d_model, d_model) each
         self.v_proj = Linear(d_model, d_model, **kw)
         self.output_proj = Linear(d_model, d_model, **kw)  # W_O
         self.rope = None
         if theta is not None:
             self.rope = RotaryPositionalEmbedding(theta, self.d_k, max_seq_len, device)
 
-    def forward(self, x: Tensor, token_positions: Tensor | None = None,
-                kv_cache: KVCache | None = None, layer_idx: int = 0) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        token_positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
         # x: (..., seq, d_model); token_positions: (..., seq) or (seq,)
         n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
         if self.max_seq_len is not None and offset + n > self.max_seq_len:
-            raise ValueError(f"{offset + n} positions exceed "
-                             f"max_seq_len={self.max_seq_len}")
-        q = split_heads(self.q_proj(x), self.num_heads)    # (..., heads, seq, d_k)
-        k = split_heads(self.k_proj(x), self.num_heads)    # (..., heads, seq, d_k)
-        v = split_heads(self.v_proj(x), self.num_heads)    # (..., heads, seq, d_k)
+            raise ValueError(
+                f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
+            )
+        q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+        k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+        v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
         if self.rope is not None:
             q, k = rope_qk(self, q, k, token_positions, offset)
         if kv_cache is not None:
-            k, v = kv_cache.update(layer_idx, k, v)         # (batch, heads, offset+seq, d_k)
-        out = causal_attend(q, k, v, offset, self.fast)     # (..., heads, seq, d_k)
-        return self.output_proj(merge_heads(out))           # (..., seq, d_model)
+            k, v = kv_cache.update(layer_idx, k, v)  # (batch, heads, offset+seq, d_k)
+        out = causal_attend(q, k, v, offset, self.fast)  # (..., heads, seq, d_k)
+        return self.output_proj(merge_heads(out))  # (..., seq, d_model)
 
 # %% ../nbs/05_model.ipynb #3c6ea692
-def rope_qk(attn: MultiHeadSelfAttention, q: Tensor, k: Tensor,
-            token_positions: Tensor | None, offset: int) -> tuple[Tensor, Tensor]:
+def rope_qk(
+    attn: MultiHeadSelfAttention,
+    q: Tensor,
+    k: Tensor,
+    token_positions: Tensor | None,
+    offset: int,
+) -> tuple[Tensor, Tensor]:
     "RoPE on queries and keys `(..., heads, seq, d_k)`; positions from `offset` on."
     if token_positions is None:
         token_positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
@@ -135,15 +194,29 @@ def rope_qk(attn: MultiHeadSelfAttention, q: Tensor, k: Tensor,
 # %% ../nbs/05_model.ipynb #b10d7cbe
 class TransformerBlock(nn.Module):
     "Pre-norm block `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; shape unchanged."
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, max_seq_len: int,
-                 theta: float = 10000.0, *, no_rmsnorm: bool = False,
-                 post_norm: bool = False, no_rope: bool = False, silu_ffn: bool = False,
-                 fast: bool = False, device=None, dtype=None):
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        max_seq_len: int,
+        theta: float = 10000.0,
+        *,
+        no_rmsnorm: bool = False,
+        post_norm: bool = False,
+        no_rope: bool = False,
+        silu_ffn: bool = False,
+        fast: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.post_norm = post_norm
         kw = dict(device=device, dtype=dtype)
-        self.attn = MultiHeadSelfAttention(d_model, num_heads, max_seq_len,
-                                           None if no_rope else theta, fast=fast, **kw)
+        self.attn = MultiHeadSelfAttention(
+            d_model, num_heads, max_seq_len, None if no_rope else theta, fast=fast, **kw
+        )
         self.ln1 = nn.Identity() if no_rmsnorm else RMSNorm(d_model, fast=fast, **kw)
         self.ln2 = nn.Identity() if no_rmsnorm else RMSNorm(d_model, fast=fast, **kw)
         if silu_ffn:
@@ -151,8 +224,13 @@ class TransformerBlock(nn.Module):
         else:
             self.ffn = SwiGLU(d_model, d_ff, fast=fast, **kw)
 
-    def forward(self, x: Tensor, token_positions: Tensor | None = None,
-                kv_cache: KVCache | None = None, layer_idx: int = 0) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        token_positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
         # x: (batch, seq, d_model) -> (batch, seq, d_model)
         if self.post_norm:
             x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
@@ -164,7 +242,9 @@ class TransformerBlock(nn.Module):
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass
 class ModelConfig:
-    "Hyper-parameters of a `TransformerLM`; `dataclasses.asdict(cfg)` is what checkpoints store."
+    """Hyper-parameters of a `TransformerLM`; `dataclasses.asdict(cfg)` is what
+    checkpoints store."""
+
     vocab_size: int
     context_length: int
     d_model: int
@@ -172,44 +252,98 @@ class ModelConfig:
     num_heads: int
     d_ff: int
     rope_theta: float = 10000.0
-    no_rmsnorm: bool = False     # ablation: remove every RMSNorm
-    post_norm: bool = False      # ablation: post-norm blocks instead of pre-norm
-    no_rope: bool = False        # ablation: no position embedding (NoPE)
+    no_rmsnorm: bool = False  # ablation: remove every RMSNorm
+    post_norm: bool = False  # ablation: post-norm blocks instead of pre-norm
+    no_rope: bool = False  # ablation: no position embedding (NoPE)
     # ablation: SiLU FFN of width 3*d_ff/2 (same parameter count) instead of SwiGLU
     silu_ffn: bool = False
-    tie_weights: bool = False    # ablation: lm_head shares token_embeddings' matrix
-    fast: bool = False           # chapter 11's fast twins (same weights, same results)
+    tie_weights: bool = False  # ablation: lm_head shares token_embeddings' matrix
+    fast: bool = False  # chapter 11's fast twins (same weights, same results)
 
     def __post_init__(self):
-        for name in ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff"):
+        for name in (
+            "vocab_size",
+            "context_length",
+            "d_model",
+            "num_layers",
+            "num_heads",
+            "d_ff",
+        ):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.d_model % self.num_heads: raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by "
+                f"num_heads={self.num_heads}"
+            )
         if not self.no_rope and (self.d_model // self.num_heads) % 2:
-            raise ValueError(f"RoPE needs an even head size, got d_model/num_heads={self.d_model // self.num_heads}")
+            raise ValueError(
+                "RoPE needs an even head size, got "
+                f"d_model/num_heads={self.d_model // self.num_heads}"
+            )
 
     @property
-    def d_k(self) -> int: return self.d_model // self.num_heads
+    def d_k(self) -> int:
+        return self.d_model // self.num_heads
 
 # %% ../nbs/05_model.ipynb #6f02f9f7
 class TransformerLM(nn.Module):
     "Decoder-only LM: token ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`."
-    def __init__(self, vocab_size: int, context_length: int, d_model: int,
-                 num_layers: int, num_heads: int, d_ff: int, rope_theta: float = 10000.0,
-                 *, no_rmsnorm: bool = False, post_norm: bool = False,
-                 no_rope: bool = False, silu_ffn: bool = False, tie_weights: bool = False,
-                 fast: bool = False, device=None, dtype=None):
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        d_ff: int,
+        rope_theta: float = 10000.0,
+        *,
+        no_rmsnorm: bool = False,
+        post_norm: bool = False,
+        no_rope: bool = False,
+        silu_ffn: bool = False,
+        tie_weights: bool = False,
+        fast: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.config = c = ModelConfig(
-            vocab_size, context_length, d_model, num_layers, num_heads, d_ff, rope_theta,
-            no_rmsnorm, post_norm, no_rope, silu_ffn, tie_weights, fast)
+            vocab_size,
+            context_length,
+            d_model,
+            num_layers,
+            num_heads,
+            d_ff,
+            rope_theta,
+            no_rmsnorm,
+            post_norm,
+            no_rope,
+            silu_ffn,
+            tie_weights,
+            fast,
+        )
         self.vocab_size, self.context_length = vocab_size, context_length
         kw = dict(fast=fast, device=device, dtype=dtype)
         self.token_embeddings = Embedding(vocab_size, d_model, **kw)  # (vocab, d_model)
-        self.layers = nn.ModuleList(TransformerBlock(
-            d_model, num_heads, d_ff, context_length, rope_theta, no_rmsnorm=no_rmsnorm,
-            post_norm=post_norm, no_rope=no_rope, silu_ffn=silu_ffn, **kw)
-            for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            TransformerBlock(
+                d_model,
+                num_heads,
+                d_ff,
+                context_length,
+                rope_theta,
+                no_rmsnorm=no_rmsnorm,
+                post_norm=post_norm,
+                no_rope=no_rope,
+                silu_ffn=silu_ffn,
+                **kw,
+            )
+            for _ in range(num_layers)
+        )
         self.ln_final = nn.Identity() if no_rmsnorm else RMSNorm(d_model, **kw)
         # (vocab, d)
         self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
@@ -233,12 +367,14 @@ class TransformerLM(nn.Module):
         return self.lm_head(self.ln_final(x))  # (batch, seq, vocab)
 
 # %% ../nbs/05_model.ipynb #9d053694
-def _from_config(cls, cfg: "ModelConfig | dict", device=None, dtype=None
-                 ) -> "TransformerLM":
+def _from_config(
+    cls, cfg: "ModelConfig | dict", device=None, dtype=None
+) -> "TransformerLM":
     "A model from a `ModelConfig` or its `asdict` form (as checkpoints store it)."
     if isinstance(cfg, dict):
         cfg = ModelConfig(**cfg)
     return cls(**asdict(cfg), device=device, dtype=dtype)
+
 
 def _set_fast(self, fast: bool = True) -> "TransformerLM":
     "Switch every module to chapter 11's twins (`fast=True`) or back; same weights."
@@ -250,12 +386,15 @@ def _set_fast(self, fast: bool = True) -> "TransformerLM":
     self.config = replace(self.config, fast=fast)
     return self
 
+
 def _new_kv_cache(self, batch_size: int, max_seq_len: int | None = None) -> KVCache:
     "An empty `KVCache` on the model's device and dtype, for `max_seq_len` tokens."
     c, w = self.config, self.lm_head.weight
     n = max_seq_len or c.context_length
-    return KVCache(c.num_layers, batch_size, c.num_heads, n, c.d_k,
-                   device=w.device, dtype=w.dtype)
+    return KVCache(
+        c.num_layers, batch_size, c.num_heads, n, c.d_k, device=w.device, dtype=w.dtype
+    )
+
 
 TransformerLM.from_config = classmethod(_from_config)
 TransformerLM.set_fast = _set_fast
@@ -265,60 +404,80 @@ TransformerLM.new_kv_cache = _new_kv_cache
 def check_lm_input(model: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None):
     "Clear errors for token ids of the wrong type, shape or length (then `check_ids`)."
     if not isinstance(in_indices, Tensor):
-        raise TypeError(f"in_indices must be a torch.Tensor of token ids, "
-                        f"got {type(in_indices).__name__}")
+        raise TypeError(
+            f"in_indices must be a torch.Tensor of token ids, "
+            f"got {type(in_indices).__name__}"
+        )
     dt, ctx = in_indices.dtype, model.context_length
     if dt.is_floating_point or dt.is_complex or dt == torch.bool:
-        raise TypeError(f"in_indices must hold integer token ids (e.g. torch.long), "
-                        f"got dtype {dt}")
+        raise TypeError(
+            f"in_indices must hold integer token ids (e.g. torch.long), got dtype {dt}"
+        )
     if in_indices.ndim != 2:
-        raise ValueError(f"in_indices must have shape (batch, seq), "
-                         f"got shape {tuple(in_indices.shape)}")
+        raise ValueError(
+            f"in_indices must have shape (batch, seq), "
+            f"got shape {tuple(in_indices.shape)}"
+        )
     n, offset = in_indices.shape[1], (kv_cache.pos if kv_cache is not None else 0)
     if n == 0:
         raise ValueError("in_indices has no tokens (seq = 0)")
     if in_indices.shape[0] == 0:
         raise ValueError("in_indices has no sequences (batch = 0)")
     if offset + n > ctx and kv_cache is not None and offset:
-        raise ValueError(f"{offset} cached + {n} new tokens exceed context_length={ctx}")
+        raise ValueError(
+            f"{offset} cached + {n} new tokens exceed context_length={ctx}"
+        )
     if offset + n > ctx:
-        raise ValueError(f"sequence length {n} exceeds the model's "
-                         f"context_length={ctx}; keep the last {ctx} tokens")
+        raise ValueError(
+            f"sequence length {n} exceeds the model's "
+            f"context_length={ctx}; keep the last {ctx} tokens"
+        )
     check_ids(in_indices, model.vocab_size)
 
+
 def check_ids(in_indices: Tensor, vocab_size: int):
-    "Token ids must lie in `[0, vocab_size)` (not checked while compiling or on `meta`)."
+    """Token ids must lie in `[0, vocab_size)` (not checked while compiling or on
+    `meta`)."""
     if torch.compiler.is_compiling() or in_indices.device.type == "meta":
         return
     lo, hi = (t.item() for t in torch.aminmax(in_indices))
     if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"token ids must lie in [0, vocab_size={vocab_size}), "
-                         f"got ids from {lo} to {hi}")
+        raise ValueError(
+            f"token ids must lie in [0, vocab_size={vocab_size}), "
+            f"got ids from {lo} to {hi}"
+        )
 
 # %% ../nbs/05_model.ipynb #c9312a9d
 def count_parameters(cfg: ModelConfig) -> dict[str, int]:
-    "Parameters per component of the model `cfg` describes, and their `total` (equal to `sum(p.numel())` of the model)."
+    """Parameters per component of the model `cfg` describes, and their `total` (equal
+    to `sum(p.numel())` of the model)."""
     d, V, L = cfg.d_model, cfg.vocab_size, cfg.num_layers
     ffn_per_layer = 2 * d * silu_d_ff(cfg.d_ff) if cfg.silu_ffn else 3 * d * cfg.d_ff
     norm = 0 if cfg.no_rmsnorm else d
-    counts = {"token_embeddings": V * d,
-              "attention (q, k, v, output)": L * 4 * d * d,
-              "feed-forward": L * ffn_per_layer,
-              "RMSNorm gains": L * 2 * norm + norm,
-              "lm_head": 0 if cfg.tie_weights else V * d}
+    counts = {
+        "token_embeddings": V * d,
+        "attention (q, k, v, output)": L * 4 * d * d,
+        "feed-forward": L * ffn_per_layer,
+        "RMSNorm gains": L * 2 * norm + norm,
+        "lm_head": 0 if cfg.tie_weights else V * d,
+    }
     counts["total"] = sum(counts.values())
     return counts
 
-def forward_flops(cfg: ModelConfig, seq_len: int | None = None,
-                  batch_size: int = 1) -> dict[str, int]:
+
+def forward_flops(
+    cfg: ModelConfig, seq_len: int | None = None, batch_size: int = 1
+) -> dict[str, int]:
     "Matmul FLOPs of a forward pass over `batch_size` sequences of `seq_len` tokens."
     n, d, L = (seq_len or cfg.context_length), cfg.d_model, cfg.num_layers
-    T = batch_size * n                                   # tokens in the batch
-    flops = {"attn q/k/v projections": L * 3 * 2 * T * d * d,
-             # every (query, key) pair
-             "attn QKᵀ scores": L * 2 * batch_size * n * n * d,
-             "attn weights × V": L * 2 * batch_size * n * n * d,
-             "attn output projection": L * 2 * T * d * d}
+    T = batch_size * n  # tokens in the batch
+    flops = {
+        "attn q/k/v projections": L * 3 * 2 * T * d * d,
+        # every (query, key) pair
+        "attn QKᵀ scores": L * 2 * batch_size * n * n * d,
+        "attn weights × V": L * 2 * batch_size * n * n * d,
+        "attn output projection": L * 2 * T * d * d,
+    }
     if cfg.silu_ffn:
         flops["ffn w1, w2 (SiLU)"] = L * 2 * 2 * T * d * silu_d_ff(cfg.d_ff)
     else:

@@ -16,25 +16,30 @@ from .model import ModelConfig, count_parameters
 def check_ce_args(logits: torch.Tensor, targets: torch.Tensor):
     "Logits `(..., vocab)` and int targets `(...)` of one leading shape, or an error."
     if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets "
-                         f"{tuple(targets.shape)} disagree: expected targets of shape "
-                         f"{tuple(logits.shape[:-1])}")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and targets "
+            f"{tuple(targets.shape)} disagree: expected targets of shape "
+            f"{tuple(logits.shape[:-1])}"
+        )
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
-        raise TypeError(f"targets must hold integer class indices, "
-                        f"got dtype {targets.dtype}")
+        raise TypeError(
+            f"targets must hold integer class indices, got dtype {targets.dtype}"
+        )
 
 
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
-                  ignore_index: int | None = -100) -> torch.Tensor:
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = -100
+) -> torch.Tensor:
     """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all
-    leading dimensions; logits `(..., vocab)`, targets `(...)` int. Positions whose target
-    is `ignore_index` (padding, as chapter 00's `pad_collate` writes it) are left out."""
+    leading dimensions; logits `(..., vocab)`, targets `(...)` int. Positions whose
+    target is `ignore_index` (padding, as chapter 00's `pad_collate` writes it) are
+    left out."""
     check_ce_args(logits, targets)
     # (..., V), >= float32
     o = logits.to(torch.promote_types(logits.dtype, torch.float32))
     m = o.detach().amax(dim=-1, keepdim=True)  # (..., 1) the largest logit
     lse = m.squeeze(-1) + torch.exp(o - m).sum(dim=-1).log()  # (...) log Σ_k e^{o_k}
-    t = targets.long()                                                # (...)
+    t = targets.long()  # (...)
     keep = t != ignore_index if ignore_index is not None else torch.ones_like(t).bool()
     # (...) the target's logit
     o_y = o.gather(-1, t.where(keep, 0).unsqueeze(-1)).squeeze(-1)
@@ -43,104 +48,194 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 
 # %% ../nbs/06_optim.ipynb #36049ada
 class AdamW(torch.optim.Optimizer):
-    "AdamW (decoupled weight decay) as in the CS336 handout; state per parameter: `step`, `exp_avg` (m), `exp_avg_sq` (v)."
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01):
-        if not 0.0 <= lr: raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0): raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
-        if not 0.0 <= eps: raise ValueError(f"Invalid epsilon: {eps} (must be >= 0)")
-        if not 0.0 <= weight_decay: raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+    """AdamW (decoupled weight decay) as in the CS336 handout; state per parameter:
+    `step`, `exp_avg` (m), `exp_avg_sq` (v)."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon: {eps} (must be >= 0)")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay: {weight_decay} (must be >= 0)")
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
         loss = None
         if closure is not None:
-            with torch.enable_grad(): loss = closure()
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            lr, (b1, b2), eps, wd = (
+                group["lr"],
+                group["betas"],
+                group["eps"],
+                group["weight_decay"],
+            )
             for p in group["params"]:
-                if p.grad is None: continue
-                if p.grad.is_sparse: raise RuntimeError("AdamW does not support sparse gradients")
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamW does not support sparse gradients")
                 state = self.state[p]
                 if not state:  # lazy init: first step for this parameter
                     state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
                 m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
                 state["step"] = t = state["step"] + 1
-                m.mul_(b1).add_(g, alpha=1 - b1)                # m ← β1 m + (1-β1) g
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)         # v ← β2 v + (1-β2) g²
-                lr_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                m.mul_(b1).add_(g, alpha=1 - b1)  # m ← β1 m + (1-β1) g
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)  # v ← β2 v + (1-β2) g²
+                lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
                 # θ ← θ - α_t m / (√v + ε)
                 p.addcdiv_(m, v.sqrt().add_(eps), value=-lr_t)
-                if wd != 0: p.mul_(1 - lr * wd)                 # θ ← θ - αλθ
+                if wd != 0:
+                    p.mul_(1 - lr * wd)  # θ ← θ - αλθ
         return loss
 
 # %% ../nbs/06_optim.ipynb #60c0feed
-def get_lr_cosine_schedule(it: int, max_learning_rate: float, min_learning_rate: float, warmup_iters: int, cosine_cycle_iters: int) -> float:
-    "Learning rate at iteration `it`: linear warm-up to `max_learning_rate`, cosine decay to `min_learning_rate` at `cosine_cycle_iters`, then constant."
-    if not it >= 0:                                  # also catches NaN
+def get_lr_cosine_schedule(
+    it: int,
+    max_learning_rate: float,
+    min_learning_rate: float,
+    warmup_iters: int,
+    cosine_cycle_iters: int,
+) -> float:
+    """Learning rate at iteration `it`: linear warm-up to `max_learning_rate`, cosine
+    decay to `min_learning_rate` at `cosine_cycle_iters`, then constant."""
+    if not it >= 0:  # also catches NaN
         raise ValueError(f"it must be an iteration >= 0, got {it!r}")
-    for name, lr in [("max_learning_rate", max_learning_rate), ("min_learning_rate", min_learning_rate)]:
+    for name, lr in [
+        ("max_learning_rate", max_learning_rate),
+        ("min_learning_rate", min_learning_rate),
+    ]:
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {lr!r}")
     if warmup_iters < 0 or cosine_cycle_iters < warmup_iters:
-        raise ValueError(f"need 0 <= warmup_iters <= cosine_cycle_iters, got warmup_iters={warmup_iters}, cosine_cycle_iters={cosine_cycle_iters}")
-    if it < warmup_iters: return it / warmup_iters * max_learning_rate
-    if it > cosine_cycle_iters or cosine_cycle_iters == warmup_iters: return min_learning_rate
-    progress = (it - warmup_iters) / (cosine_cycle_iters - warmup_iters)   # 0 → 1
-    return min_learning_rate + 0.5 * (1 + math.cos(progress * math.pi)) * (max_learning_rate - min_learning_rate)
+        raise ValueError(
+            "need 0 <= warmup_iters <= cosine_cycle_iters, got "
+            f"warmup_iters={warmup_iters}, cosine_cycle_iters={cosine_cycle_iters}"
+        )
+    if it < warmup_iters:
+        return it / warmup_iters * max_learning_rate
+    if it > cosine_cycle_iters or cosine_cycle_iters == warmup_iters:
+        return min_learning_rate
+    progress = (it - warmup_iters) / (cosine_cycle_iters - warmup_iters)  # 0 → 1
+    return min_learning_rate + 0.5 * (1 + math.cos(progress * math.pi)) * (
+        max_learning_rate - min_learning_rate
+    )
 
 # %% ../nbs/06_optim.ipynb #ffdda403
 @torch.no_grad()
-def gradient_clipping(parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6) -> torch.Tensor:
-    "Scale all gradients in place so their global L2 norm is at most `max_l2_norm`; return the norm before clipping (0-dim tensor)."
+def gradient_clipping(
+    parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6
+) -> torch.Tensor:
+    """Scale all gradients in place so their global L2 norm is at most `max_l2_norm`;
+    return the norm before clipping (0-dim tensor)."""
     if not max_l2_norm >= 0:  # NaN fails this too; inf means no clipping
-        raise ValueError(f"max_l2_norm must be a number >= 0 (inf: no clipping), got {max_l2_norm}")
+        raise ValueError(
+            f"max_l2_norm must be a number >= 0 (inf: no clipping), got {max_l2_norm}"
+        )
     # parameters without a gradient are skipped
     grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads: return torch.tensor(0.0)
-    norms = torch.stack([torch.linalg.vector_norm(g.detach().float(), 2) for g in grads])
+    if not grads:
+        return torch.tensor(0.0)
+    norms = torch.stack(
+        [torch.linalg.vector_norm(g.detach().float(), 2) for g in grads]
+    )
     total = torch.linalg.vector_norm(norms, 2)  # sqrt(sum_p ||g_p||²)
     # 1 when below the limit: no branch, no sync
     scale = (max_l2_norm / (total + eps)).clamp(max=1.0)
-    for g in grads: g.mul_(scale.to(g.device, g.dtype))
+    for g in grads:
+        g.mul_(scale.to(g.device, g.dtype))
     return total
 
 # %% ../nbs/06_optim.ipynb #8c67c9ec
 def _check_accounting_args(attn_matrices: int, **sizes):
-    "Every size a positive integer, heads dividing `d_model`, 1 to 3 attention matrices."
+    """Every size a positive integer, heads dividing `d_model`, 1 to 3 attention
+    matrices."""
     for name, v in sizes.items():
         if not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if sizes["d_model"] % sizes["num_heads"]:
-        raise ValueError(f"d_model={sizes['d_model']} is not divisible by "
-                         f"num_heads={sizes['num_heads']}")
+        raise ValueError(
+            f"d_model={sizes['d_model']} is not divisible by "
+            f"num_heads={sizes['num_heads']}"
+        )
     if attn_matrices not in (1, 2, 3):
         raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
 
 # %% ../nbs/06_optim.ipynb #e2a39343
-def adamw_accounting(vocab_size: int, context_length: int, num_layers: int, d_model: int,
-                     num_heads: int, d_ff: int, batch_size: int, bytes_per_number: int = 4,
-                     attn_matrices: int = 3) -> dict[str, int]:
+def adamw_accounting(
+    vocab_size: int,
+    context_length: int,
+    num_layers: int,
+    d_model: int,
+    num_heads: int,
+    d_ff: int,
+    batch_size: int,
+    bytes_per_number: int = 4,
+    attn_matrices: int = 3,
+) -> dict[str, int]:
     """Peak memory (bytes) of one AdamW training step by part, and the step's FLOPs.
     Every number takes `bytes_per_number` bytes (float32: 4); attention keeps
-    `attn_matrices` `(T, T)` matrices per head for backward (3: the handout's count; 2: the
-    plain attention of chapters 04-05); activations as listed in chapter 06."""
-    _check_accounting_args(attn_matrices, vocab_size=vocab_size,
-                           context_length=context_length, num_layers=num_layers,
-                           d_model=d_model, num_heads=num_heads, d_ff=d_ff,
-                           batch_size=batch_size, bytes_per_number=bytes_per_number)
+    `attn_matrices` `(T, T)` matrices per head for backward (3: the handout's count;
+    2: the plain attention of chapters 04-05); activations as listed in chapter 06."""
+    _check_accounting_args(
+        attn_matrices,
+        vocab_size=vocab_size,
+        context_length=context_length,
+        num_layers=num_layers,
+        d_model=d_model,
+        num_heads=num_heads,
+        d_ff=d_ff,
+        batch_size=batch_size,
+        bytes_per_number=bytes_per_number,
+    )
     V, T, L, d, h, f = vocab_size, context_length, num_layers, d_model, num_heads, d_ff
-    B, P = batch_size, count_parameters(ModelConfig(vocab_size, context_length, d_model, num_layers, num_heads, d_ff))["total"]
-    norms, qkv, attn_out, ffn = 2 * 3 * B * T * d, 5 * B * T * d, B * T * d, 5 * B * T * f
-    scores = attn_matrices * B * h * T * T                   # the (T, T) matrices
+    B, P = (
+        batch_size,
+        count_parameters(
+            ModelConfig(
+                vocab_size, context_length, d_model, num_layers, num_heads, d_ff
+            )
+        )["total"],
+    )
+    norms, qkv, attn_out, ffn = (
+        2 * 3 * B * T * d,
+        5 * B * T * d,
+        B * T * d,
+        5 * B * T * f,
+    )
+    scores = attn_matrices * B * h * T * T  # the (T, T) matrices
     acts = L * (norms + qkv + scores + attn_out + ffn) + 3 * B * T * d + B * T * V
-    fwd = (L * (2 * B * T * 4 * d * d + 4 * B * T * T * d + 2 * B * T * 3 * d * f)
-           + 2 * B * T * d * V)                              # layers, then the LM head
+    fwd = (
+        L * (2 * B * T * 4 * d * d + 4 * B * T * T * d + 2 * B * T * 3 * d * f)
+        + 2 * B * T * d * V
+    )  # layers, then the LM head
     n = bytes_per_number
-    out = dict(parameters=P * n, gradients=P * n, optimizer_state=2 * P * n,
-               activations=acts * n)
+    out = dict(
+        parameters=P * n,
+        gradients=P * n,
+        optimizer_state=2 * P * n,
+        activations=acts * n,
+    )
     out["total"] = sum(out.values())
     out.update(n_parameters=P, forward_flops=fwd, flops_per_step=3 * fwd + 15 * P)
     return out

@@ -7,132 +7,192 @@ __all__ = ['RESUME_MAY_CHANGE', 'RunLog', 'read_log', 'smooth', 'plot_losses', '
            'check_can_start', 'run_identity', 'check_resume']
 
 # %% ../nbs/09_runlog.ipynb #5aa05e45
-import argparse, functools, hashlib, json, math, os, re, sys, tempfile, time, typing, warnings
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, fields, asdict
+import json, os, tempfile
+from contextlib import contextmanager
 from pathlib import Path
-
 import numpy as np
-import torch
-from tqdm import tqdm
-
 from .files import atomic_write
-from .utf8 import save_vocab_merges
-from .model import ModelConfig, TransformerLM, forward_flops
-from .layers import fast_op
-from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
-from .data import TrainData, corpus_tokens, get_batch, open_tokens, prepare_data, resolve_device, tokenizer_id
-from .checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
+from .data import tokenizer_id
 from .files import data_dir
-from .corpus import DATASETS, STORY_CORPORA, EOT, corpus_path, entropy_floor, load_corpus, split_stories
-from .bpe import train_bpe
-from .tokenizer import Tokenizer
 from .config import TrainConfig, check_corpus
 
 # %% ../nbs/09_runlog.ipynb #a26579a2
 class RunLog:
-    "A JSON-lines log: one record per line, flushed at once, kept in memory too (`.records`)."
+    """A JSON-lines log: one record per line, flushed at once, kept in memory too
+    (`.records`)."""
+
     def __init__(self, path=None, records=None):
         self.path, self.records = (Path(path) if path else None), list(records or [])
         self._f = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.path, "w", encoding="utf-8") as f:   # rewrite what we keep (resume drops later steps)
-                for r in self.records: f.write(json.dumps(r) + "\n")
+            # rewrite what we keep (resume drops later steps)
+            with atomic_write(self.path, "w", encoding="utf-8") as f:
+                for r in self.records:
+                    f.write(json.dumps(r) + "\n")
             self._f = open(self.path, "a", encoding="utf-8")
+
     def append(self, rec: dict):
         self.records.append(rec)
-        if self._f is not None: self._f.write(json.dumps(rec) + "\n"); self._f.flush()
+        if self._f is not None:
+            self._f.write(json.dumps(rec) + "\n")
+            self._f.flush()
+
     def close(self):
-        if self._f is not None: self._f.close(); self._f = None
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
 
 def read_log(path) -> list[dict]:
     "Records of a JSONL log; a half-written last line (a crash mid-write) is skipped."
     out = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError: pass
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
     return out
 
 # %% ../nbs/09_runlog.ipynb #a2d5caad
 def smooth(xs, frac: float = 0.05):
-    "Trailing mean over the last `frac` of the points (at least 1, at most 50): no lag for short runs."
+    """Trailing mean over the last `frac` of the points (at least 1, at most 50): no lag
+    for short runs."""
     w = max(1, min(50, int(len(xs) * frac)))
     c = np.cumsum(np.insert(np.asarray(xs, dtype=float), 0, 0.0))
-    return [(c[i + 1] - c[max(0, i + 1 - w)]) / (i + 1 - max(0, i + 1 - w)) for i in range(len(xs))]
+    return [
+        (c[i + 1] - c[max(0, i + 1 - w)]) / (i + 1 - max(0, i + 1 - w))
+        for i in range(len(xs))
+    ]
+
 
 def plot_losses(log, floor: float | None = None, path=None, title: str | None = None):
-    """Train and validation loss against steps (left) and wall-clock seconds (right), with the entropy floor as a
-    dashed line when known (`floor`, or the one recorded in the log). `log`: records or a log.jsonl path.
-    Saves a PNG when `path` is given; returns the figure."""
+    """Train and validation loss against steps (left) and wall-clock seconds (right),
+    with the entropy floor as a dashed line when known (`floor`, or the one recorded
+    in the log). `log`: records or a log.jsonl path. Saves a PNG when `path` is
+    given; returns the figure."""
     import matplotlib.pyplot as plt
+
     recs = read_log(log) if isinstance(log, (str, Path)) else list(log)
     tr = [r for r in recs if r.get("kind") == "train"]
     ev = [r for r in recs if r.get("kind") == "eval"]
-    if not tr and not ev: raise ValueError("the log has no train or eval records to plot")
-    if floor is None: floor = next((r["entropy_floor"] for r in reversed(ev) if r.get("entropy_floor") is not None), None)
+    if not tr and not ev:
+        raise ValueError("the log has no train or eval records to plot")
+    if floor is None:
+        floor = next(
+            (
+                r["entropy_floor"]
+                for r in reversed(ev)
+                if r.get("entropy_floor") is not None
+            ),
+            None,
+        )
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, x in zip(axes, ["step", "time"]):
         if tr:
-            ax.plot([r[x] for r in tr], [r["loss"] for r in tr], color="C0", alpha=0.25, lw=0.8)
-            ax.plot([r[x] for r in tr], smooth([r["loss"] for r in tr]), color="C0", label="train (batch, smoothed)")
+            ax.plot(
+                [r[x] for r in tr],
+                [r["loss"] for r in tr],
+                color="C0",
+                alpha=0.25,
+                lw=0.8,
+            )
+            ax.plot(
+                [r[x] for r in tr],
+                smooth([r["loss"] for r in tr]),
+                color="C0",
+                label="train (batch, smoothed)",
+            )
         if ev:
-            ax.plot([r[x] for r in ev], [r["val_loss"] for r in ev], "o-", color="C1", ms=3, label="validation (random windows)")
+            ax.plot(
+                [r[x] for r in ev],
+                [r["val_loss"] for r in ev],
+                "o-",
+                color="C1",
+                ms=3,
+                label="validation (random windows)",
+            )
             if any("doc_val_loss" in r for r in ev):
                 e2 = [r for r in ev if "doc_val_loss" in r]
-                ax.plot([r[x] for r in e2], [r["doc_val_loss"] for r in e2], "s-", color="C2", ms=3, label="validation (whole stories)")
-        if floor is not None: ax.axhline(floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}")
-        ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds"); ax.grid(alpha=0.3)
+                ax.plot(
+                    [r[x] for r in e2],
+                    [r["doc_val_loss"] for r in e2],
+                    "s-",
+                    color="C2",
+                    ms=3,
+                    label="validation (whole stories)",
+                )
+        if floor is not None:
+            ax.axhline(
+                floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}"
+            )
+        ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
+        ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss (nats/token)")
     last = [r["loss"] for r in tr[-50:]] + [r["val_loss"] for r in ev[-3:]]
     top = max([r["val_loss"] for r in ev[:1]] + [max(last) * 1.5 if last else 1])
     lo = min(last + ([floor] if floor is not None else []))
     axes[0].set_ylim(max(0, lo * 0.8), min(top, max(last) * 3 if last else top) * 1.05)
     axes[0].legend(fontsize=8)
-    if title: fig.suptitle(title)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        with atomic_write(path, "wb") as f: fig.savefig(f, format="png", dpi=120)
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=120)
     return fig
 
 # %% ../nbs/09_runlog.ipynb #a36157b9
 class RunFolderBusy(RuntimeError):
     "Another process is running in this `out_dir`."
 
-_HELD_LOCKS: dict[str, list] = {}        # resolved lock path -> [open file, depth] held by this process
+
+# resolved lock path -> [open file, depth] held by this process
+_HELD_LOCKS: dict[str, list] = {}
+
 
 @contextmanager
 def run_lock(folder):
-    "Hold an exclusive lock on the run folder `folder` (its `.lock` file) inside the `with` block."
+    """Hold an exclusive lock on the run folder `folder` (its `.lock` file) inside the
+    `with` block."""
     path = Path(folder).resolve() / ".lock"
     held = _HELD_LOCKS.get(str(path))
-    if held is not None:                               # this process holds it already: nest
+    if held is not None:  # this process holds it already: nest
         held[1] += 1
-        try: yield path
-        finally: held[1] -= 1
+        try:
+            yield path
+        finally:
+            held[1] -= 1
         return
     f = _acquire(path)
     _HELD_LOCKS[str(path)] = [f, 1]
-    try: yield path
+    try:
+        yield path
     finally:
         del _HELD_LOCKS[str(path)]
-        f.close()                                      # closing the file releases the lock
+        f.close()  # closing the file releases the lock
 
 # %% ../nbs/09_runlog.ipynb #8e5a5cbf
 def _acquire(path: Path):
-    "Open `path` and lock it (non-blocking); write our pid into it. Raise `RunFolderBusy` when taken."
-    try: import fcntl
-    except ImportError: fcntl = None                   # Windows: no flock; the folder is not locked
+    """Open `path` and lock it (non-blocking); write our pid into it. Raise
+    `RunFolderBusy` when taken."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None  # Windows: no flock; the folder is not locked
     path.parent.mkdir(parents=True, exist_ok=True)
     f = open(path, "a+", encoding="utf-8")
     if fcntl is not None:
-        try: fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             owner = f.read().strip() or "unknown"
             f.close()
-            raise RunFolderBusy(f"another run (process {owner}) is using {path.parent}: wait for it to "
-                                "finish, or give this run another --out-dir") from None
+            raise RunFolderBusy(
+                f"another run (process {owner}) is using {path.parent}: wait for it to "
+                "finish, or give this run another --out-dir"
+            ) from None
     f.seek(0)
     f.truncate()
     f.write(f"{os.getpid()}\n")
@@ -141,48 +201,100 @@ def _acquire(path: Path):
 
 # %% ../nbs/09_runlog.ipynb #7b0ac91e
 def check_writable(folder, what: str, hint: str = "") -> Path:
-    "Create `folder` if needed and make sure we can write in it; else one clear error naming it."
+    """Create `folder` if needed and make sure we can write in it; else one clear error
+    naming it."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{what} {folder} is a file, not a folder{hint}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"): pass
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
     except OSError as e:
-        raise PermissionError(f"cannot write in {what} {folder} ({e.strerror}){hint}") from None
+        raise PermissionError(
+            f"cannot write in {what} {folder} ({e.strerror}){hint}"
+        ) from None
     return folder
 
+
 def check_can_start(config: "TrainConfig", data=None):
-    "What `train` checks before any work: the corpus, the run folder, the data cache, the checkpoint."
-    if data is None: check_corpus(config)
+    """What `train` checks before any work: the corpus, the run folder, the data cache,
+    the checkpoint."""
+    if data is None:
+        check_corpus(config)
     check_writable(config.out_dir, "the run folder", ": choose another --out-dir")
     if data is None and config.train_tokens is None:
-        check_writable(data_dir(), "the data cache", ": set LLM_TUTORIAL_DATA to a folder you can write")
+        check_writable(
+            data_dir(),
+            "the data cache",
+            ": set LLM_TUTORIAL_DATA to a folder you can write",
+        )
     if config.resume not in (None, "auto") and not os.access(config.resume, os.R_OK):
-        raise FileNotFoundError(f"checkpoint to resume from not found or not readable: {config.resume}")
+        raise FileNotFoundError(
+            f"checkpoint to resume from not found or not readable: {config.resume}"
+        )
 
 # %% ../nbs/09_runlog.ipynb #bf4950e4
-RESUME_MAY_CHANGE = {"max_steps", "max_tokens", "max_time", "cosine_steps", "eval_interval",
-                     "eval_batches", "log_interval", "checkpoint_interval", "out_dir", "resume",
-                     "device", "dtype", "compile", "peak_tflops", "progress", "wandb", "wandb_project",
-                     "grad_accum_steps", "doc_eval_stories"}
+RESUME_MAY_CHANGE = {
+    "max_steps",
+    "max_tokens",
+    "max_time",
+    "cosine_steps",
+    "eval_interval",
+    "eval_batches",
+    "log_interval",
+    "checkpoint_interval",
+    "out_dir",
+    "resume",
+    "device",
+    "dtype",
+    "compile",
+    "peak_tflops",
+    "progress",
+    "wandb",
+    "wandb_project",
+    "grad_accum_steps",
+    "doc_eval_stories",
+}
+
 
 def run_identity(config: "TrainConfig", data) -> dict:
     "What a run's weights belong to: its tokenizer and its data."
     tok = data.tokenizer
-    src = [config.train_tokens, config.val_tokens] if config.train_tokens else config.corpus
-    return {"tokenizer_id": tokenizer_id(tok) if tok is not None else None,
-            "data": {"source": src, "train_tokens": len(data.train), "val_tokens": len(data.val)}}
+    src = (
+        [config.train_tokens, config.val_tokens]
+        if config.train_tokens
+        else config.corpus
+    )
+    return {
+        "tokenizer_id": tokenizer_id(tok) if tok is not None else None,
+        "data": {
+            "source": src,
+            "train_tokens": len(data.train),
+            "val_tokens": len(data.val),
+        },
+    }
 
-def check_resume(ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False):
-    "Refuse to resume `ckpt` (read from `name`) into a run that differs in more than the allowed knobs."
+
+def check_resume(
+    ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False
+):
+    """Refuse to resume `ckpt` (read from `name`) into a run that differs in more than
+    the allowed knobs."""
     extra = ckpt.get("extra") or {}
     old = extra.get("train_config") or {}
-    diffs = [(k, old[k], v) for k, v in config.to_dict().items()
-             if k in old and k not in RESUME_MAY_CHANGE and old[k] != v]
+    diffs = [
+        (k, old[k], v)
+        for k, v in config.to_dict().items()
+        if k in old and k not in RESUME_MAY_CHANGE and old[k] != v
+    ]
     old_id = extra.get("identity") or {}
-    diffs += [(k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v]
+    diffs += [
+        (k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v
+    ]
     if diffs and not force:
         what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in diffs)
-        raise ValueError(f"cannot resume {name}: it belongs to another run ({what}). Use the "
-                         "checkpoint's settings, another --out-dir, or --force to resume anyway")
+        raise ValueError(
+            f"cannot resume {name}: it belongs to another run ({what}). Use the "
+            "checkpoint's settings, another --out-dir, or --force to resume anyway"
+        )

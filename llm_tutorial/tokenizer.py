@@ -14,55 +14,79 @@ import numpy as np
 import regex
 from tqdm import tqdm
 
-from .bpe import (ASCII_GPT2_PATTERN, GPT2_PATTERN, chunk_split_token, find_safe_cuts,
-                              special_tokens_re)
+from llm_tutorial.bpe import (
+    ASCII_GPT2_PATTERN,
+    GPT2_PATTERN,
+    chunk_split_token,
+    find_safe_cuts,
+    special_tokens_re,
+)
 from .files import atomic_write
 from .utf8 import load_vocab_merges
 
 # %% ../nbs/03_tokenizer.ipynb #01cb063a
-LONG_PIECE = 64   # pre-tokens longer than this (ids) are merged by _bpe_merge_heap (below)
+# pre-tokens longer than this (ids) are merged by _bpe_merge_heap (below)
+LONG_PIECE = 64
 
-def bpe_merge(ids: list[int], ranks: dict[tuple[int, int], tuple[int, int]]) -> list[int]:
-    """Merge the token ids of one pre-token. `ranks[(left, right)] = (rank, merged_id)`; repeatedly replace
-    every occurrence of the adjacent pair with the lowest rank by its merged id, until no pair is a merge."""
-    if len(ids) > LONG_PIECE: return _bpe_merge_heap(ids, ranks)   # same, O(n log n)
+
+def bpe_merge(
+    ids: list[int], ranks: dict[tuple[int, int], tuple[int, int]]
+) -> list[int]:
+    """Merge the token ids of one pre-token. `ranks[(left, right)] = (rank, merged_id)`;
+    repeatedly replace every occurrence of the adjacent pair with the lowest rank by
+    its merged id, until no pair is a merge."""
+    if len(ids) > LONG_PIECE:
+        return _bpe_merge_heap(ids, ranks)  # same, O(n log n)
     none = (math.inf, -1)
     while len(ids) > 1:
-        pair = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, none))  # the pair learned first
+        # the pair learned first
+        pair = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, none))
         rank, new = ranks.get(pair, none)
-        if new < 0: break                                                # no adjacent pair is a merge
-        a, b = pair; out, i, n = [], 0, len(ids)
-        while i < n:                                                     # merge all occurrences, left to right
-            if ids[i] == a and i + 1 < n and ids[i + 1] == b: out.append(new); i += 2
-            else: out.append(ids[i]); i += 1
+        if new < 0:
+            break  # no adjacent pair is a merge
+        a, b = pair
+        out, i, n = [], 0, len(ids)
+        while i < n:  # merge all occurrences, left to right
+            if ids[i] == a and i + 1 < n and ids[i + 1] == b:
+                out.append(new)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
         ids = out
     return ids
 
 # %% ../nbs/03_tokenizer.ipynb #c3a7e002
-def _merge_round(pos: list[int], rank: int, val: list, nxt: list, prv: list,
-                 ranks: dict) -> list[int]:
+def _merge_round(
+    pos: list[int], rank: int, val: list, nxt: list, prv: list, ranks: dict
+) -> list[int]:
     """Merge the pair of `rank` at each position of `pos` that still holds it, left to
     right; return the nodes whose right-hand pair changed."""
     n, changed = len(val), []
     for i in pos:
-        if val[i] < 0 or (j := nxt[i]) >= n: continue      # merged away, or last node
+        if val[i] < 0 or (j := nxt[i]) >= n:
+            continue  # merged away, or last node
         m = ranks.get((val[i], val[j]))
-        if m is None or m[0] != rank: continue             # stale: no longer this pair
-        val[i], val[j] = m[1], -1                           # i takes the merged id
+        if m is None or m[0] != rank:
+            continue  # stale: no longer this pair
+        val[i], val[j] = m[1], -1  # i takes the merged id
         nxt[i] = k = nxt[j]
-        if k < n: prv[k] = i
+        if k < n:
+            prv[k] = i
         changed.append(i)
-        if prv[i] >= 0: changed.append(prv[i])
+        if prv[i] >= 0:
+            changed.append(prv[i])
     return changed
+
 
 def _bpe_merge_heap(ids: list[int], ranks: dict) -> list[int]:
     "`bpe_merge` in O(n log n): a heap of rank·n + position over a doubly linked list."
     n = len(ids)
-    val = list(ids)                          # node -> id, -1 once merged away
-    nxt = list(range(1, n + 1))              # node -> next node (n: none)
-    prv = list(range(-1, n - 1))             # node -> previous node (-1: none)
+    val = list(ids)  # node -> id, -1 once merged away
+    nxt = list(range(1, n + 1))  # node -> next node (n: none)
+    prv = list(range(-1, n - 1))  # node -> previous node (-1: none)
     heap = [ranks[p][0] * n + i for i, p in enumerate(zip(ids, ids[1:])) if p in ranks]
-    heapq.heapify(heap)                      # one int per entry: compares faster than tuples
+    heapq.heapify(heap)  # one int per entry: compares faster than tuples
     while heap:
         rank, pos = heap[0] // n, []
         while heap and heap[0] // n == rank:  # pops in position order
@@ -71,21 +95,27 @@ def _bpe_merge_heap(ids: list[int], ranks: dict) -> list[int]:
             if val[i] >= 0 and nxt[i] < n and (m := ranks.get((val[i], val[nxt[i]]))):
                 heapq.heappush(heap, m[0] * n + i)
     out, i = [], 0
-    while i < n:                             # node 0 is never merged away
+    while i < n:  # node 0 is never merged away
         out.append(val[i])
         i = nxt[i]
     return out
 
 # %% ../nbs/03_tokenizer.ipynb #6d273fd3
 def _check_inputs(vocab, merges, special_tokens):
-    if not isinstance(vocab, dict): raise TypeError(f"vocab must be a dict[int, bytes], got {type(vocab).__name__}")
+    if not isinstance(vocab, dict):
+        raise TypeError(f"vocab must be a dict[int, bytes], got {type(vocab).__name__}")
     for i, tok in vocab.items():
-        if not isinstance(i, int) or not isinstance(tok, bytes): raise TypeError(f"vocab must map int -> bytes, got {i!r}: {tok!r}")
+        if not isinstance(i, int) or not isinstance(tok, bytes):
+            raise TypeError(f"vocab must map int -> bytes, got {i!r}: {tok!r}")
     for k, m in enumerate(merges):
-        if len(m) != 2 or not all(isinstance(x, bytes) for x in m): raise TypeError(f"merge {k} must be a pair of bytes, got {m!r}")
-    if isinstance(special_tokens, str): raise TypeError("special_tokens must be a list of str, not a single str")
+        if len(m) != 2 or not all(isinstance(x, bytes) for x in m):
+            raise TypeError(f"merge {k} must be a pair of bytes, got {m!r}")
+    if isinstance(special_tokens, str):
+        raise TypeError("special_tokens must be a list of str, not a single str")
     for s in special_tokens or []:
-        if not isinstance(s, str) or not s: raise TypeError(f"special tokens must be non-empty str, got {s!r}")
+        if not isinstance(s, str) or not s:
+            raise TypeError(f"special tokens must be non-empty str, got {s!r}")
+
 
 def _int_ids(ids) -> list[int]:
     "`ids` as a list of Python ints; TypeError for anything else (bool, float...)."
@@ -96,150 +126,278 @@ def _int_ids(ids) -> list[int]:
         if ids.dtype.kind not in "iu":
             raise TypeError(f"token ids must be integers, got an array of {ids.dtype}")
         return ids.ravel().tolist()
-    try: ids = list(ids)
+    try:
+        ids = list(ids)
     except TypeError:
         msg = f"decode expects an iterable of int token ids, got {type(ids).__name__}"
         raise TypeError(msg) from None
-    if set(map(type, ids)) <= {int}: return ids     # the common case, checked in C
+    if set(map(type, ids)) <= {int}:
+        return ids  # the common case, checked in C
     for k, i in enumerate(ids):
         if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
             what = f"{i!r} ({type(i).__name__})"
-            raise TypeError(f"token id at position {k} is {what}, not an int "
-                            "(ids must be integers; bool is rejected)")
+            raise TypeError(
+                f"token id at position {k} is {what}, not an int "
+                "(ids must be integers; bool is rejected)"
+            )
     return [int(i) for i in ids]
 
+
 class Tokenizer:
-    "Byte-level BPE tokenizer: GPT-2 pre-tokenization, merges applied in training order, special tokens kept whole."
-    def __init__(self, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], special_tokens: list[str] | None = None,
-                 pattern: str = GPT2_PATTERN, cache_size: int = 1 << 17, stream_buffer: int = 1024):
+    """Byte-level BPE tokenizer: GPT-2 pre-tokenization, merges applied in training
+    order, special tokens kept whole."""
+
+    def __init__(
+        self,
+        vocab: dict[int, bytes],
+        merges: list[tuple[bytes, bytes]],
+        special_tokens: list[str] | None = None,
+        pattern: str = GPT2_PATTERN,
+        cache_size: int = 1 << 17,
+        stream_buffer: int = 1024,
+    ):
         _check_inputs(vocab, merges, special_tokens)
-        self.vocab, self.merges, self.pattern = dict(vocab), [tuple(m) for m in merges], pattern
-        self.cache_size, self.stream_buffer = cache_size, stream_buffer  # pre-token cache entries; chars gathered per stream step
+        self.vocab, self.merges, self.pattern = (
+            dict(vocab),
+            [tuple(m) for m in merges],
+            pattern,
+        )
+        # pre-token cache entries; chars gathered per stream step
+        self.cache_size, self.stream_buffer = cache_size, stream_buffer
         self.token_to_id: dict[bytes, int] = {}
-        for i, tok in sorted(self.vocab.items()): self.token_to_id.setdefault(tok, i)
+        for i, tok in sorted(self.vocab.items()):
+            self.token_to_id.setdefault(tok, i)
         self.special_tokens = list(dict.fromkeys(special_tokens or []))
-        for s in self.special_tokens:                     # add missing specials with fresh ids
+        for s in self.special_tokens:  # add missing specials with fresh ids
             b = s.encode("utf-8")
             if b not in self.token_to_id:
-                i = max(self.vocab, default=-1) + 1; self.vocab[i] = b; self.token_to_id[b] = i
-        self.special_ids = {s: self.token_to_id[s.encode("utf-8")] for s in self.special_tokens}
+                i = max(self.vocab, default=-1) + 1
+                self.vocab[i] = b
+                self.token_to_id[b] = i
+        self.special_ids = {
+            s: self.token_to_id[s.encode("utf-8")] for s in self.special_tokens
+        }
         self._max_special = max(map(len, self.special_tokens), default=0)
         missing = [b for b in range(256) if bytes([b]) not in self.token_to_id]
-        if missing: raise ValueError(f"vocab lacks the single-byte tokens {[bytes([b]) for b in missing[:5]]}...; a byte-level vocab needs all 256")
+        if missing:
+            raise ValueError(
+                "vocab lacks the single-byte tokens "
+                f"{[bytes([b]) for b in missing[:5]]}...; a byte-level vocab needs "
+                "all 256"
+            )
         self._byte_ids = [self.token_to_id[bytes([b])] for b in range(256)]
-        self._ranks: dict[tuple[int, int], tuple[int, int]] = {}  # (left id, right id) -> (rank, merged id)
+        # (left id, right id) -> (rank, merged id)
+        self._ranks: dict[tuple[int, int], tuple[int, int]] = {}
         for r, (a, b) in enumerate(self.merges):
             for part in (a, b, a + b):
-                if part not in self.token_to_id: raise ValueError(f"merge {r} {(a, b)!r}: token {part!r} is not in the vocab")
-            self._ranks.setdefault((self.token_to_id[a], self.token_to_id[b]), (r, self.token_to_id[a + b]))
-        self._cache: dict[str, list[int]] = {}           # pre-token -> ids
+                if part not in self.token_to_id:
+                    raise ValueError(
+                        f"merge {r} {(a, b)!r}: token {part!r} is not in the vocab"
+                    )
+            self._ranks.setdefault(
+                (self.token_to_id[a], self.token_to_id[b]), (r, self.token_to_id[a + b])
+            )
+        self._cache: dict[str, list[int]] = {}  # pre-token -> ids
         self._compile()
 
     def _compile(self):
         self._re = regex.compile(self.pattern)
-        self._ascii_re = re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None
+        self._ascii_re = (
+            re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None
+        )
         self._special_re = special_tokens_re(self.special_tokens)
 
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k not in ("_re", "_ascii_re", "_special_re")}
-    def __setstate__(self, state): self.__dict__.update(state); self._compile()   # pickled to worker processes
-    def __len__(self): return len(self.vocab)
-    def __repr__(self): return f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
+    def __getstate__(self):
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("_re", "_ascii_re", "_special_re")
+        }
+
+    # pickled to worker processes
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._compile()
+
+    def __len__(self):
+        return len(self.vocab)
+
+    def __repr__(self):
+        return (
+            f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, "
+            f"special_tokens={self.special_tokens})"
+        )
 
     @classmethod
-    def from_files(cls, vocab_filepath, merges_filepath, special_tokens: list[str] | None = None, **kwargs) -> "Tokenizer":
-        "Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files (chapters 01-02)."
+    def from_files(
+        cls,
+        vocab_filepath,
+        merges_filepath,
+        special_tokens: list[str] | None = None,
+        **kwargs,
+    ) -> "Tokenizer":
+        """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
+        (chapters 01-02)."""
         vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
         return cls(vocab, merges, special_tokens, **kwargs)
 
     def pretokenize(self, text: str) -> list[str]:
         "Split `text` (treated as ordinary text) into pre-tokens."
-        if self._ascii_re is not None and text.isascii(): return self._ascii_re.findall(text)  # same result, faster
+        # same result, faster
+        if self._ascii_re is not None and text.isascii():
+            return self._ascii_re.findall(text)
         return self._re.findall(text)
 
     def _encode_pieces(self, pieces: list[str]) -> list[int]:
         cache = self._cache
-        try: return list(itertools.chain.from_iterable(map(cache.__getitem__, pieces)))  # all cached: no Python loop
-        except KeyError: pass
+        # all cached: no Python loop
+        try:
+            return list(itertools.chain.from_iterable(map(cache.__getitem__, pieces)))
+        except KeyError:
+            pass
         out = []
         for p in pieces:
             ids = cache.get(p)
             if ids is None:
-                ids = bpe_merge([self._byte_ids[b] for b in p.encode("utf-8")], self._ranks)
-                if len(cache) >= self.cache_size: cache.clear()   # bounded memory on endless streams
-                if len(p) <= LONG_PIECE: cache[p] = ids   # not a giant pre-token
+                ids = bpe_merge(
+                    [self._byte_ids[b] for b in p.encode("utf-8")], self._ranks
+                )
+                # bounded memory on endless streams
+                if len(cache) >= self.cache_size:
+                    cache.clear()
+                if len(p) <= LONG_PIECE:
+                    cache[p] = ids  # not a giant pre-token
             out.extend(ids)
         return out
 
     def encode_ordinary(self, text: str) -> list[int]:
         "Encode `text`, treating special-token strings in it as ordinary text."
         if not isinstance(text, str):
-            raise TypeError(f"encode expects str, got {type(text).__name__}" + (" (decode the bytes first)" if isinstance(text, (bytes, bytearray)) else ""))
+            raise TypeError(
+                f"encode expects str, got {type(text).__name__}"
+                + (
+                    " (decode the bytes first)"
+                    if isinstance(text, (bytes, bytearray))
+                    else ""
+                )
+            )
         return self._encode_pieces(self.pretokenize(text))
 
     def encode(self, text: str) -> list[int]:
         "Encode `text` to token ids; special tokens in it become their own ids."
-        if self._special_re is None or not isinstance(text, str): return self.encode_ordinary(text)
+        if self._special_re is None or not isinstance(text, str):
+            return self.encode_ordinary(text)
         out, pos = [], 0
         for m in self._special_re.finditer(text):
-            if m.start() > pos: out += self._encode_pieces(self.pretokenize(text[pos:m.start()]))
-            out.append(self.special_ids[m.group()]); pos = m.end()
-        if pos < len(text): out += self._encode_pieces(self.pretokenize(text[pos:]))
+            if m.start() > pos:
+                out += self._encode_pieces(self.pretokenize(text[pos : m.start()]))
+            out.append(self.special_ids[m.group()])
+            pos = m.end()
+        if pos < len(text):
+            out += self._encode_pieces(self.pretokenize(text[pos:]))
         return out
 
     def decode(self, ids) -> str:
-        "Token ids → text; byte sequences that are not valid UTF-8 become U+FFFD (never raises on valid ids)."
+        """Token ids → text; byte sequences that are not valid UTF-8 become U+FFFD
+        (never raises on valid ids)."""
         ids = _int_ids(ids)
-        try: return b"".join(map(self.vocab.__getitem__, ids)).decode("utf-8", errors="replace")
-        except KeyError: pass
+        try:
+            return b"".join(map(self.vocab.__getitem__, ids)).decode(
+                "utf-8", errors="replace"
+            )
+        except KeyError:
+            pass
         for k, i in enumerate(ids):  # find the culprit for a clear message
-            if i not in self.vocab: raise ValueError(f"token id {i} at position {k} is not in the vocabulary (ids 0..{max(self.vocab)})")
+            if i not in self.vocab:
+                raise ValueError(
+                    f"token id {i} at position {k} is not in the vocabulary (ids "
+                    f"0..{max(self.vocab)})"
+                )
 
     def _encode_stable_prefix(self, buf: str) -> tuple[list[int], str]:
-        "Encode the longest prefix of `buf` that no continuation can change; return its ids and the rest of `buf`."
-        hold = len(buf) - max(self._max_special - 1, 0)  # a special token may have begun in buf[hold:]
+        """Encode the longest prefix of `buf` that no continuation can change; return
+        its ids and the rest of `buf`."""
+        # a special token may have begun in buf[hold:]
+        hold = len(buf) - max(self._max_special - 1, 0)
         out, pos = [], 0
         if self._special_re is not None:
             for m in self._special_re.finditer(buf):
-                if m.start() >= hold: break
-                if m.start() > pos: out += self._encode_pieces(self.pretokenize(buf[pos:m.start()]))
-                out.append(self.special_ids[m.group()]); pos = m.end()
-        if pos >= hold: return out, buf[pos:]
+                if m.start() >= hold:
+                    break
+                if m.start() > pos:
+                    out += self._encode_pieces(self.pretokenize(buf[pos : m.start()]))
+                out.append(self.special_ids[m.group()])
+                pos = m.end()
+        if pos >= hold:
+            return out, buf[pos:]
         pieces = self.pretokenize(buf[pos:hold])
-        if len(pieces) <= 2: return out, buf[pos:]
-        keep = hold - len(pieces[-1]) - len(pieces[-2])  # the last two pre-tokens may still change
+        if len(pieces) <= 2:
+            return out, buf[pos:]
+        # the last two pre-tokens may still change
+        keep = hold - len(pieces[-1]) - len(pieces[-2])
         out += self._encode_pieces(pieces[:-2])
         return out, buf[keep:]
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
-        "Lazily encode an iterable of str (e.g. an open file) in bounded memory; equals `encode` of the concatenation."
-        if isinstance(iterable, (str, bytes)): raise TypeError("encode_iterable expects an iterable of str (e.g. an open file), not a single string; use encode")
-        pending, n = [], 0   # gather small chunks (a file's lines) into ~stream_buffer characters per step
+        """Lazily encode an iterable of str (e.g. an open file) in bounded memory;
+        equals `encode` of the concatenation."""
+        if isinstance(iterable, (str, bytes)):
+            raise TypeError(
+                "encode_iterable expects an iterable of str (e.g. an open file), not "
+                "a single string; use encode"
+            )
+        # gather small chunks (a file's lines) into ~stream_buffer characters per step
+        pending, n = [], 0
         need = self.stream_buffer
         for chunk in iterable:
-            if not isinstance(chunk, str): raise TypeError(f"encode_iterable expects str chunks, got {type(chunk).__name__} (open the file in text mode)")
-            pending.append(chunk); n += len(chunk)
+            if not isinstance(chunk, str):
+                raise TypeError(
+                    f"encode_iterable expects str chunks, got {type(chunk).__name__} "
+                    "(open the file in text mode)"
+                )
+            pending.append(chunk)
+            n += len(chunk)
             if n >= need:
                 ids, rest = self._encode_stable_prefix("".join(pending))
                 yield from ids
                 pending, n = [rest], len(rest)
-                need = 2 * n + self.stream_buffer   # a long unfinished run: wait
+                need = 2 * n + self.stream_buffer  # a long unfinished run: wait
         yield from self.encode("".join(pending))
 
     def to_tiktoken(self, name: str = "llm_tutorial"):
-        "A `tiktoken.Encoding` with our merges, ids, pattern and special tokens: the same tokens at Rust speed."
+        """A `tiktoken.Encoding` with our merges, ids, pattern and special tokens: the
+        same tokens at Rust speed."""
         import tiktoken
+
         merged = [self.token_to_id[a + b] for a, b in self.merges]
         if any(x >= y for x, y in zip(merged, merged[1:])):
-            raise ValueError("to_tiktoken needs merged-token ids that increase with merge order (tiktoken uses the id as the merge rank)")
+            raise ValueError(
+                "to_tiktoken needs merged-token ids that increase with merge order "
+                "(tiktoken uses the id as the merge rank)"
+            )
         ranks = {bytes([b]): self._byte_ids[b] for b in range(256)}
-        for (a, b), i in zip(self.merges, merged): ranks.setdefault(a + b, i)
-        return tiktoken.Encoding(name=name, pat_str=self.pattern, mergeable_ranks=ranks, special_tokens=dict(self.special_ids))
+        for (a, b), i in zip(self.merges, merged):
+            ranks.setdefault(a + b, i)
+        return tiktoken.Encoding(
+            name=name,
+            pat_str=self.pattern,
+            mergeable_ranks=ranks,
+            special_tokens=dict(self.special_ids),
+        )
 
-    def encode_file(self, input_path, output_path, num_workers: int | None = None, chunk_bytes: int = 1 << 20,
-                    progress: bool = True) -> int:
-        "Encode a UTF-8 text file to `output_path` (`.npy`, else raw `.bin`) as uint16 (uint32 for big vocabs) with worker processes."
+    def encode_file(
+        self,
+        input_path,
+        output_path,
+        num_workers: int | None = None,
+        chunk_bytes: int = 1 << 20,
+        progress: bool = True,
+    ) -> int:
+        """Encode a UTF-8 text file to `output_path` (`.npy`, else raw `.bin`) as uint16
+        (uint32 for big vocabs) with worker processes."""
         input_path, output_path = Path(input_path), Path(output_path)
-        if not input_path.is_file(): raise FileNotFoundError(f"input text file not found: {input_path}")
+        if not input_path.is_file():
+            raise FileNotFoundError(f"input text file not found: {input_path}")
         if type(chunk_bytes) is not int or chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
         dtype = token_dtype(max(self.vocab) + 1)
@@ -249,52 +407,101 @@ class Tokenizer:
         num_workers = max(1, min(num_workers or os.cpu_count() or 1, len(ranges)))
         output_path.parent.mkdir(parents=True, exist_ok=True)
         n = 0
-        with tempfile.TemporaryFile(dir=output_path.parent) as raw, \
-             tqdm(total=size, unit="B", unit_scale=True, desc=f"encoding {input_path.name}", disable=not progress) as bar:
+        with (
+            tempfile.TemporaryFile(dir=output_path.parent) as raw,
+            tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=f"encoding {input_path.name}",
+                disable=not progress,
+            ) as bar,
+        ):
+
             def write(arr, nbytes):
                 nonlocal n
-                raw.write(arr.astype(dtype, copy=False).tobytes()); n += len(arr); bar.update(nbytes)
+                raw.write(arr.astype(dtype, copy=False).tobytes())
+                n += len(arr)
+                bar.update(nbytes)
+
             if num_workers == 1:
-                for s, e in ranges: write(_encode_range(self, input_path, s, e, dtype), e - s)
-            else:  # fork shares the tokenizer, warm cache included, with the workers for free; spawn pickles it
+                for s, e in ranges:
+                    write(_encode_range(self, input_path, s, e, dtype), e - s)
+            # fork shares the tokenizer, warm cache included, with the workers for free;
+            # spawn pickles it
+            else:
                 fork = "fork" in mp.get_all_start_methods()
-                if fork: (s, e), *ranges = ranges; write(_encode_range(self, input_path, s, e, dtype), e - s)  # warm the cache once
+                # warm the cache once
+                if fork:
+                    (s, e), *ranges = ranges
+                    write(_encode_range(self, input_path, s, e, dtype), e - s)
                 ctx = mp.get_context("fork" if fork else "spawn")
-                with ctx.Pool(num_workers, initializer=_init_worker, initargs=(self,)) as pool:
-                    results = pool.imap(_encode_range_worker, [(str(input_path), s, e, dtype) for s, e in ranges])
-                    for (s, e), arr in zip(ranges, results): write(arr, e - s)
+                with ctx.Pool(
+                    num_workers, initializer=_init_worker, initargs=(self,)
+                ) as pool:
+                    results = pool.imap(
+                        _encode_range_worker,
+                        [(str(input_path), s, e, dtype) for s, e in ranges],
+                    )
+                    for (s, e), arr in zip(ranges, results):
+                        write(arr, e - s)
             raw.seek(0)
-            with atomic_write(output_path, "wb") as f:   # the header needs the length, so the tokens go via `raw`
+            # the header needs the length, so the tokens go via `raw`
+            with atomic_write(output_path, "wb") as f:
                 if output_path.suffix == ".npy":
-                    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)})
+                    np.lib.format.write_array_header_1_0(
+                        f,
+                        {
+                            "descr": np.lib.format.dtype_to_descr(dtype),
+                            "fortran_order": False,
+                            "shape": (n,),
+                        },
+                    )
                 shutil.copyfileobj(raw, f, 1 << 22)
         return n
 
 # %% ../nbs/03_tokenizer.ipynb #b500e048
 def token_dtype(vocab_size: int) -> np.dtype:
-    "The smallest unsigned dtype that holds every id of a `vocab_size` vocabulary: uint16 up to 65,536, else uint32."
-    if vocab_size < 1: raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    """The smallest unsigned dtype that holds every id of a `vocab_size` vocabulary:
+    uint16 up to 65,536, else uint32."""
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 # %% ../nbs/03_tokenizer.ipynb #2a6304c5
 def _file_cuts(tok: Tokenizer, path, n_pieces: int) -> list[int]:
-    "Byte offsets that cut the file at `path` into at most `n_pieces` pieces `tok` can encode apart."
+    """Byte offsets that cut the file at `path` into at most `n_pieces` pieces `tok` can
+    encode apart."""
     if tok.pattern != GPT2_PATTERN:
         return [0, Path(path).stat().st_size]
     with open(path, "rb") as f:
-        return find_safe_cuts(f, n_pieces, tok.special_tokens,
-                              chunk_split_token(tok.special_tokens))
+        return find_safe_cuts(
+            f, n_pieces, tok.special_tokens, chunk_split_token(tok.special_tokens)
+        )
 
-def _encode_range(tok: Tokenizer, path, start: int, end: int, dtype=np.int64) -> np.ndarray:
+
+def _encode_range(
+    tok: Tokenizer, path, start: int, end: int, dtype=np.int64
+) -> np.ndarray:
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
-    try: text = data.decode("utf-8")
-    except UnicodeDecodeError as e:   # the offset in the file, not in the chunk
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:  # the offset in the file, not in the chunk
         msg = f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
         raise ValueError(msg) from None
-    return np.array(tok.encode(text), dtype=dtype)   # the file's dtype already in the worker: 4x less to send back than int64
+    # the file's dtype already in the worker: 4x less to send back than int64
+    return np.array(tok.encode(text), dtype=dtype)
+
 
 _WORKER_TOK = None
-def _init_worker(tok): global _WORKER_TOK; _WORKER_TOK = tok
-def _encode_range_worker(args): return _encode_range(_WORKER_TOK, *args)
+
+
+def _init_worker(tok):
+    global _WORKER_TOK
+    _WORKER_TOK = tok
+
+
+def _encode_range_worker(args):
+    return _encode_range(_WORKER_TOK, *args)

@@ -7,130 +7,208 @@ __all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'Training
            'train_main']
 
 # %% ../nbs/09_train.ipynb #83cb7b99
-import argparse, functools, hashlib, json, math, os, re, sys, tempfile, time, typing, warnings
+import math, os, sys, time, typing
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, fields, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
-
 import numpy as np
 import torch
 from tqdm import tqdm
-
 from .files import atomic_write
 from .utf8 import save_vocab_merges
-from .model import ModelConfig, TransformerLM, forward_flops
+from .model import TransformerLM
 from .layers import fast_op
-from .optim import AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping
-from .data import TrainData, corpus_tokens, get_batch, open_tokens, prepare_data, resolve_device, tokenizer_id
-from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, unwrap_model
-from .files import data_dir
-from .corpus import DATASETS, STORY_CORPORA, EOT, corpus_path, entropy_floor, load_corpus, split_stories
-from .bpe import train_bpe
-from .tokenizer import Tokenizer
-from .config import (TrainConfig, config_from_args, data_options, train_parser,
-                                 user_errors)
-from .evaluate import (device_peak_flops, doc_aligned_loss, estimate_loss, mfu,
-                                   peak_memory_mb, train_flops_per_token)
-from .runlog import (RunLog, check_can_start, check_resume, plot_losses, read_log,
-                                 run_identity, run_lock)
+from llm_tutorial.optim import (
+    AdamW,
+    cross_entropy,
+    get_lr_cosine_schedule,
+    gradient_clipping,
+)
+from .data import TrainData, get_batch, prepare_data, resolve_device
+from llm_tutorial.checkpoint import (
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    unwrap_model,
+)
+from llm_tutorial.config import (
+    TrainConfig,
+    config_from_args,
+    data_options,
+    train_parser,
+    user_errors,
+)
+from llm_tutorial.evaluate import (
+    device_peak_flops,
+    doc_aligned_loss,
+    estimate_loss,
+    mfu,
+    peak_memory_mb,
+    train_flops_per_token,
+)
+from llm_tutorial.runlog import (
+    RunLog,
+    check_can_start,
+    check_resume,
+    plot_losses,
+    read_log,
+    run_identity,
+    run_lock,
+)
 
 # %% ../nbs/09_train.ipynb #cd3f47f2
 def check_data(config: TrainConfig, data: TrainData):
-    "Fail before training when the tokens do not fit the model: too short, or ids outside the vocabulary."
+    """Fail before training when the tokens do not fit the model: too short, or ids
+    outside the vocabulary."""
     for split, arr in [("train", data.train), ("validation", data.val)]:
         if len(arr) <= config.context_length:
-            raise ValueError(f"{split} data has {len(arr)} tokens, not more than context_length={config.context_length}: "
-                             "use more text or a shorter --context-length")
+            raise ValueError(
+                f"{split} data has {len(arr)} tokens, not more than "
+                f"context_length={config.context_length}: "
+                "use more text or a shorter --context-length"
+            )
         hi = int(np.max(arr))
         if hi >= config.vocab_size:
-            raise ValueError(f"{split} tokens contain id {hi} >= vocab_size={config.vocab_size}: "
-                             "the token files were made with a different tokenizer than this config")
+            raise ValueError(
+                f"{split} tokens contain id {hi} >= vocab_size={config.vocab_size}: "
+                "the token files were made with a different tokenizer than this config"
+            )
     tok = data.tokenizer
     if tok is not None and hasattr(tok, "vocab") and len(tok.vocab) > config.vocab_size:
-        raise ValueError(f"the tokenizer has {len(tok.vocab)} tokens but the model's vocab_size is only {config.vocab_size}")
+        raise ValueError(
+            f"the tokenizer has {len(tok.vocab)} tokens but the model's vocab_size is "
+            f"only {config.vocab_size}"
+        )
 
 # %% ../nbs/09_train.ipynb #bcc0e7c4
 def dist_info() -> dict:
-    "rank, world size and local rank from torchrun's environment (1 process when absent)."
+    """rank, world size and local rank from torchrun's environment (1 process when
+    absent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    return {"rank": int(os.environ.get("RANK", "0")), "world_size": world, "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "ddp": world > 1}
+    return {
+        "rank": int(os.environ.get("RANK", "0")),
+        "world_size": world,
+        "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+        "ddp": world > 1,
+    }
 
 # %% ../nbs/09_train.ipynb #ee5b9d48
 class WeightAverage:
-    "Exponential moving average of a model's trainable parameters; `update()` after every optimizer step."
+    """Exponential moving average of a model's trainable parameters; `update()` after
+    every optimizer step."""
+
     def __init__(self, model: torch.nn.Module, decay: float):
-        if not 0 < decay < 1: raise ValueError(f"decay must be in (0, 1), got {decay}")
+        if not 0 < decay < 1:
+            raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.model, self.decay, self.n = model, decay, 0
         self.named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
-        self.avg = [p.detach().clone() for _, p in self.named]      # one copy of every trainable tensor
+        # one copy of every trainable tensor
+        self.avg = [p.detach().clone() for _, p in self.named]
 
     @torch.no_grad()
     def update(self):
         self.n += 1
         d = min(self.decay, (1 + self.n) / (10 + self.n))
-        for a, (_, p) in zip(self.avg, self.named): a.lerp_(p.detach(), 1 - d)   # a = d·a + (1-d)·p
+        # a = d·a + (1-d)·p
+        for a, (_, p) in zip(self.avg, self.named):
+            a.lerp_(p.detach(), 1 - d)
 
     @contextmanager
     def applied(self):
-        "Inside the `with` block the model holds the averaged weights; its own come back afterwards."
+        """Inside the `with` block the model holds the averaged weights; its own come
+        back afterwards."""
         saved = [p.detach().clone() for _, p in self.named]
         self.copy_to()
-        try: yield self.model
+        try:
+            yield self.model
         finally:
             with torch.no_grad():
-                for s, (_, p) in zip(saved, self.named): p.copy_(s)
+                for s, (_, p) in zip(saved, self.named):
+                    p.copy_(s)
 
     @torch.no_grad()
     def copy_to(self):
         "Put the averaged weights into the model, for good."
-        for a, (_, p) in zip(self.avg, self.named): p.copy_(a)
+        for a, (_, p) in zip(self.avg, self.named):
+            p.copy_(a)
 
-    def state_dict(self) -> dict: return {"decay": self.decay, "n": self.n, "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)}}
+    def state_dict(self) -> dict:
+        return {
+            "decay": self.decay,
+            "n": self.n,
+            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
+        }
 
     def load_state_dict(self, state: dict):
         w = state["weights"]
-        if sorted(w) != sorted(k for k, _ in self.named): raise ValueError("the saved weight average does not match this model's parameters")
+        if sorted(w) != sorted(k for k, _ in self.named):
+            raise ValueError(
+                "the saved weight average does not match this model's parameters"
+            )
         for a, (k, _) in zip(self.avg, self.named):
-            if w[k].shape != a.shape: raise ValueError(f"weight average of {k}: shape {tuple(w[k].shape)}, the model has {tuple(a.shape)}")
+            if w[k].shape != a.shape:
+                raise ValueError(
+                    f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
+                    f"{tuple(a.shape)}"
+                )
             a.copy_(w[k])
         self.n = int(state["n"])
 
-
 # %% ../nbs/09_train.ipynb #c24dd2ac
 def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list[dict]:
-    "AdamW parameter groups: everything with `lr_scale` 1, or (multiplier not 1) the token embeddings apart, at `lr_scale = embedding_lr_mult` and no weight decay."
-    if embedding_lr_mult == 1.0: return [dict(params=list(model.parameters()), lr_scale=1.0)]
-    emb = model.token_embeddings.weight                  # (vocab, d_model); with tied weights also the LM head
+    """AdamW parameter groups: everything with `lr_scale` 1, or (multiplier not 1) the
+    token embeddings apart, at `lr_scale = embedding_lr_mult` and no weight decay."""
+    if embedding_lr_mult == 1.0:
+        return [dict(params=list(model.parameters()), lr_scale=1.0)]
+    # (vocab, d_model); with tied weights also the LM head
+    emb = model.token_embeddings.weight
     rest = [p for p in model.parameters() if p is not emb]
-    return [dict(params=rest, lr_scale=1.0), dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
-
+    return [
+        dict(params=rest, lr_scale=1.0),
+        dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0),
+    ]
 
 # %% ../nbs/09_train.ipynb #ae24707d
 def _batch_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
-    "The generator for one micro-batch: a pure function of (seed, rank, step, micro), so a resumed run draws the same batches."
+    """The generator for one micro-batch: a pure function of (seed, rank, step, micro),
+    so a resumed run draws the same batches."""
     g = torch.Generator()
-    g.manual_seed((seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63))
+    g.manual_seed(
+        (seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63)
+    )
     return g
 
+
 def _autocast(device, dtype: str):
-    if dtype == "float32": return nullcontext()
+    if dtype == "float32":
+        return nullcontext()
     return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
 
+
 def _init_wandb(config):
-    try: import wandb
-    except ImportError: raise ImportError("--wandb asks for Weights & Biases, which is not installed: pip install wandb") from None
+    try:
+        import wandb
+    except ImportError:
+        raise ImportError(
+            "--wandb asks for Weights & Biases, which is not installed: pip install "
+            "wandb"
+        ) from None
     return wandb.init(project=config.wandb_project, config=config.to_dict())
 
 # %% ../nbs/09_train.ipynb #b3e34b56
 class TrainingDiverged(RuntimeError):
-    "The loss became NaN or infinite; `.step` and `.checkpoint` (the last good one) say where."
+    """The loss became NaN or infinite; `.step` and `.checkpoint` (the last good one)
+    say where."""
+
     def __init__(self, msg, step=None, checkpoint=None):
         super().__init__(msg)
         self.step, self.checkpoint = step, checkpoint
 
+
 @dataclass
 class TrainResult:
     "What `train` returns."
+
     model: torch.nn.Module
     config: TrainConfig
     log: list
@@ -145,39 +223,50 @@ class TrainResult:
 @dataclass
 class RunState:
     "A training run in progress: what the loop reads and updates."
+
     config: TrainConfig
     data: TrainData
-    model: torch.nn.Module           # what runs forward (maybe compiled / DDP-wrapped)
+    model: torch.nn.Module  # what runs forward (maybe compiled / DDP-wrapped)
     opt: AdamW
     device: torch.device
-    dist: dict                       # rank, world_size, local_rank, ddp (dist_info)
-    micro_bs: int                    # sequences per micro-batch and process
-    identity: dict                   # tokenizer and data (run_identity)
+    dist: dict  # rank, world_size, local_rank, ddp (dist_info)
+    micro_bs: int  # sequences per micro-batch and process
+    identity: dict  # tokenizer and data (run_identity)
     ema: WeightAverage | None = None
     on_log: typing.Callable | None = None
-    raw: torch.nn.Module | None = None   # the plain TransformerLM inside `model`
-    start: int = 0                   # first step of this process (> 0 after a resume)
-    done: int = 0                    # steps completed
-    train_time: float = 0.0          # seconds in training steps, this process
-    time_offset: float = 0.0         # training seconds before a resume
-    wall0: float = 0.0               # wall-clock seconds before a resume
+    raw: torch.nn.Module | None = None  # the plain TransformerLM inside `model`
+    start: int = 0  # first step of this process (> 0 after a resume)
+    done: int = 0  # steps completed
+    train_time: float = 0.0  # seconds in training steps, this process
+    time_offset: float = 0.0  # training seconds before a resume
+    wall0: float = 0.0  # wall-clock seconds before a resume
     t_start: float = 0.0
     last_ckpt: Path | None = None
     last_ckpt_step: int | None = None
     final: dict = field(default_factory=dict)
-    compute: dict = field(default_factory=dict)   # autocast, scaler, loss_fn, params, MFU figures
+    # autocast, scaler, loss_fn, params, MFU figures
+    compute: dict = field(default_factory=dict)
     log: RunLog | None = None
     wandb: typing.Any = None
 
     @property
-    def master(self) -> bool: return self.dist["rank"] == 0
+    def master(self) -> bool:
+        return self.dist["rank"] == 0
+
     @property
-    def out(self) -> Path: return Path(self.config.out_dir)
+    def out(self) -> Path:
+        return Path(self.config.out_dir)
+
     @property
-    def steps(self) -> int: return self.config.total_steps
+    def steps(self) -> int:
+        return self.config.total_steps
+
     @property
-    def tokens_per_step(self) -> int: return self.config.batch_size * self.config.context_length
-    def wall(self) -> float: return self.wall0 + time.perf_counter() - self.t_start
+    def tokens_per_step(self) -> int:
+        return self.config.batch_size * self.config.context_length
+
+    def wall(self) -> float:
+        return self.wall0 + time.perf_counter() - self.t_start
 
 # %% ../nbs/09_train.ipynb #cf6dc46d
 def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
@@ -192,16 +281,20 @@ def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
     parts = config.grad_accum_steps * di["world_size"]
     micro_bs, rem = divmod(config.batch_size, parts)
     if rem or micro_bs < 1:
-        raise ValueError(f"batch_size={config.batch_size} must be a multiple of "
-                         f"grad_accum_steps × processes = {parts}")
+        raise ValueError(
+            f"batch_size={config.batch_size} must be a multiple of "
+            f"grad_accum_steps × processes = {parts}"
+        )
     return di, device, micro_bs
 
+
 def _load_data(config: TrainConfig, data: TrainData | None, di: dict) -> TrainData:
-    "The run's data (prepared by rank 0 first), checked; its tokenizer saved in the run folder."
+    """The run's data (prepared by rank 0 first), checked; its tokenizer saved in the
+    run folder."""
     master = di["rank"] == 0
     if data is None:
         if di["ddp"] and not master:
-            torch.distributed.barrier()         # rank 0 prepares (and caches) the data first
+            torch.distributed.barrier()  # rank 0 prepares (and caches) the data first
         data = prepare_data(**data_options(config), verbose=master)
         if di["ddp"] and master:
             torch.distributed.barrier()
@@ -221,16 +314,32 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
     data = _load_data(config, data, di)
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
-    opt = AdamW(param_groups(model, config.embedding_lr_mult), lr=config.lr,
-                betas=(config.beta1, config.beta2), eps=config.eps,
-                weight_decay=config.weight_decay)
+    opt = AdamW(
+        param_groups(model, config.embedding_lr_mult),
+        lr=config.lr,
+        betas=(config.beta1, config.beta2),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
-    return RunState(config, data, model, opt, device, di, micro_bs,
-                    run_identity(config, data), ema, on_log, raw=model)
+    return RunState(
+        config,
+        data,
+        model,
+        opt,
+        device,
+        di,
+        micro_bs,
+        run_identity(config, data),
+        ema,
+        on_log,
+        raw=model,
+    )
 
 # %% ../nbs/09_train.ipynb #b42edc79
 def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
-    "Continue from `config.resume` if set: the log records kept, and the checkpoint's path."
+    """Continue from `config.resume` if set: the log records kept, and the checkpoint's
+    path."""
     config, ckpt_path = run.config, run.out / "checkpoint.pt"
     resume = config.resume
     if resume == "auto":
@@ -240,30 +349,48 @@ def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
     if not Path(resume).is_file():
         raise FileNotFoundError(f"checkpoint to resume from not found: {resume}")
     ck = read_checkpoint(resume)
-    check_resume(ck, config, run.identity, resume, force)   # the same model, data, settings
+    # the same model, data, settings
+    check_resume(ck, config, run.identity, resume, force)
     run.start = run.done = load_checkpoint(ck, run.model, run.opt)
     if run.ema is not None:
         if ck["extra"].get("ema") is None:
-            raise ValueError(f"{resume} has no weight average; resume it with ema_decay=0")
+            raise ValueError(
+                f"{resume} has no weight average; resume it with ema_decay=0"
+            )
         run.ema.load_state_dict(ck["extra"]["ema"])
     records = []
     if (run.out / "log.jsonl").exists():
-        records = [r for r in read_log(run.out / "log.jsonl")
-                   if r.get("step", 0) <= run.start and r.get("kind") != "end"]
+        records = [
+            r
+            for r in read_log(run.out / "log.jsonl")
+            if r.get("step", 0) <= run.start and r.get("kind") != "end"
+        ]
     if run.master:
         print(f"resumed from {resume} at step {run.start}")
     return records, Path(resume)
 
+
 def _finished(run: RunState, records: list[dict], ckpt: Path) -> TrainResult:
     "A resumed run with no step left: no new evaluation or record."
     if run.master:
-        print(f"the run already has {run.start} of {run.steps} steps; "
-              "raise --max-steps to train on")
+        print(
+            f"the run already has {run.start} of {run.steps} steps; "
+            "raise --max-steps to train on"
+        )
     if run.ema is not None:
         run.ema.copy_to()
     final = next((r for r in reversed(records) if r.get("kind") == "eval"), {})
-    return TrainResult(run.model.eval(), run.config, records, run.out, ckpt, run.start,
-                       False, final, run.data)
+    return TrainResult(
+        run.model.eval(),
+        run.config,
+        records,
+        run.out,
+        ckpt,
+        run.start,
+        False,
+        final,
+        run.data,
+    )
 
 # %% ../nbs/09_train.ipynb #89bc4b19
 def _compute(run: RunState, records: list[dict]) -> None:
@@ -281,16 +408,22 @@ def _compute(run: RunState, records: list[dict]) -> None:
     run.compute = dict(
         autocast=_autocast(device, c.dtype),
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
-        loss_fn=fast_op("cross_entropy") if c.fast else cross_entropy,   # chapter 11's twin
+        # chapter 11's twin
+        loss_fn=fast_op("cross_entropy") if c.fast else cross_entropy,
         params=[p for p in run.model.parameters() if p.requires_grad],
         flops_per_token=train_flops_per_token(c.model_config(), c.context_length),
-        peak=peak, peak_source=source)
+        peak=peak,
+        peak_source=source,
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if records and "time" in records[-1]:
-        run.wall0 = records[-1]["time"]          # wall time continues across resumes
-    run.time_offset = sum(run.tokens_per_step / r["tokens_per_s"] for r in records
-                          if r.get("kind") == "train")
+        run.wall0 = records[-1]["time"]  # wall time continues across resumes
+    run.time_offset = sum(
+        run.tokens_per_step / r["tokens_per_s"]
+        for r in records
+        if r.get("kind") == "train"
+    )
 
 # %% ../nbs/09_train.ipynb #3151879a
 def _emit(run: RunState, rec: dict) -> None:
@@ -302,31 +435,54 @@ def _emit(run: RunState, rec: dict) -> None:
     if run.on_log is not None:
         run.on_log(rec)
 
+
 def _config_record(run: RunState) -> dict:
-    "The log's first record: the config, the data and the figures MFU is measured against."
-    return {"kind": "config", "step": 0, "config": run.config.to_dict(),
-            "world_size": run.dist["world_size"],
-            "params": sum(p.numel() for p in run.raw.parameters()), "data": run.data.info,
-            "flops_per_token": run.compute["flops_per_token"],
-            "peak_flops": run.compute["peak"], "peak_source": run.compute["peak_source"]}
+    """The log's first record: the config, the data and the figures MFU is measured
+    against."""
+    return {
+        "kind": "config",
+        "step": 0,
+        "config": run.config.to_dict(),
+        "world_size": run.dist["world_size"],
+        "params": sum(p.numel() for p in run.raw.parameters()),
+        "data": run.data.info,
+        "flops_per_token": run.compute["flops_per_token"],
+        "peak_flops": run.compute["peak"],
+        "peak_source": run.compute["peak_source"],
+    }
 
 # %% ../nbs/09_train.ipynb #c7289860
 def _evaluate(run: RunState, step: int) -> dict:
-    "Losses on fixed random windows and, for stories, on whole stories; emitted and returned."
+    """Losses on fixed random windows and, for stories, on whole stories; emitted and
+    returned."""
     c, data, raw, autocast = run.config, run.data, run.raw, run.compute["autocast"]
     raw.eval()
     g = torch.Generator()
-    g.manual_seed(c.seed + 12_345)          # the same windows at every evaluation
-    rec = {"kind": "eval", "step": step, "tokens": step * run.tokens_per_step,
-           "time": run.wall() if step else 0.0}
-    with run.ema.applied() if run.ema is not None else nullcontext():   # the average
+    g.manual_seed(c.seed + 12_345)  # the same windows at every evaluation
+    rec = {
+        "kind": "eval",
+        "step": step,
+        "tokens": step * run.tokens_per_step,
+        "time": run.wall() if step else 0.0,
+    }
+    with run.ema.applied() if run.ema is not None else nullcontext():  # the average
         rec["train_loss"] = estimate_loss(raw, data.train, c, run.device, g, autocast)
         rec["val_loss"] = estimate_loss(raw, data.val, c, run.device, g, autocast)
         if data.doc_val and c.doc_eval_stories:
-            d = doc_aligned_loss(raw, data.doc_val[:c.doc_eval_stories], data.eot_id,
-                                 c.context_length, run.device, run.micro_bs, autocast)
-            rec.update(doc_val_loss=d["loss"], doc_val_docs=d["docs"],
-                       doc_val_skipped=d["skipped"])
+            d = doc_aligned_loss(
+                raw,
+                data.doc_val[: c.doc_eval_stories],
+                data.eot_id,
+                c.context_length,
+                run.device,
+                run.micro_bs,
+                autocast,
+            )
+            rec.update(
+                doc_val_loss=d["loss"],
+                doc_val_docs=d["docs"],
+                doc_val_skipped=d["skipped"],
+            )
     if data.entropy_floor is not None:
         rec["entropy_floor"] = data.entropy_floor
     rec["peak_mem_mb"] = peak_memory_mb(run.device)
@@ -336,29 +492,40 @@ def _evaluate(run: RunState, step: int) -> dict:
 
 # %% ../nbs/09_train.ipynb #dd298f66
 def _checkpoint(run: RunState, step: int) -> Path:
-    "Save model, optimizer, average, config and identity (first process only); the path."
+    """Save model, optimizer, average, config and identity (first process only); the
+    path."""
     path = run.out / "checkpoint.pt"
     if not run.master:
         return path
     extra = {"ema": run.ema.state_dict()} if run.ema is not None else {}
     try:
-        save_checkpoint(run.raw, run.opt, step, path, train_config=run.config.to_dict(),
-                        identity=run.identity, **extra)
-    except (OSError, RuntimeError) as e:    # e.g. a full disk; the old checkpoint is kept
+        save_checkpoint(
+            run.raw,
+            run.opt,
+            step,
+            path,
+            train_config=run.config.to_dict(),
+            identity=run.identity,
+            **extra,
+        )
+    except (OSError, RuntimeError) as e:  # e.g. a full disk; the old checkpoint is kept
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise OSError(f"could not write the checkpoint {path} ({msg}); is the disk full? "
-                      "The previous checkpoint, if any, is unchanged") from e
+        raise OSError(
+            f"could not write the checkpoint {path} ({msg}); is the disk full? "
+            "The previous checkpoint, if any, is unchanged"
+        ) from e
     with atomic_write(run.out / "config.json", "w", encoding="utf-8") as f:
         f.write(run.config.to_json())
     return path
 
 # %% ../nbs/09_train.ipynb #24b953c7
 def _set_lr(run: RunState, step: int) -> float:
-    "The schedule's rate for `step`, set on every parameter group (times its `lr_scale`)."
+    """The schedule's rate for `step`, set on every parameter group (times its
+    `lr_scale`)."""
     c = run.config
     cosine = c.cosine_steps if c.cosine_steps is not None else run.steps
     it = step
-    if c.max_time is not None:               # a time budget: the schedule follows the clock
+    if c.max_time is not None:  # a time budget: the schedule follows the clock
         spent = run.train_time + run.time_offset
         it = max(step, int(cosine * spent / c.max_time))
     lr = get_lr_cosine_schedule(it, c.lr, c.min_lr, c.warmup_steps, cosine)
@@ -368,17 +535,19 @@ def _set_lr(run: RunState, step: int) -> float:
 
 # %% ../nbs/09_train.ipynb #56485cd4
 def _forward_backward(run: RunState, step: int) -> float:
-    "Accumulate the gradients of this step's micro-batches; their mean loss (over processes)."
+    """Accumulate the gradients of this step's micro-batches; their mean loss (over
+    processes)."""
     c, ddp, comp = run.config, run.dist["ddp"], run.compute
     loss_sum = torch.zeros((), device=run.device)
     for micro in range(c.grad_accum_steps):
         g = _batch_generator(c.seed, run.dist["rank"], step, micro)
-        x, y = get_batch(run.data.train, run.micro_bs, c.context_length, run.device,
-                         generator=g)                   # (micro_bs, context) each
+        x, y = get_batch(
+            run.data.train, run.micro_bs, c.context_length, run.device, generator=g
+        )  # (micro_bs, context) each
         last = micro == c.grad_accum_steps - 1
         with nullcontext() if not ddp or last else run.model.no_sync():
             with comp["autocast"]:
-                logits = run.model(x)                   # (micro_bs, context, vocab)
+                logits = run.model(x)  # (micro_bs, context, vocab)
             flat = logits.float().reshape(-1, logits.shape[-1])
             loss = comp["loss_fn"](flat, y.reshape(-1))
             scaled = loss / c.grad_accum_steps
@@ -394,15 +563,22 @@ def _check_finite(run: RunState, loss: float, step: int, lr: float) -> None:
     if math.isfinite(loss):
         return
     if run.last_ckpt:
-        where = f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})"
+        where = (
+            f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})"
+        )
     else:
         where = "no checkpoint was saved"
-    raise TrainingDiverged(f"loss became {loss} at step {step} (lr={lr:.3g}); stopped, {where}. "
-                           "Lower --lr, raise --warmup-steps or clip gradients (--grad-clip).",
-                           step, run.last_ckpt)
+    raise TrainingDiverged(
+        f"loss became {loss} at step {step} (lr={lr:.3g}); stopped, {where}. "
+        "Lower --lr, raise --warmup-steps or clip gradients (--grad-clip).",
+        step,
+        run.last_ckpt,
+    )
+
 
 def _optimizer_step(run: RunState) -> float:
-    "Clip, step AdamW (through the scaler in float16), update the average; the gradient norm."
+    """Clip, step AdamW (through the scaler in float16), update the average; the
+    gradient norm."""
     c, scaler = run.config, run.compute["scaler"]
     if scaler:
         scaler.unscale_(run.opt)
@@ -419,14 +595,24 @@ def _optimizer_step(run: RunState) -> float:
     return float(gnorm)
 
 # %% ../nbs/09_train.ipynb #b7cccd4b
-def _log_step(run: RunState, lr: float, loss: float, gnorm: float, dt: float, bar) -> None:
+def _log_step(
+    run: RunState, lr: float, loss: float, gnorm: float, dt: float, bar
+) -> None:
     "A `train` record every `log_interval` steps; the progress bar's figures."
     c, done, comp = run.config, run.done, run.compute
     world = run.dist["world_size"]
     if done % c.log_interval == 0 or done == run.steps:
         tps = run.tokens_per_step / dt
-        rec = {"kind": "train", "step": done, "tokens": done * run.tokens_per_step, "lr": lr,
-               "loss": loss, "grad_norm": gnorm, "tokens_per_s": tps, "time": run.wall()}
+        rec = {
+            "kind": "train",
+            "step": done,
+            "tokens": done * run.tokens_per_step,
+            "lr": lr,
+            "loss": loss,
+            "grad_norm": gnorm,
+            "tokens_per_s": tps,
+            "time": run.wall(),
+        }
         if comp["peak"]:
             rec["mfu"] = mfu(tps, comp["flops_per_token"], comp["peak"], world)
         _emit(run, rec)
@@ -441,11 +627,14 @@ def _log_step(run: RunState, lr: float, loss: float, gnorm: float, dt: float, ba
 
 # %% ../nbs/09_train.ipynb #bf96fcd9
 def _due(done: int, interval: int, steps: int) -> bool:
-    "An evaluation or checkpoint every `interval` steps (0: never), the last step excepted."
+    """An evaluation or checkpoint every `interval` steps (0: never), the last step
+    excepted."""
     return bool(interval) and done % interval == 0 and done != steps
 
+
 def _loop(run: RunState, bar) -> None:
-    "The optimizer steps from `run.start`, with evaluations, checkpoints and a time budget."
+    """The optimizer steps from `run.start`, with evaluations, checkpoints and a time
+    budget."""
     c = run.config
     for step in range(run.start, run.steps):
         t0 = time.perf_counter()
@@ -467,10 +656,16 @@ def _loop(run: RunState, bar) -> None:
 
 # %% ../nbs/09_train.ipynb #55fd1196
 def _fit(run: RunState) -> TrainResult:
-    "Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and returns."
+    """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and
+    returns."""
     run.t_start = time.perf_counter()
-    bar = tqdm(total=run.steps, initial=run.start, desc="train", dynamic_ncols=True,
-               disable=not (run.master and run.config.progress))
+    bar = tqdm(
+        total=run.steps,
+        initial=run.start,
+        desc="train",
+        dynamic_ncols=True,
+        disable=not (run.master and run.config.progress),
+    )
     interrupted = False
     run.model.train()
     try:
@@ -483,21 +678,35 @@ def _fit(run: RunState) -> TrainResult:
         interrupted = True
         run.last_ckpt = _checkpoint(run, run.done)
         if run.master:
-            print(f"interrupted: saved a checkpoint at step {run.done} to {run.last_ckpt}; "
-                  f"resume with --resume {run.last_ckpt}")
+            print(
+                f"interrupted: saved a checkpoint at step {run.done} to "
+                f"{run.last_ckpt}; "
+                f"resume with --resume {run.last_ckpt}"
+            )
     finally:
         bar.close()
         run.log.close()
         if run.wandb is not None:
             run.wandb.finish()
     if run.ema is not None:
-        run.ema.copy_to()                    # the returned model holds the average
+        run.ema.copy_to()  # the returned model holds the average
     ckpt = run.last_ckpt if run.master else None
-    return TrainResult(run.raw.eval(), run.config, run.log.records, run.out, ckpt, run.done,
-                       interrupted, run.final, run.data)
+    return TrainResult(
+        run.raw.eval(),
+        run.config,
+        run.log.records,
+        run.out,
+        ckpt,
+        run.done,
+        interrupted,
+        run.final,
+        run.data,
+    )
 
 # %% ../nbs/09_train.ipynb #e292e5ea
-def _train(config: TrainConfig, data: TrainData | None, on_log, force: bool) -> TrainResult:
+def _train(
+    config: TrainConfig, data: TrainData | None, on_log, force: bool
+) -> TrainResult:
     "The body of `train` (below), run while the run folder is locked."
     run = _new_run(config, data, on_log)
     records, resumed = _resume(run, force)
@@ -509,17 +718,20 @@ def _train(config: TrainConfig, data: TrainData | None, on_log, force: bool) -> 
     return _fit(run)
 
 # %% ../nbs/09_train.ipynb #5d936b36
-def train(config: TrainConfig, data: TrainData | None = None, on_log=None,
-          force: bool = False) -> TrainResult:
-    """Train a `TransformerLM` as `config` says: get_batch → forward → cross_entropy → backward → clip →
-    schedule → AdamW step, with evaluation, a JSONL log, checkpoints and resume. `on_log(record)` is called
-    for every log record (raise KeyboardInterrupt in it to stop like Ctrl-C). Runs under torchrun with
-    DistributedDataParallel. The run folder is checked and locked first; `force` resumes a checkpoint
-    of a different run."""
+def train(
+    config: TrainConfig, data: TrainData | None = None, on_log=None, force: bool = False
+) -> TrainResult:
+    """Train a `TransformerLM` as `config` says: get_batch → forward → cross_entropy →
+    backward → clip → schedule → AdamW step, with evaluation, a JSONL log,
+    checkpoints and resume. `on_log(record)` is called for every log record (raise
+    KeyboardInterrupt in it to stop like Ctrl-C). Runs under torchrun with
+    DistributedDataParallel. The run folder is checked and locked first; `force`
+    resumes a checkpoint of a different run."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     master = dist_info()["rank"] == 0
-    if master: check_can_start(config, data)
+    if master:
+        check_can_start(config, data)
     with run_lock(config.out_dir) if master else nullcontext():
         return _train(config, data, on_log, force)
 
@@ -527,27 +739,52 @@ def train(config: TrainConfig, data: TrainData | None = None, on_log=None,
 def train_main(argv=None):
     "Entry point of `llm-tutorial train` and `python -m llm_tutorial.train`."
     args = train_parser().parse_args(argv)
-    try: config = config_from_args(argv)
-    except (ValueError, FileNotFoundError) as e: train_parser().error(str(e))
-    if args.print_config: print(config.to_json()); return config
+    try:
+        config = config_from_args(argv)
+    except (ValueError, FileNotFoundError) as e:
+        train_parser().error(str(e))
+    if args.print_config:
+        print(config.to_json())
+        return config
     master = dist_info()["rank"] == 0
     with user_errors("llm-tutorial train", args.debug):
-        try: res = train(config, force=args.force)
+        try:
+            res = train(config, force=args.force)
         finally:
-            if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
-    if res.interrupted: sys.exit(130)                     # the checkpoint is saved; train said where
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+    if res.interrupted:
+        sys.exit(130)  # the checkpoint is saved; train said where
     if master:
         out = Path(config.out_dir)
         png = out / "loss.png"
-        import matplotlib; matplotlib.use("Agg")
-        plot_losses(res.log, path=png, title=f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot_losses(
+            res.log,
+            path=png,
+            title=f"{config.corpus}: {config.num_layers} layers × d_model "
+            f"{config.d_model}",
+        )
         f = res.final
-        msg = f"final: train {f.get('train_loss', float('nan')):.4f}, validation {f.get('val_loss', float('nan')):.4f}"
-        if "doc_val_loss" in f: msg += f", whole-story validation {f['doc_val_loss']:.4f}"
-        if f.get("entropy_floor") is not None: msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
+        nan = float("nan")
+        msg = (
+            f"final: train {f.get('train_loss', nan):.4f}, "
+            f"validation {f.get('val_loss', nan):.4f}"
+        )
+        if "doc_val_loss" in f:
+            msg += f", whole-story validation {f['doc_val_loss']:.4f}"
+        if f.get("entropy_floor") is not None:
+            msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
         print(msg)
-        print(f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\nconfig:     {out / 'config.json'}\nloss curve: {png}")
+        print(
+            f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\nconfig:  "
+            f"   {out / 'config.json'}\nloss curve: {png}"
+        )
     return res
 
 # %% ../nbs/09_train.ipynb #27034eae
-if __name__ == "__main__" and "__file__" in globals(): train_main()   # python -m llm_tutorial.train (not when a notebook runs this cell)
+# python -m llm_tutorial.train (not when a notebook runs this cell)
+if __name__ == "__main__" and "__file__" in globals():
+    train_main()

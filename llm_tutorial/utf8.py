@@ -7,106 +7,163 @@ __all__ = ['SLOW_ENV', 'bytes_to_unicode', 'unicode_to_bytes', 'save_vocab_merge
            'heavy_cells']
 
 # %% ../nbs/01_bytes.ipynb #5f05a9e3
-import json, os, re
-from contextlib import contextmanager
+import json, os
 from pathlib import Path
 from .files import atomic_write
 
 # %% ../nbs/01_bytes.ipynb #0eb56b05
 def bytes_to_unicode() -> dict[int, str]:
-    "GPT-2's map from each byte (0..255) to a printable character; all 256 characters are distinct."
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    """GPT-2's map from each byte (0..255) to a printable character; all 256 characters
+    are distinct."""
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     out, shift = {}, 0
     for b in range(256):
-        if b in keep: out[b] = chr(b)
-        else: out[b] = chr(256 + shift); shift += 1
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + shift)
+            shift += 1
     return out
+
 
 def unicode_to_bytes() -> dict[str, int]:
     "Inverse of `bytes_to_unicode`: printable character → byte."
     return {c: b for b, c in bytes_to_unicode().items()}
 
 # %% ../nbs/01_bytes.ipynb #e5670727
-def _token_to_str(tok: bytes, b2u: dict[int, str]) -> str: return "".join(b2u[b] for b in tok)
+def _token_to_str(tok: bytes, b2u: dict[int, str]) -> str:
+    return "".join(b2u[b] for b in tok)
+
 
 def _str_to_token(s: str, u2b: dict[str, int]) -> bytes:
-    # characters outside the mapping (e.g. a special token written literally by another tool) are UTF-8 encoded
+    # characters outside the mapping (e.g. a special token written literally by another
+    # tool) are UTF-8 encoded
     return b"".join(bytes([u2b[c]]) if c in u2b else c.encode("utf-8") for c in s)
 
-def save_vocab_merges(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], vocab_path, merges_path):
-    "Write `vocab` and `merges` in the GPT-2 format (`vocab.json`, `merges.txt`), atomically."
+
+def save_vocab_merges(
+    vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], vocab_path, merges_path
+):
+    """Write `vocab` and `merges` in the GPT-2 format (`vocab.json`, `merges.txt`),
+    atomically."""
     b2u = bytes_to_unicode()
     enc = {_token_to_str(tok, b2u): i for i, tok in sorted(vocab.items())}
-    if len(enc) != len(vocab): raise ValueError("vocab has duplicate tokens; the GPT-2 format cannot store them")
-    with atomic_write(vocab_path, "w", encoding="utf-8") as f: json.dump(enc, f, ensure_ascii=False, indent=0)
+    if len(enc) != len(vocab):
+        raise ValueError(
+            "vocab has duplicate tokens; the GPT-2 format cannot store them"
+        )
+    with atomic_write(vocab_path, "w", encoding="utf-8") as f:
+        json.dump(enc, f, ensure_ascii=False, indent=0)
     with atomic_write(merges_path, "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n")
-        for a, b in merges: f.write(f"{_token_to_str(a, b2u)} {_token_to_str(b, b2u)}\n")
+        for a, b in merges:
+            f.write(f"{_token_to_str(a, b2u)} {_token_to_str(b, b2u)}\n")
+
 
 def _read_utf8(path) -> str:
-    "The text of the file `path`; a ValueError naming the file and the byte if it is not UTF-8."
+    """The text of the file `path`; a ValueError naming the file and the byte if it is
+    not UTF-8."""
     data = Path(path).read_bytes()
-    try: return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not valid UTF-8: {e.reason} at byte {e.start}") from None
+        raise ValueError(
+            f"{path} is not valid UTF-8: {e.reason} at byte {e.start}"
+        ) from None
 
-def load_vocab_merges(vocab_path, merges_path) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    "Read a GPT-2 format `vocab.json` and `merges.txt` into `(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]])`."
+
+def load_vocab_merges(
+    vocab_path, merges_path
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """Read a GPT-2 format `vocab.json` and `merges.txt` into `(vocab: dict[int, bytes],
+    merges: list[tuple[bytes, bytes]])`."""
     u2b = unicode_to_bytes()
     for p in (vocab_path, merges_path):
-        if not Path(p).is_file(): raise FileNotFoundError(f"tokenizer file not found: {p}")
-    try: enc = json.loads(_read_utf8(vocab_path))
-    except json.JSONDecodeError as e: raise ValueError(f"{vocab_path} is not a valid vocab.json: {e}") from None
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"tokenizer file not found: {p}")
+    try:
+        enc = json.loads(_read_utf8(vocab_path))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{vocab_path} is not a valid vocab.json: {e}") from None
     if not isinstance(enc, dict):
         kind = type(enc).__name__
-        raise ValueError(f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object")
+        raise ValueError(
+            f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object"
+        )
     vocab = {int(i): _str_to_token(s, u2b) for s, i in enc.items()}
     merges = []
     for n, line in enumerate(_read_utf8(merges_path).split("\n"), 1):
-        if not line or (n == 1 and line.startswith("#version")): continue
+        if not line or (n == 1 and line.startswith("#version")):
+            continue
         parts = line.split(" ")
-        if len(parts) != 2: raise ValueError(f"{merges_path}, line {n}: expected two tokens separated by one space, got {line!r}")
+        if len(parts) != 2:
+            raise ValueError(
+                f"{merges_path}, line {n}: expected two tokens separated by one "
+                f"space, got {line!r}"
+            )
         merges.append((_str_to_token(parts[0], u2b), _str_to_token(parts[1], u2b)))
     return vocab, merges
 
 # %% ../nbs/01_bytes.ipynb #197f43e0
 SLOW_ENV = "LLM_TUTORIAL_SLOW"
-_RUN_SLOW = {"on": None}                     # None: follow the environment variable
+_RUN_SLOW = {"on": None}  # None: follow the environment variable
 _OFF = ("", "0", "false", "no", "off")
 
+
 def slow_enabled() -> bool:
-    "Whether `#| slow` cells run: `heavy_cells(run)`'s choice, else `LLM_TUTORIAL_SLOW`."
-    if _RUN_SLOW["on"] is not None: return _RUN_SLOW["on"]
+    """Whether `#| slow` cells run: `heavy_cells(run)`'s choice, else
+    `LLM_TUTORIAL_SLOW`."""
+    if _RUN_SLOW["on"] is not None:
+        return _RUN_SLOW["on"]
     return os.environ.get(SLOW_ENV, "").strip().lower() not in _OFF
+
 
 def _is_slow(lines: list[str]) -> bool:
     "Whether a cell's first source lines carry nbdev's `#| slow` flag."
     return any(l.replace(" ", "").strip() == "#|slow" for l in lines[:5])
 
+
 def _skip_slow(lines: list[str]) -> list[str]:
-    "IPython input transformer: while heavy cells are off, a `#| slow` cell prints a note."
-    if slow_enabled() or not _is_slow(lines): return lines
-    msg = ("skipped a heavy cell (#| slow): its saved output is the one shown in the book; "
-           f"to run it, start Jupyter with {SLOW_ENV}=1 or call heavy_cells(True) first")
+    """IPython input transformer: while heavy cells are off, a `#| slow` cell prints a
+    note."""
+    if slow_enabled() or not _is_slow(lines):
+        return lines
+    msg = (
+        "skipped a heavy cell (#| slow): its saved output is the one shown in the "
+        "book; "
+        f"to run it, start Jupyter with {SLOW_ENV}=1 or call heavy_cells(True) first"
+    )
     return [f"print({msg!r})\n"]
 
+
 def heavy_cells(run: bool | None = None) -> bool:
-    """The chapter's switch for its `#| slow` cells; returns whether they run.
-    `run`: True or False, or None to read `LLM_TUTORIAL_SLOW`. In Jupyter, while off, Run
-    All skips those cells (each prints a note); under `nbdev_test` it changes nothing,
-    since `nbdev_test` skips them itself unless `--flags slow`."""
+    """The chapter's switch for its `#| slow` cells; returns whether they run. `run`:
+    True or False, or None to read `LLM_TUTORIAL_SLOW`. In Jupyter, while off, Run
+    All skips those cells (each prints a note); under `nbdev_test` it changes
+    nothing, since `nbdev_test` skips them itself unless `--flags slow`."""
     _RUN_SLOW["on"] = run
     on = slow_enabled()
     shell = _ipython()
-    if shell is None or os.environ.get("IN_TEST"): return on
-    others = [t for t in shell.input_transformers_cleanup
-              if getattr(t, "__name__", "") != "_skip_slow"]
+    if shell is None or os.environ.get("IN_TEST"):
+        return on
+    others = [
+        t
+        for t in shell.input_transformers_cleanup
+        if getattr(t, "__name__", "") != "_skip_slow"
+    ]
     shell.input_transformers_cleanup[:] = others + [_skip_slow]
     skipped = f"are skipped by Run All (saved outputs shown; {SLOW_ENV}=1 runs them)"
     print(f"heavy cells (#| slow) {'run' if on else skipped}")
     return on
 
+
 def _ipython():
     "The running IPython shell, or None outside one."
-    try: return get_ipython()                # noqa: F821 (defined inside IPython only)
-    except NameError: return None
+    try:
+        return get_ipython()  # noqa: F821 (defined inside IPython only)
+    except NameError:
+        return None
