@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from llm_tutorial.files import (
+    MIRROR_ENV,
     DownloadError,
     atomic_write,
     data_dir,
@@ -20,10 +21,10 @@ from llm_tutorial.files import (
 from .grammar import Grammar, logprob, ratio_ci
 
 # %% auto #0
-__all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'GPT2_CACHE_NAMES',
-           'small_story_grammar', 'generate_stories', 'EntropyFloor', 'entropy_floor', 'split_stories', 'validity',
-           'write_stories', 'story_file', 'corpus_path', 'has_splits', 'split_text', 'load_corpus', 'shakespeare_path',
-           'gpt2_files']
+__all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'GPT2_URLS',
+           'GPT2_SHA256', 'GPT2_CACHE_NAMES', 'small_story_grammar', 'generate_stories', 'EntropyFloor',
+           'entropy_floor', 'split_stories', 'validity', 'write_stories', 'story_file', 'corpus_path', 'has_splits',
+           'split_text', 'load_corpus', 'shakespeare_path', 'gpt2_files']
 
 # %% ../nbs/01b_corpus.ipynb #1464adc5
 # The grammar: rule -> options. An option is "text", or (weight, "text") or (weight,
@@ -845,9 +846,23 @@ def story_file(split: str = "train", corpus: str = "stories") -> Path:
     )
 
 
+def _shared_copy(spec: dict) -> Path | None:
+    "The shared test folder's copy of a dataset file, if it is there and checks."
+    shared = shared_data_dir()
+    copy = shared / spec["file"] if shared is not None else None
+    if copy is None or not copy.is_file():
+        return None
+    return (
+        copy
+        if verify_file(copy, spec.get("sha256"), spec.get("size")) is None
+        else None
+    )
+
+
 def corpus_path(name: str, split: str = "train", download_missing: bool = True) -> Path:
     """Path of corpus `name` (`stories`, `stories-small`, `tinystories`,
-    `tinyshakespeare` or a file path) for `split`; fetched or generated if missing."""
+    `tinyshakespeare` or a file path) for `split`: the data cache's copy, else the
+    shared test folder's (checked), else generated or downloaded into the cache."""
     if split not in _SPLIT_ALIASES:
         raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
@@ -862,6 +877,8 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
     if name in DATASETS:
         spec = DATASETS[name].get(split, DATASETS[name])
         path = data_dir() / spec["file"]
+        if not path.is_file() and (copy := _shared_copy(spec)) is not None:
+            return copy  # the book's test folder, offline (checksum checked)
         if not path.is_file():
             if not download_missing:
                 raise FileNotFoundError(
@@ -918,23 +935,22 @@ def _no_data(what: str, err) -> None:
 
 
 def shakespeare_path() -> Path | None:
-    """Tiny Shakespeare: the data cache's copy, else the shared folder's (checksum
-    checked), else downloaded into the cache; None, with what to do, if none works."""
-    spec = DATASETS["tinyshakespeare"]
-    cached, shared = data_dir() / spec["file"], shared_data_dir()
-    if cached.is_file():
-        return cached
-    if shared is not None and (shared / spec["file"]).is_file():
-        copy = shared / spec["file"]
-        if verify_file(copy, spec["sha256"], spec["size"]) is None:
-            return copy
+    """Tiny Shakespeare (`corpus_path`: the cache's copy, the shared folder's, or a
+    download); None, with what to do, if none works."""
     try:
         return corpus_path("tinyshakespeare")
     except (DownloadError, OSError, ValueError) as e:
         return _no_data("Tiny Shakespeare", e)
 
 
-# tiktoken's cache names (sha1 of the URLs) of GPT-2's encoder.json and vocab.bpe
+# GPT-2's encoder.json and vocab.bpe: where tiktoken gets them, their SHA-256
+# (tiktoken's pins) and their names in tiktoken's cache (sha1 of the URLs)
+_GPT2 = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+GPT2_URLS = (_GPT2 + "encoder.json", _GPT2 + "vocab.bpe")
+GPT2_SHA256 = (
+    "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+)
 GPT2_CACHE_NAMES = (
     "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
     "6d1cbeee0f20b3d9449abfede4726ed8212e3aee",
@@ -962,6 +978,9 @@ def gpt2_files() -> tuple[Path, Path] | None:
     possible."""
     cache = _tiktoken_cache()
     try:
+        if os.environ.get(MIRROR_ENV):  # tiktoken knows no mirror: fetch through ours
+            for url, name, sha in zip(GPT2_URLS, GPT2_CACHE_NAMES, GPT2_SHA256):
+                download(url, cache / name, sha256=sha, progress=False)
         import tiktoken
 
         tiktoken.get_encoding("gpt2")  # downloads (hash-checked) when missing

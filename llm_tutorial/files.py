@@ -13,8 +13,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['shared_data_dir', 'data_dir', 'remove_stale_temps', 'atomic_write', 'file_sha256', 'DownloadError', 'verify_file',
-           'download']
+__all__ = ['MIRROR_ENV', 'shared_data_dir', 'data_dir', 'remove_stale_temps', 'atomic_write', 'file_sha256', 'mirrored',
+           'DownloadError', 'verify_file', 'download']
 
 # %% ../nbs/00b_files.ipynb #222624d3
 def shared_data_dir() -> Path | None:
@@ -148,6 +148,17 @@ def file_sha256(*paths) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00b_files.ipynb #531298bc
+MIRROR_ENV = "LLM_TUTORIAL_MIRROR"
+
+
+def mirrored(url: str) -> str:
+    "`url` on the mirror named by $LLM_TUTORIAL_MIRROR (same host, path), else `url`."
+    base = os.environ.get(MIRROR_ENV, "").rstrip("/")
+    if not base:
+        return url
+    return f"{base}/{url.split('://', 1)[-1]}"
 
 # %% ../nbs/00b_files.ipynb #07c70153
 class DownloadError(ConnectionError):
@@ -380,8 +391,9 @@ def download(
     progress: bool = True,
 ) -> Path:
     """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
-    ranges, verified by `size`/`sha256`, renamed when complete."""
-    dest = Path(dest)
+    ranges, verified by `size`/`sha256`, renamed when complete (from the mirror, if
+    set)."""
+    url, dest = mirrored(url), Path(dest)
     if dest.is_file():
         if (err := verify_file(dest, sha256, size)) is None:
             return dest
