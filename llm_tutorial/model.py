@@ -372,8 +372,11 @@ class TransformerLM(nn.Module):
 
 # %% ../nbs/05_model.ipynb #9d053694
 def _from_config(
-    cls, cfg: "ModelConfig | dict", device=None, dtype=None
-) -> "TransformerLM":
+    cls,
+    cfg: ModelConfig | dict,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> TransformerLM:
     "A model from a `ModelConfig` or its `asdict` form (as checkpoints store it)."
     if isinstance(cfg, dict):
         cfg = ModelConfig(**cfg)
