@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # llm_tutorial's two commands (see README):
 #   bash run.sh main [options]   set up .venv (runtime only) and run the main job
-#   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: nbdev_test over all
+#   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: ruff, nbdev_test over all
 #                                notebooks, then pytest tests/ (project checks, README, offline book build
 #                                and, where Chromium is installed or installable as root, its browser check)
 #                                (--slow: also the #| slow cells, with LLM_TUTORIAL_SLOW=1)
@@ -72,6 +72,8 @@ case "$cmd" in
     flags=""
     [ "${1:-}" = "--slow" ] && flags="slow" && export LLM_TUTORIAL_SLOW=1   # the chapters' heavy-cell switch
     export MPLBACKEND=Agg
+    echo "== ruff check (88 columns, one statement a line: notebooks, tools, tests)"
+    "$VENV/bin/ruff" check --no-cache .
     n=$(ls nbs/*.ipynb | wc -l)
     [ "$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }
     echo "== nbdev_test on $n notebooks${flags:+ (flags: $flags)}"

@@ -5,6 +5,7 @@ of a checkout of github.com/stanford-cs336/assignment1-basics against the book
 (tools/run_cs336_tests.sh) and compares the adapters' names and parameters with its
 tests/adapters.py. Without the variable only the first test runs.
 """
+
 import ast
 import inspect
 import os
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKOUT = os.environ.get("CS336_TESTS")
 needs_checkout = pytest.mark.skipif(
     not CHECKOUT,
-    reason="set CS336_TESTS to a checkout of stanford-cs336/assignment1-basics")
+    reason="set CS336_TESTS to a checkout of stanford-cs336/assignment1-basics",
+)
 
 
 def test_every_adapter_is_defined():
@@ -34,7 +36,7 @@ def test_every_adapter_is_defined():
 
 def _checkout_signatures(path: Path) -> dict[str, list[str]]:
     "Parameter names of every function in CS336's adapters.py (read, not imported)."
-    with warnings.catch_warnings():         # its docstrings hold escapes like "\T"
+    with warnings.catch_warnings():  # its docstrings hold escapes like "\T"
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -66,6 +68,10 @@ def test_adapters_match_the_checkout():
 def test_cs336_suite_passes():
     "CS336's tests pass against the book (skipped tests: large fixtures missing)."
     env = dict(os.environ, VENV=sys.prefix)
-    r = subprocess.run(["bash", str(ROOT / "tools" / "run_cs336_tests.sh"), CHECKOUT],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        ["bash", str(ROOT / "tools" / "run_cs336_tests.sh"), CHECKOUT],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]

@@ -1,10 +1,12 @@
-"""The code paths that only a GPU takes: the model, training (float32, bf16, fp16 with a grad scaler,
-torch.compile), checkpoints and sampling on a CUDA device, each checked against the CPU.
+"""The code paths that only a GPU takes: the model, training (float32, bf16, fp16 with a
+grad scaler, torch.compile), checkpoints and sampling on a CUDA device, each checked
+against the CPU.
 
-Marked `cuda`: `pytest -m cuda tests/test_cuda.py` (what benchmarks/gpu_check.sh runs). Without a GPU
-they skip, unless LLM_TUTORIAL_TEST_DEVICE names another device: `LLM_TUTORIAL_TEST_DEVICE=cpu` runs
-them on the CPU (the GPU check's dry run does, so the tests themselves are tested everywhere).
-"""
+Marked `cuda`: `pytest -m cuda tests/test_cuda.py` (what benchmarks/gpu_check.sh
+runs). Without a GPU they skip, unless LLM_TUTORIAL_TEST_DEVICE names another device:
+`LLM_TUTORIAL_TEST_DEVICE=cpu` runs them on the CPU (the GPU check's dry run does, so
+the tests themselves are tested everywhere)."""
+
 import json, os
 
 import numpy as np
@@ -20,11 +22,18 @@ from llm_tutorial.data import TrainData
 from llm_tutorial.train import train
 
 DEVICE = os.environ.get("LLM_TUTORIAL_TEST_DEVICE", "cuda")
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(),
-                                 reason="no CUDA device (LLM_TUTORIAL_TEST_DEVICE=cpu runs these on the CPU)")]
-SHAPE = dict(vocab_size=64, context_length=32, d_model=64, num_layers=2, num_heads=4, d_ff=128)
-SEQ = np.array([(i * 7 + i // 13) % 50 for i in range(20_000)], dtype=np.uint16)   # a learnable pattern
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        DEVICE.startswith("cuda") and not torch.cuda.is_available(),
+        reason="no CUDA device (LLM_TUTORIAL_TEST_DEVICE=cpu runs these on the CPU)",
+    ),
+]
+SHAPE = dict(
+    vocab_size=64, context_length=32, d_model=64, num_layers=2, num_heads=4, d_ff=128
+)
+# a learnable pattern
+SEQ = np.array([(i * 7 + i // 13) % 50 for i in range(20_000)], dtype=np.uint16)
 
 
 def _model(fast: bool) -> TransformerLM:
@@ -33,8 +42,18 @@ def _model(fast: bool) -> TransformerLM:
 
 
 def _tiny(tmp_path, name: str, **kw) -> TrainConfig:
-    knobs = dict(batch_size=8, max_steps=30, warmup_steps=3, lr=1e-2, eval_interval=10, eval_batches=2,
-                 checkpoint_interval=0, device=DEVICE, progress=False, out_dir=str(tmp_path / name))
+    knobs = dict(
+        batch_size=8,
+        max_steps=30,
+        warmup_steps=3,
+        lr=1e-2,
+        eval_interval=10,
+        eval_batches=2,
+        checkpoint_interval=0,
+        device=DEVICE,
+        progress=False,
+        out_dir=str(tmp_path / name),
+    )
     return TrainConfig(**SHAPE, **{**knobs, **kw})
 
 
@@ -55,7 +74,9 @@ def test_bf16_autocast_close_to_float32():
     x = torch.randint(0, 64, (3, 32), device=DEVICE)
     with torch.no_grad():
         ref = m(x)
-        with torch.autocast(device_type=torch.device(DEVICE).type, dtype=torch.bfloat16):
+        with torch.autocast(
+            device_type=torch.device(DEVICE).type, dtype=torch.bfloat16
+        ):
             low = m(x)
     assert low.dtype == torch.bfloat16
     assert (low.float() - ref).abs().max() < 0.1
@@ -71,18 +92,29 @@ def test_get_batch_on_device():
 def test_training_learns(tmp_path, dtype):
     if dtype == "float16" and not DEVICE.startswith("cuda"):
         pytest.skip("float16 autocast with a grad scaler is the CUDA path")
-    res = train(_tiny(tmp_path, dtype, dtype=dtype), data=TrainData(SEQ[:16_000], SEQ[16_000:]))
+    res = train(
+        _tiny(tmp_path, dtype, dtype=dtype), data=TrainData(SEQ[:16_000], SEQ[16_000:])
+    )
     evals = [r for r in res.log if r["kind"] == "eval"]
-    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 1.0, [r["val_loss"] for r in evals]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 1.0, [
+        r["val_loss"] for r in evals
+    ]
     steps = [r for r in res.log if r["kind"] == "train"]
-    assert all(r["mfu"] > 0 for r in steps) and all(r["tokens_per_s"] > 0 for r in steps)
+    assert all(r["mfu"] > 0 for r in steps) and all(
+        r["tokens_per_s"] > 0 for r in steps
+    )
     assert evals[-1]["peak_mem_mb"] > 0
     assert res.log[0]["peak_flops"] > 0, res.log[0]["peak_source"]
 
 
 def test_compiled_training_matches_eager(tmp_path):
-    if not DEVICE.startswith("cuda") and not os.environ.get("LLM_TUTORIAL_TEST_COMPILE"):
-        pytest.skip("torch.compile on the CPU takes minutes; LLM_TUTORIAL_TEST_COMPILE=1 runs it")
+    if not DEVICE.startswith("cuda") and not os.environ.get(
+        "LLM_TUTORIAL_TEST_COMPILE"
+    ):
+        pytest.skip(
+            "torch.compile on the CPU takes minutes; LLM_TUTORIAL_TEST_COMPILE=1 runs "
+            "it"
+        )
     data = TrainData(SEQ[:16_000], SEQ[16_000:])
     eager = train(_tiny(tmp_path, "eager", max_steps=10), data=data)
     compiled = train(_tiny(tmp_path, "compiled", max_steps=10, compile=True), data=data)
@@ -90,16 +122,22 @@ def test_compiled_training_matches_eager(tmp_path):
     b = [r["loss"] for r in compiled.log if r["kind"] == "train"]
     np.testing.assert_allclose(b, a, rtol=2e-2)
     sd = read_checkpoint(compiled.checkpoint)["model"]
-    assert not any(k.startswith("_orig_mod.") for k in sd), "checkpoint keys carry no compile prefix"
+    assert not any(k.startswith("_orig_mod.") for k in sd), (
+        "checkpoint keys carry no compile prefix"
+    )
 
 
 def test_checkpoint_from_device_loads_on_cpu(tmp_path):
-    res = train(_tiny(tmp_path, "ck", max_steps=10), data=TrainData(SEQ[:16_000], SEQ[16_000:]))
+    res = train(
+        _tiny(tmp_path, "ck", max_steps=10), data=TrainData(SEQ[:16_000], SEQ[16_000:])
+    )
     cpu = TransformerLM(**SHAPE)
     load_checkpoint(res.checkpoint, cpu, restore_rng=False)
     x = torch.randint(0, 64, (2, 32))
     with torch.no_grad():
-        torch.testing.assert_close(res.model(x.to(DEVICE)).cpu(), cpu(x), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(
+            res.model(x.to(DEVICE)).cpu(), cpu(x), rtol=1e-3, atol=1e-3
+        )
     cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert cfg["device"] == DEVICE
 

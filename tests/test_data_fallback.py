@@ -3,6 +3,7 @@
 Tiny Shakespeare and GPT-2's vocabulary come from a local HTTP server standing in for
 the network, through `shakespeare_path` and `gpt2_files` (what chapters 00-03 call).
 """
+
 import functools, hashlib, http.server, shutil, threading
 
 import pytest
@@ -12,7 +13,7 @@ from llm_tutorial.corpus import GPT2_CACHE_NAMES, gpt2_files, load_corpus
 from llm_tutorial.corpus import shakespeare_path
 from llm_tutorial.files import shared_data_dir
 
-REAL_SHARED = shared_data_dir()   # read before a test hides it: GPT-2's files to serve
+REAL_SHARED = shared_data_dir()  # read before a test hides it: GPT-2's files to serve
 TEXT = b"First Citizen:\nBefore we proceed any further, hear me speak.\n" * 500
 OPENAI = "https://openaipublic.blob.core.windows.net"
 
@@ -22,12 +23,14 @@ def site(tmp_path):
     "A static file server on 127.0.0.1 over `site/`; yields (folder, base URL)."
     root = tmp_path / "site"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(root))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root)
+    )
     handler.log_message = lambda *a: None
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True)
+    t = threading.Thread(
+        target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     t.start()
     yield root, f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
@@ -62,7 +65,7 @@ def test_shakespeare_downloads_into_the_cache(site, no_shared, monkeypatch):
     assert path.read_bytes() == TEXT
     cut = len(TEXT) * 9 // 10
     assert load_corpus("tinyshakespeare") == TEXT.decode()[:cut]
-    (root / "input.txt").unlink()                 # the second call needs no network
+    (root / "input.txt").unlink()  # the second call needs no network
     assert shakespeare_path() == path
 
 
@@ -83,10 +86,10 @@ def test_shakespeare_shared_copy_only_when_it_checks(site, no_shared, monkeypatc
     copy = shared / "tinyshakespeare.txt"
     copy.write_bytes(TEXT)
     monkeypatch.setenv("LLM_TUTORIAL_SHARED", str(shared))
-    assert shakespeare_path() == copy                 # offline copy, checksum matches
+    assert shakespeare_path() == copy  # offline copy, checksum matches
     copy.write_bytes(TEXT[:-1] + b"?")
     cached = no_shared / "cache" / "tinyshakespeare.txt"
-    assert shakespeare_path() == cached               # a bad copy: downloaded instead
+    assert shakespeare_path() == cached  # a bad copy: downloaded instead
 
 
 def test_gpt2_files_through_tiktoken_loader(site, no_shared, monkeypatch):
@@ -95,15 +98,16 @@ def test_gpt2_files_through_tiktoken_loader(site, no_shared, monkeypatch):
     if real is None or not real.is_dir():
         pytest.skip("needs GPT-2's files in ../shared/data/tiktoken_cache to serve")
     import tiktoken.load, tiktoken.registry
+
     root, base = site
     served = root / "gpt-2" / "encodings" / "main"
     served.mkdir(parents=True)
     for name, cached in zip(("encoder.json", "vocab.bpe"), GPT2_CACHE_NAMES):
         shutil.copy(real / cached, served / name)
     original = tiktoken.load.read_file
-    local = lambda p: original(p.replace(OPENAI, base))    # the server stands in
+    local = lambda p: original(p.replace(OPENAI, base))  # the server stands in
     monkeypatch.setattr(tiktoken.load, "read_file", local)
-    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})   # no encoding loaded yet
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # no encoding loaded yet
     files = gpt2_files()
     assert files is not None
     assert files[0].parent == no_shared / "cache" / "tiktoken_cache"

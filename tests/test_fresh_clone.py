@@ -7,6 +7,7 @@ themselves); no cell may skip a demonstration for want of data. The wall time of
 chapter is printed (the book's target is under 2 minutes on 2 cores; tests do not assert
 times).
 """
+
 import functools, http.server, re, shutil, threading, time
 from pathlib import Path
 
@@ -17,17 +18,25 @@ from llm_tutorial.files import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = shared_data_dir()
-CHAPTERS = ["00_pytorch", "01b_corpus", "02_bpe", "03_tokenizer", "07_data",
-            "08_checkpoint"]
+CHAPTERS = [
+    "00_pytorch",
+    "01b_corpus",
+    "02_bpe",
+    "03_tokenizer",
+    "07_data",
+    "08_checkpoint",
+]
 SKIP = re.compile(r"skipping|is not available")
 
 
 def _site(root: Path) -> None:
     "The book's downloads, laid out as a mirror: host/path."
+
     def put(url: str, src: Path):
         dest = root / url.split("://", 1)[1]
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dest)
+
     put(DATASETS["tinyshakespeare"]["url"], SHARED / "tinyshakespeare.txt")
     for url, name in zip(GPT2_URLS, GPT2_CACHE_NAMES):
         put(url, SHARED / "tiktoken_cache" / name)
@@ -39,6 +48,7 @@ def mirror(tmp_path, monkeypatch):
         pytest.skip("needs ../shared/data to serve Tiny Shakespeare and GPT-2's files")
     root = tmp_path / "site"
     _site(root)
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):  # no line per request
             pass
@@ -47,7 +57,9 @@ def mirror(tmp_path, monkeypatch):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    monkeypatch.setenv("LLM_TUTORIAL_MIRROR", f"http://127.0.0.1:{srv.server_address[1]}")
+    monkeypatch.setenv(
+        "LLM_TUTORIAL_MIRROR", f"http://127.0.0.1:{srv.server_address[1]}"
+    )
     monkeypatch.setenv("LLM_TUTORIAL_SHARED", str(tmp_path / "no-shared"))
     monkeypatch.setenv("LLM_TUTORIAL_DATA", str(tmp_path / "cache"))
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
@@ -75,6 +87,7 @@ def _outputs(nb) -> str:
 def test_chapter_runs_with_its_data(mirror, chapter):
     import nbformat
     from nbclient import NotebookClient
+
     nb = nbformat.read(ROOT / "nbs" / f"{chapter}.ipynb", as_version=4)
     t0 = time.perf_counter()
     where = {"metadata": {"path": str(ROOT / "nbs")}}
@@ -84,4 +97,4 @@ def test_chapter_runs_with_its_data(mirror, chapter):
     text = _outputs(nb)
     skipped = [l for l in text.splitlines() if SKIP.search(l)]
     assert not skipped, f"{chapter} skipped a demonstration: {skipped[:3]}"
-    assert (mirror / "cache").is_dir()       # the data came into the empty cache
+    assert (mirror / "cache").is_dir()  # the data came into the empty cache

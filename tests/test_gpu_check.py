@@ -1,5 +1,7 @@
-"""benchmarks/gpu_check.sh end to end in its dry-run mode (tiny model, CPU): the CUDA tests run on the
-CPU, then the three training modes (float32, bf16, bf16 + compile) each write their figures."""
+"""benchmarks/gpu_check.sh end to end in its dry-run mode (tiny model, CPU): the CUDA
+tests run on the CPU, then the three training modes (float32, bf16, bf16 + compile)
+each write their figures."""
+
 import json, math, os, subprocess, sys
 from pathlib import Path
 
@@ -11,9 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_dry_run_end_to_end(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "2"}
-    p = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry-run", "--results", str(tmp_path / "res"),
-                        "--work", str(tmp_path / "work")], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=1200)
+    p = subprocess.run(
+        [
+            "bash",
+            "benchmarks/gpu_check.sh",
+            "--dry-run",
+            "--results",
+            str(tmp_path / "res"),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "== 1/2 CUDA tests (device cpu)" in p.stdout and " passed" in p.stdout
     lines = (tmp_path / "res" / "gpu_check.jsonl").read_text().splitlines()
@@ -29,16 +44,28 @@ def test_dry_run_end_to_end(tmp_path):
         assert "matmul on this CPU" in r["peak_source"]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message for a machine without CUDA"
+)
 def test_without_cuda_says_so(tmp_path):
-    p = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--work", str(tmp_path)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--work", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1
     assert "no CUDA device here; run with --dry-run" in p.stderr
     assert "Traceback" not in p.stderr
 
 
 def test_unknown_mode(tmp_path):
-    p = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--dry-run", "--modes", "fp8"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--dry-run", "--modes", "fp8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1 and "unknown mode(s) ['fp8']" in p.stderr

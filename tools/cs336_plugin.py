@@ -6,6 +6,7 @@ A copy of CS336's repository made without its large files lacks
 that read them would fail with a FileNotFoundError that says nothing about the code
 under test; they are skipped instead, with the missing file named.
 """
+
 import inspect
 from pathlib import Path
 

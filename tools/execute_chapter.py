@@ -1,12 +1,12 @@
 """Execute chapters in place, keeping the saved outputs of their `#| slow` cells.
 
-    python tools/execute_chapter.py nbs/09_train.ipynb [more ...] [--slow]
+python tools/execute_chapter.py nbs/09_train.ipynb [more ...] [--slow]
 
-Without `--slow`, every `#| slow` cell is left out of the run and keeps the output it had
-(Jupyter's Run All would instead save the note that it was skipped, which
+Without `--slow`, every `#| slow` cell is left out of the run and keeps the output it
+had (Jupyter's Run All would instead save the note that it was skipped, which
 tests/test_project.py refuses). With `--slow`, every cell runs (LLM_TUTORIAL_SLOW=1).
-Prints each chapter's wall time. Run `nbdev_clean` afterwards.
-"""
+Prints each chapter's wall time. Run `nbdev_clean` afterwards."""
+
 import os, sys, time
 from pathlib import Path
 
@@ -29,11 +29,13 @@ def execute(path: Path, run_slow: bool) -> float:
         if _is_slow(c) and not run_slow:
             kept[i] = c
             nb.cells[i] = nbformat.v4.new_code_cell("pass")
-    if run_slow: os.environ["LLM_TUTORIAL_SLOW"] = "1"
+    if run_slow:
+        os.environ["LLM_TUTORIAL_SLOW"] = "1"
     t0 = time.perf_counter()
     where = {"metadata": {"path": str(path.parent.resolve())}}
     NotebookClient(nb, timeout=3600, kernel_name="python3", resources=where).execute()
-    for i, c in kept.items(): nb.cells[i] = c
+    for i, c in kept.items():
+        nb.cells[i] = c
     nbformat.write(nb, path)
     return time.perf_counter() - t0
 
