@@ -209,7 +209,7 @@ def _job(
         ("tokenizer", out / "vocab.json"),
         ("samples", out / "samples.txt"),
         ("summary", out / "summary.json"),
-        ("data cache", data.info.get("cache")),
+        ("bpe cache", data.info.get("tokenizer")),  # the data cache's tokenizer folder
     ]:
         _say(f"   {what:11} {p}")
     _say(
