@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 import regex
 from tqdm import tqdm
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['GPT2_PATTERN', 'ASCII_GPT2_PATTERN', 'LONG_WORD', 'pretokenize', 'special_tokens_re', 'count_pretokens', 'bpe_merges',
@@ -97,50 +98,54 @@ class _LongWords:
         for p, k in Counter(zip(word, word[1:])).items():
             pair_count[p] += k * f
 
-    def merge(self, a: int, b: int, c: int, delta: dict):
-        """Replace each current `a b` by `c`, left to right; add count changes to
-        `delta`."""
-        pos = self.where.pop((a, b), None)
-        if pos is None:
-            return
-        self.visited += len(pos)
-        if a == b:
-            pos = sorted(pos)  # `a a a` merges from the left
-        val, nxt, prv, frq, where = self.val, self.nxt, self.prv, self.frq, self.where
-        for i in pos:
-            if val[i] != a:
-                continue  # stale: merged away or changed
-            j = nxt[i]
-            if j < 0 or val[j] != b:
-                continue
-            f, k, h = frq[i], nxt[j], prv[i]
-            val[i] = c
-            val[j] = -1
-            nxt[i] = k
-            if k >= 0:  # (b, x) becomes (c, x)
-                prv[k] = i
-                x = val[k]
-                delta[(b, x)] -= f
-                delta[(c, x)] += f
-                where[(c, x)].append(i)
-            if h >= 0:  # (y, a) becomes (y, c)
-                y = val[h]
-                delta[(y, a)] -= f
-                delta[(y, c)] += f
-                where[(y, c)].append(h)
+# %% ../nbs/02_bpe.ipynb #b8e390d8
+@patch
+def merge(self: _LongWords, a: int, b: int, c: int, delta: dict):
+    """Replace each current `a b` by `c`, left to right; add count changes to
+    `delta`."""
+    pos = self.where.pop((a, b), None)
+    if pos is None:
+        return
+    self.visited += len(pos)
+    if a == b:
+        pos = sorted(pos)  # `a a a` merges from the left
+    val, nxt, prv, frq, where = self.val, self.nxt, self.prv, self.frq, self.where
+    for i in pos:
+        if val[i] != a:
+            continue  # stale: merged away or changed
+        j = nxt[i]
+        if j < 0 or val[j] != b:
+            continue
+        f, k, h = frq[i], nxt[j], prv[i]
+        val[i] = c
+        val[j] = -1
+        nxt[i] = k
+        if k >= 0:  # (b, x) becomes (c, x)
+            prv[k] = i
+            x = val[k]
+            delta[(b, x)] -= f
+            delta[(c, x)] += f
+            where[(c, x)].append(i)
+        if h >= 0:  # (y, a) becomes (y, c)
+            y = val[h]
+            delta[(y, a)] -= f
+            delta[(y, c)] += f
+            where[(y, c)].append(h)
 
-    def words(self) -> list[list[int]]:
-        "The current token ids of every long word (for tests)."
-        nodes = range(len(self.val))
-        heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
-        out = []
-        for i in heads:
-            w = []
-            while i >= 0:
-                w.append(self.val[i])
-                i = self.nxt[i]
-            out.append(w)
-        return out
+# %% ../nbs/02_bpe.ipynb #1fa6164c
+@patch
+def words(self: _LongWords) -> list[list[int]]:
+    "The current token ids of every long word (for tests)."
+    nodes = range(len(self.val))
+    heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
+    out = []
+    for i in heads:
+        w = []
+        while i >= 0:
+            w.append(self.val[i])
+            i = self.nxt[i]
+        out.append(w)
+    return out
 
 # %% ../nbs/02_bpe.ipynb #b35ddfae
 def bpe_merges(
@@ -271,7 +276,7 @@ def chunk_split_token(special_tokens) -> bytes | None:
             return s
     return None
 
-
+# %% ../nbs/02_bpe.ipynb #02fcb9a3
 def find_chunk_boundaries(
     file, desired_num_chunks: int, split_special_token: bytes, read_size: int = 1 << 16
 ) -> list[int]:
@@ -303,7 +308,7 @@ def find_chunk_boundaries(
     bounds.append(size)
     return sorted(set(bounds))
 
-
+# %% ../nbs/02_bpe.ipynb #90106b61
 def _count_chunk(job) -> Counter:
     """Worker: read bytes `[start, end)` of the file, decode them and count the
     pre-tokens."""
@@ -319,7 +324,7 @@ def _count_chunk(job) -> Counter:
         ) from None
     return count_pretokens(text, special_tokens)
 
-
+# %% ../nbs/02_bpe.ipynb #25b6bd9c
 def pretokenize_file(
     input_path,
     special_tokens: list[str] | tuple[str, ...] = (),
@@ -390,7 +395,7 @@ def _inside_special(data: bytes, i: int, specials: list[bytes]) -> bool:
             return True
     return False
 
-
+# %% ../nbs/02_bpe.ipynb #39e1c257
 def _next_cut(
     file, pos: int, size: int, specials: list[bytes], split: bytes | None, window: int
 ) -> int | None:
@@ -418,7 +423,7 @@ def _next_cut(
         pos = base + end
     return None
 
-
+# %% ../nbs/02_bpe.ipynb #bcd11fdf
 def find_safe_cuts(
     file,
     desired_num_chunks: int,

@@ -58,8 +58,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 # %% ../nbs/08_checkpoint.ipynb #4c3074da
 CHECKPOINT_FORMAT = "llm_tutorial.checkpoint/2"
+
+
 _MAGIC = (CHECKPOINT_FORMAT + "\n").encode()  # a checkpoint starts with this line
+
+
 _HEADER = re.compile(rb"sha256 ([0-9a-f]{64}) bytes (\d{1,15})\n")  # then this one
+
+
 _PREFIX = "_orig_mod."  # added to state_dict keys by torch.compile
 
 
@@ -91,7 +97,7 @@ def _pack(ckpt: dict) -> tuple[bytes, bytes]:
     digest = hashlib.sha256(payload).hexdigest()
     return _MAGIC + f"sha256 {digest} bytes {len(payload)}\n".encode(), payload
 
-
+# %% ../nbs/08_checkpoint.ipynb #8464f340
 def save_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer | None,
@@ -161,7 +167,7 @@ def _not_ours(data: bytes, name: str) -> ValueError:
         f"with format {fmt!r}, expected {CHECKPOINT_FORMAT!r})"
     )
 
-
+# %% ../nbs/08_checkpoint.ipynb #e27f8c30
 def _payload(data: bytes, name: str) -> memoryview:
     "The torch.save bytes of a checkpoint file, after checking its header and checksum."
     if not data.startswith(_MAGIC):
@@ -201,7 +207,7 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
         )
     return ckpt
 
-
+# %% ../nbs/08_checkpoint.ipynb #25204a55
 def load_checkpoint(
     src: str | os.PathLike | IO[bytes] | dict,
     model: torch.nn.Module,

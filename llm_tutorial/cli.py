@@ -38,7 +38,7 @@ def _say(msg: str):
 # three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
 
-
+# %% ../nbs/10b_cli.ipynb #50ee2b60
 def main_job(
     *,
     corpus: str = "stories-small",
@@ -89,7 +89,7 @@ def main_job(
             config, corpus, out, samples, validity_samples, temperature, seed, t_start
         )
 
-
+# %% ../nbs/10b_cli.ipynb #ca70a9f1
 def _job(
     config, corpus, out, samples, validity_samples, temperature, seed, t_start
 ) -> dict:
@@ -279,7 +279,7 @@ def main_parser() -> argparse.ArgumentParser:
     )
     return p
 
-
+# %% ../nbs/10b_cli.ipynb #68d17296
 def _main_cmd(argv) -> dict:
     p = main_parser()
     a = p.parse_args(argv)
@@ -316,7 +316,7 @@ def _main_cmd(argv) -> dict:
     with user_errors("llm-tutorial main", a.debug):
         return main_job(**job, **overrides)
 
-
+# %% ../nbs/10b_cli.ipynb #2480f2af
 COMMANDS = {
     "main": (
         _main_cmd,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from .model import ModelConfig
 from .corpus import DATASETS, STORY_CORPORA
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_errors', 'check_corpus', 'train_parser',
@@ -21,7 +22,7 @@ def _knob(default, help, **meta):
     "A `TrainConfig` field: its default and the help text shown by `--help`."
     return field(default=default, metadata={"help": help, **meta})
 
-
+# %% ../nbs/09_config.ipynb #b8550e65
 @dataclass
 class TrainConfig:
     """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
@@ -34,294 +35,219 @@ class TrainConfig:
         "tinyshakespeare) or a path to a UTF-8 text file",
         group="data",
     )
+
     train_tokens: str | None = _knob(
         None,
         "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)",
         group="data",
     )
+
     val_tokens: str | None = _knob(
         None, "uint16 token file (.npy) for validation", group="data"
     )
+
     tokenizer: str | None = _knob(
         None,
         "folder with vocab.json and merges.txt; default: train a BPE tokenizer on the "
         "corpus (cached)",
         group="data",
     )
+
     vocab_size: int = _knob(1536, "tokenizer and model vocabulary size", group="data")
+
     bpe_train_bytes: int = _knob(
         2_000_000,
         "train BPE on at most this many bytes of the training text (0: all of it)",
         group="data",
     )
+
     doc_eval_stories: int = _knob(
         200,
         "validation stories for document-aligned evaluation (stories corpus; 0: off)",
         group="data",
     )
+
     # --- model ---
     context_length: int = _knob(
         512, "tokens per training sequence (the model's context)", group="model"
     )
+
     d_model: int = _knob(128, "width of the residual stream", group="model")
+
     num_layers: int = _knob(2, "Transformer blocks", group="model")
+
     num_heads: int = _knob(4, "attention heads per block", group="model")
+
     d_ff: int = _knob(384, "hidden width of the feed-forward network", group="model")
+
     rope_theta: float = _knob(10000.0, "RoPE base", group="model")
+
     no_rmsnorm: bool = _knob(False, "ablation: remove every RMSNorm", group="model")
+
     post_norm: bool = _knob(
         False, "ablation: post-norm blocks instead of pre-norm", group="model"
     )
+
     no_rope: bool = _knob(
         False, "ablation: no position embedding at all (NoPE)", group="model"
     )
+
     silu_ffn: bool = _knob(
         False,
         "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU",
         group="model",
     )
+
     tie_weights: bool = _knob(
         False, "share the embedding matrix with the output layer", group="model"
     )
+
     fast: bool = _knob(
         True,
         "use chapter 11's fast twins (fused kernels, hand-written backward passes) in "
         "the model and the loss; same results within float tolerance",
         group="model",
     )
+
     # --- optimisation ---
     batch_size: int = _knob(
         4,
         "sequences per optimizer step, over all processes and accumulation steps",
         group="optimisation",
     )
+
     max_steps: int = _knob(
         2500, "optimizer steps (the schedule's length)", group="optimisation"
     )
+
     max_tokens: int | None = _knob(
         None,
         "token budget: sets max_steps = max_tokens / (batch_size * context_length)",
         group="optimisation",
     )
+
     max_time: float | None = _knob(
         None,
         "time budget: stop after this many seconds of training steps; the cosine "
         "schedule then follows the clock",
         group="optimisation",
     )
+
     lr: float = _knob(1e-2, "peak learning rate (after warm-up)", group="optimisation")
+
     min_lr: float = _knob(
         1e-3, "learning rate at the end of the cosine schedule", group="optimisation"
     )
+
     warmup_steps: int = _knob(20, "linear warm-up steps", group="optimisation")
+
     cosine_steps: int | None = _knob(
         None, "step where the cosine ends (default: max_steps)", group="optimisation"
     )
+
     beta1: float = _knob(0.9, "AdamW beta1", group="optimisation")
+
     beta2: float = _knob(0.95, "AdamW beta2", group="optimisation")
+
     eps: float = _knob(1e-8, "AdamW epsilon", group="optimisation")
+
     weight_decay: float = _knob(
         0.1, "AdamW decoupled weight decay", group="optimisation"
     )
+
     embedding_lr_mult: float = _knob(
         1.0,
         "learning rate of the token embeddings as a multiple of lr; when not 1 they "
         "also get no weight decay (see `param_groups`)",
         group="optimisation",
     )
+
     grad_clip: float = _knob(
         1.0,
         "clip the global gradient L2 norm to this (0: no clipping)",
         group="optimisation",
     )
+
     grad_accum_steps: int = _knob(
         1, "micro-batches accumulated per optimizer step", group="optimisation"
     )
+
     ema_decay: float = _knob(
         0.0,
         "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); "
         "evaluations, the returned model and sampling use it",
         group="optimisation",
     )
+
     # --- evaluation, logging, checkpoints ---
     eval_interval: int = _knob(
         100,
         "evaluate every N steps (and at the start and the end; 0: only at the end)",
         group="evaluation",
     )
+
     eval_batches: int = _knob(
         4, "batches per train/validation loss estimate", group="evaluation"
     )
+
     log_interval: int = _knob(
         1, "write a train record to the log every N steps", group="evaluation"
     )
+
     checkpoint_interval: int = _knob(
         500,
         "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)",
         group="evaluation",
     )
+
     out_dir: str = _knob(
         "runs/train",
         "folder for checkpoint.pt, log.jsonl, config.json and loss.png",
         group="evaluation",
     )
+
     resume: str | None = _knob(
         None,
         "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)",
         group="evaluation",
     )
+
     # --- system ---
     device: str = _knob(
         "auto",
         "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'",
         group="system",
     )
+
     dtype: str = _knob(
         "float32",
         "compute dtype: float32, or bfloat16/float16 autocast",
         group="system",
     )
+
     compile: bool = _knob(False, "compile the model with torch.compile", group="system")
+
     peak_tflops: float | None = _knob(
         None,
         "peak TFLOP/s of one device, for the MFU figure (default: the GPU's data "
         "sheet for the dtype; on a CPU a measured matmul)",
         group="system",
     )
+
     seed: int = _knob(0, "seed for the initial weights and the batches", group="system")
+
     progress: bool = _knob(True, "show a tqdm progress bar", group="system")
+
     wandb: bool = _knob(
         False, "log to Weights & Biases (needs `pip install wandb`)", group="system"
     )
+
     wandb_project: str = _knob(
         "llm-tutorial", "Weights & Biases project", group="system"
     )
 
     def __post_init__(self):
         self.validate()
-
-    def validate(self):
-        "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-        for name in [
-            "lr",
-            "min_lr",
-            "beta1",
-            "beta2",
-            "eps",
-            "weight_decay",
-            "embedding_lr_mult",
-            "grad_clip",
-            "ema_decay",
-            "rope_theta",
-        ]:
-            v = getattr(self, name)
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not math.isfinite(v)
-            ):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
-        for name in [
-            "vocab_size",
-            "context_length",
-            "d_model",
-            "num_layers",
-            "num_heads",
-            "d_ff",
-            "batch_size",
-            "max_steps",
-            "grad_accum_steps",
-            "eval_batches",
-            "log_interval",
-        ]:
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in [
-            "bpe_train_bytes",
-            "doc_eval_stories",
-            "eval_interval",
-            "checkpoint_interval",
-            "warmup_steps",
-        ]:
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.vocab_size > 2**16:
-            raise ValueError(
-                "vocab_size must be at most 65,536 (token files store ids as "
-                f"uint16), got {self.vocab_size:,}"
-            )
-        if self.eps <= 0:
-            raise ValueError(f"eps must be positive, got {self.eps}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.rope_theta <= 0:
-            raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
-        if self.d_model % self.num_heads:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by "
-                f"num_heads={self.num_heads}"
-            )
-        if self.lr < 0 or self.min_lr < 0:
-            raise ValueError(
-                f"learning rates must be >= 0, got lr={self.lr}, min_lr={self.min_lr}"
-            )
-        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
-            raise ValueError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
-        if not self.embedding_lr_mult > 0:
-            raise ValueError(
-                f"embedding_lr_mult must be positive, got {self.embedding_lr_mult}"
-            )
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.grad_clip < 0:
-            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(
-                f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
-            )
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be positive, got {self.max_tokens}")
-        if self.batch_size % self.grad_accum_steps:
-            raise ValueError(
-                f"batch_size={self.batch_size} must be divisible by "
-                f"grad_accum_steps={self.grad_accum_steps}"
-            )
-        if (self.train_tokens is None) != (self.val_tokens is None):
-            raise ValueError("give both --train-tokens and --val-tokens, or neither")
-        if self.peak_tflops is not None and not (
-            math.isfinite(self.peak_tflops) and self.peak_tflops > 0
-        ):
-            raise ValueError(
-                f"peak_tflops must be a positive number, got {self.peak_tflops}"
-            )
-        if self.max_time is not None and not (
-            math.isfinite(self.max_time) and self.max_time > 0
-        ):
-            raise ValueError(
-                f"max_time must be a positive number of seconds, got {self.max_time}"
-            )
-        self._check_schedule()
-        # the model's own checks (e.g. RoPE needs an even head size)
-        self.model_config()
-
-    def _check_schedule(self):
-        """The warm-up must end before the run and the cosine; the cosine cannot end
-        before the warm-up."""
-        total = self.total_steps
-        if self.cosine_steps is not None and self.cosine_steps < self.warmup_steps:
-            raise ValueError(
-                f"cosine_steps={self.cosine_steps} ends before "
-                f"warmup_steps={self.warmup_steps}; "
-                "raise --cosine-steps or lower --warmup-steps"
-            )
-        if self.warmup_steps and self.warmup_steps >= total:
-            raise ValueError(
-                f"warmup_steps={self.warmup_steps} must be below the run's {total} "
-                "steps "
-                f"(max_steps/max_tokens): lower --warmup-steps or raise --max-steps"
-            )
 
     @property
     def total_steps(self) -> int:
@@ -332,17 +258,6 @@ class TrainConfig:
         return max(
             1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
         )
-
-    def model_config(self) -> ModelConfig:
-        "The `ModelConfig` of chapter 05 built from the knobs of the same names."
-        names = {f.name for f in fields(ModelConfig)}
-        return ModelConfig(**{n: getattr(self, n) for n in names if hasattr(self, n)})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -377,9 +292,154 @@ class TrainConfig:
             )
         return cls.from_dict(d)
 
-    def replace(self, **kw) -> "TrainConfig":
-        "A copy with some knobs changed."
-        return TrainConfig.from_dict({**self.to_dict(), **kw})
+# %% ../nbs/09_config.ipynb #a2d38879
+@patch
+def validate(self: TrainConfig):
+    "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
+    for name in [
+        "lr",
+        "min_lr",
+        "beta1",
+        "beta2",
+        "eps",
+        "weight_decay",
+        "embedding_lr_mult",
+        "grad_clip",
+        "ema_decay",
+        "rope_theta",
+    ]:
+        v = getattr(self, name)
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+        ):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    for name in [
+        "vocab_size",
+        "context_length",
+        "d_model",
+        "num_layers",
+        "num_heads",
+        "d_ff",
+        "batch_size",
+        "max_steps",
+        "grad_accum_steps",
+        "eval_batches",
+        "log_interval",
+    ]:
+        v = getattr(self, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    for name in [
+        "bpe_train_bytes",
+        "doc_eval_stories",
+        "eval_interval",
+        "checkpoint_interval",
+        "warmup_steps",
+    ]:
+        v = getattr(self, name)
+        if not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+    if self.vocab_size > 2**16:
+        raise ValueError(
+            "vocab_size must be at most 65,536 (token files store ids as "
+            f"uint16), got {self.vocab_size:,}"
+        )
+    if self.eps <= 0:
+        raise ValueError(f"eps must be positive, got {self.eps}")
+    if self.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+    if self.rope_theta <= 0:
+        raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
+    if self.d_model % self.num_heads:
+        raise ValueError(
+            f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}"
+        )
+    if self.lr < 0 or self.min_lr < 0:
+        raise ValueError(
+            f"learning rates must be >= 0, got lr={self.lr}, min_lr={self.min_lr}"
+        )
+    if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+        raise ValueError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+    if not self.embedding_lr_mult > 0:
+        raise ValueError(
+            f"embedding_lr_mult must be positive, got {self.embedding_lr_mult}"
+        )
+    if not 0 <= self.ema_decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+    if self.grad_clip < 0:
+        raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
+    if self.dtype not in ("float32", "bfloat16", "float16"):
+        raise ValueError(
+            f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
+        )
+    if self.max_tokens is not None and self.max_tokens < 1:
+        raise ValueError(f"max_tokens must be positive, got {self.max_tokens}")
+    if self.batch_size % self.grad_accum_steps:
+        raise ValueError(
+            f"batch_size={self.batch_size} must be divisible by "
+            f"grad_accum_steps={self.grad_accum_steps}"
+        )
+    if (self.train_tokens is None) != (self.val_tokens is None):
+        raise ValueError("give both --train-tokens and --val-tokens, or neither")
+    if self.peak_tflops is not None and not (
+        math.isfinite(self.peak_tflops) and self.peak_tflops > 0
+    ):
+        raise ValueError(
+            f"peak_tflops must be a positive number, got {self.peak_tflops}"
+        )
+    if self.max_time is not None and not (
+        math.isfinite(self.max_time) and self.max_time > 0
+    ):
+        raise ValueError(
+            f"max_time must be a positive number of seconds, got {self.max_time}"
+        )
+    self._check_schedule()
+    # the model's own checks (e.g. RoPE needs an even head size)
+    self.model_config()
+
+# %% ../nbs/09_config.ipynb #3873e33f
+@patch
+def _check_schedule(self: TrainConfig):
+    """The warm-up must end before the run and the cosine; the cosine cannot end
+    before the warm-up."""
+    total = self.total_steps
+    if self.cosine_steps is not None and self.cosine_steps < self.warmup_steps:
+        raise ValueError(
+            f"cosine_steps={self.cosine_steps} ends before "
+            f"warmup_steps={self.warmup_steps}; "
+            "raise --cosine-steps or lower --warmup-steps"
+        )
+    if self.warmup_steps and self.warmup_steps >= total:
+        raise ValueError(
+            f"warmup_steps={self.warmup_steps} must be below the run's {total} "
+            "steps "
+            f"(max_steps/max_tokens): lower --warmup-steps or raise --max-steps"
+        )
+
+
+@patch
+def model_config(self: TrainConfig) -> ModelConfig:
+    "The `ModelConfig` of chapter 05 built from the knobs of the same names."
+    names = {f.name for f in fields(ModelConfig)}
+    return ModelConfig(**{n: getattr(self, n) for n in names if hasattr(self, n)})
+
+
+@patch
+def to_dict(self: TrainConfig) -> dict:
+    return asdict(self)
+
+
+@patch
+def to_json(self: TrainConfig) -> str:
+    return json.dumps(self.to_dict(), indent=2)
+
+# %% ../nbs/09_config.ipynb #bd352212
+@patch
+def replace(self: TrainConfig, **kw) -> "TrainConfig":
+    "A copy with some knobs changed."
+    return TrainConfig.from_dict({**self.to_dict(), **kw})
 
 # %% ../nbs/09_config.ipynb #8276a859
 # CS336 assignment 1: the handout fixes the model, the vocabulary and the token budget;
@@ -481,7 +541,7 @@ def check_corpus(config: TrainConfig):
             f"corpus {c!r} is neither a corpus name ({names}) nor a text file"
         )
 
-
+# %% ../nbs/09_config.ipynb #a094aba6
 def train_parser() -> argparse.ArgumentParser:
     """The `llm-tutorial train` argument parser: `--config` plus one option per
     `TrainConfig` field, documented from it."""
@@ -558,7 +618,7 @@ def train_parser() -> argparse.ArgumentParser:
             )
     return p
 
-
+# %% ../nbs/09_config.ipynb #612014e9
 def config_file_fields(src) -> dict:
     """The fields a JSON config (a file or a JSON string) sets, after checking it as a
     whole config."""

@@ -32,11 +32,20 @@ __all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 
 # Every option of a rule starts with its own literal text, so the text of a story
 # decides every choice.
 _SHE = dict(he="she", He="She", his="her", His="Her", him="her")
+
+
 _HE = dict(he="he", He="He", his="his", His="His", him="him")
+
+
 _F_SHE = dict(fhe="she", fHe="She", fhis="her", fhim="her")
+
+
 _F_HE = dict(fhe="he", fHe="He", fhis="his", fhim="him")
+
+
 _F_IT = dict(fhe="it", fHe="It", fhis="its", fhim="it")
 
+# %% ../nbs/01b_corpus.ipynb #525f200f
 STORY_GRAMMAR = {
     "STORY": [
         "<OPEN> {He} lived <HOME> with {his} <FAMILY>. <LIKE> <OBJINTRO> "
@@ -604,6 +613,7 @@ STORY_GRAMMAR = {
     ],
 }
 
+# %% ../nbs/01b_corpus.ipynb #eb028bd6
 # The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a
 # line break;
 # DAY9 always stops, so a story has at most 8 events.
@@ -632,7 +642,7 @@ def _day_out(events: list, max_events: int) -> dict:
 
 STORY_GRAMMAR.update(_day_out(_EVENTS, 8))
 
-
+# %% ../nbs/01b_corpus.ipynb #d5e34456
 def small_story_grammar(max_options: int = 3, max_events: int = 1) -> dict:
     """The same story template with fewer choices: every rule keeps its first
     `max_options` options (the day out its first `max_options` kinds of event) and
@@ -717,7 +727,7 @@ class EntropyFloor:
             )
         return s
 
-
+# %% ../nbs/01b_corpus.ipynb #9356649f
 def entropy_floor(
     n_stories: int = 20_000,
     tokenizer: object | None = None,
@@ -858,7 +868,7 @@ def _shared_copy(spec: dict) -> Path | None:
         else None
     )
 
-
+# %% ../nbs/01b_corpus.ipynb #4f98d927
 def corpus_path(name: str, split: str = "train", download_missing: bool = True) -> Path:
     """Path of corpus `name` (`stories`, `stories-small`, `tinystories`,
     `tinyshakespeare` or a file path) for `split`: the data cache's copy, else the
@@ -896,7 +906,7 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
         f"{', '.join(map(repr, [*STORY_CORPORA, *DATASETS]))} and no such file"
     )
 
-
+# %% ../nbs/01b_corpus.ipynb #6057ff51
 def has_splits(name: str) -> bool:
     """True if corpus `name` comes as separate train and validation files (a story
     corpus, TinyStories)."""
@@ -946,17 +956,23 @@ def shakespeare_path() -> Path | None:
 # GPT-2's encoder.json and vocab.bpe: where tiktoken gets them, their SHA-256
 # (tiktoken's pins) and their names in tiktoken's cache (sha1 of the URLs)
 _GPT2 = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+
+
 GPT2_URLS = (_GPT2 + "encoder.json", _GPT2 + "vocab.bpe")
+
+
 GPT2_SHA256 = (
     "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
     "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
 )
+
+
 GPT2_CACHE_NAMES = (
     "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
     "6d1cbeee0f20b3d9449abfede4726ed8212e3aee",
 )
 
-
+# %% ../nbs/01b_corpus.ipynb #1916d67c
 def _tiktoken_cache() -> Path:
     """`TIKTOKEN_CACHE_DIR`; when unset, set to the shared folder's cache or the data
     cache's."""

@@ -29,7 +29,7 @@ def _auto_device(local_rank: int = 0) -> torch.device:
         return torch.device("mps")
     return torch.device("cpu")
 
-
+# %% ../nbs/07_data.ipynb #8bf42344
 def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.device:
     """`device` as a `torch.device` ("auto": the best one here; "cuda": GPU
     `local_rank`), or a `DeviceError` saying why it cannot be used on this machine."""
@@ -64,7 +64,7 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
         raise DeviceError(f"device {device!r} is not usable: {e}") from None
     return dev
 
-
+# %% ../nbs/07_data.ipynb #95fb8553
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
     if generator is None or isinstance(generator, torch.Generator):
         return generator
@@ -75,7 +75,7 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
         f"{type(generator).__name__}"
     )
 
-
+# %% ../nbs/07_data.ipynb #8b85c58b
 def get_batch(
     x: np.ndarray,
     batch_size: int,
@@ -161,7 +161,7 @@ def save_tokens(ids, path) -> Path:
             f.write(ids.astype(np.uint16).ravel().tobytes())
     return path
 
-
+# %% ../nbs/07_data.ipynb #dc0ce77f
 def open_tokens(path) -> np.ndarray:
     """Open a token file read-only as a memmap: `.npy` (any integer dtype in its header)
     or raw `uint16` `.bin`."""
@@ -227,7 +227,7 @@ def corpus_key(name: str, split: str = "train") -> str:
     stem = f"{src.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
-
+# %% ../nbs/07_data.ipynb #1e9911b3
 def corpus_tokens(
     name: str,
     tokenizer,

@@ -43,7 +43,7 @@ def estimate_loss(
         )
     return sum(losses) / len(losses)
 
-
+# %% ../nbs/09_evaluate.ipynb #b09250bd
 @torch.no_grad()
 def doc_aligned_loss(
     model,

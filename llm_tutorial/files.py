@@ -47,7 +47,11 @@ def data_dir() -> Path:
 
 # %% ../nbs/00b_files.ipynb #5d8e5870
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
 _QUIET_S = 600  # a temporary file we cannot judge by its pid: stale after 10 idle min
+
+
 _TEMP = re.compile(r"(?:([0-9a-f]{6})-(\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
 
 
@@ -69,7 +73,7 @@ def _pid_alive(pid: int) -> bool:
         return True  # it exists, under another user
     return True
 
-
+# %% ../nbs/00b_files.ipynb #99a9968c
 def _is_stale(tmp: Path, prefix: str) -> bool:
     "Whether `tmp`, a temporary file `prefix...tmp`, was left by a writer that is gone."
     m = _TEMP.fullmatch(tmp.name[len(prefix) :])
@@ -237,7 +241,7 @@ def _int_header(headers, name: str) -> int | None:
     v = (headers.get(name) or "").strip()
     return int(v) if v.isdigit() else None
 
-
+# %% ../nbs/00b_files.ipynb #8cdf8d70
 def _start(f: _Fetch, r, have: int) -> int | None:
     "Byte of `.part` where the body of `r` goes; None if it does not continue `.part`."
     if f.validator is None:
@@ -255,7 +259,7 @@ def _start(f: _Fetch, r, have: int) -> int | None:
         _set_total(f, int(m.group(3)))
     return int(m.group(1)) if int(m.group(1)) <= have else None
 
-
+# %% ../nbs/00b_files.ipynb #9bd65ac7
 def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
     "Write the body of `r` into `.part` from byte `start`; returns the bytes written."
     n = 0
@@ -291,7 +295,7 @@ def _no_size(f: _Fetch) -> ValueError:
         "pass size= (and sha256=) to download()"
     )
 
-
+# %% ../nbs/00b_files.ipynb #83275c4e
 def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
     "A 416 (range past the end): complete if the server's size is what `.part` holds."
     m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
@@ -302,7 +306,7 @@ def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
     f.stale = False
     return f"the server refused the range bytes={have}-; starting again from byte 0"
 
-
+# %% ../nbs/00b_files.ipynb #580135f1
 def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
     "One request for what `.part` lacks: None when `.part` is complete, else why not."
     have = f.part.stat().st_size
@@ -380,7 +384,7 @@ def _fetch(f: _Fetch, tries: int, timeout: float, progress: bool) -> tuple:
             time.sleep(min(0.2 * 2**attempt, 5.0))
     return last, tries
 
-
+# %% ../nbs/00b_files.ipynb #ba726b0f
 def download(
     url: str,
     dest,

@@ -56,7 +56,7 @@ def top_k_filter(logits: Tensor, k: int) -> Tensor:
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
-
+# %% ../nbs/10_generate.ipynb #4113e4e9
 def top_p_filter(logits: Tensor, p: float) -> Tensor:
     """Nucleus filter: keep the smallest set of most likely tokens whose probabilities
     sum to >= `p`; -inf elsewhere. `(..., vocab)` -> same."""
@@ -190,7 +190,7 @@ def _prompt_tensor(prompt_ids, device) -> tuple[Tensor, str]:
         )
     return x.to(device=device, dtype=torch.long), kind
 
-
+# %% ../nbs/10_generate.ipynb #4fc4ff32
 @torch.no_grad()
 def generate(
     model,
@@ -294,7 +294,7 @@ def eot_id(tokenizer) -> int | None:
     ids = tokenizer.encode(EOT)
     return ids[0] if len(ids) == 1 else None
 
-
+# %% ../nbs/10_generate.ipynb #91210dc4
 def generate_text(
     model,
     tokenizer,
@@ -334,7 +334,7 @@ def generate_text(
         new = new[: new.index(eot)]
     return tokenizer.decode(new)
 
-
+# %% ../nbs/10_generate.ipynb #ea4e604c
 def sample_stories(
     model,
     tokenizer,
@@ -492,7 +492,7 @@ def generate_parser() -> argparse.ArgumentParser:
     )
     return p
 
-
+# %% ../nbs/10_generate.ipynb #888dd650
 def generate_main(argv: list[str] | None = None) -> list[str]:
     """Entry point of `llm-tutorial generate`: print `--num-samples` continuations of
     `--prompt` and return them."""
@@ -523,7 +523,7 @@ def _check_prompt(prompt: str):
             f"{prompt[e.start]!r})"
         ) from None
 
-
+# %% ../nbs/10_generate.ipynb #fc4bdccd
 def _sample_and_print(model, tok, a) -> list[str]:
     g = torch.Generator(device="cpu")
     if a.seed is not None:

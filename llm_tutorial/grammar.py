@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect, hashlib, itertools, math, re
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Grammar', 'grammar_conflicts', 'logprob', 'ratio_ci']
@@ -37,7 +38,7 @@ class _Option:
         # the literal text it starts with
         self.lead = parts[0] if parts and isinstance(parts[0], str) else ""
 
-
+# %% ../nbs/01a_grammar.ipynb #c3b650ac
 class _Rule:
     """A compiled nonterminal: options, integer weights as a cumulative table, and the
     natural log of each option's probability."""
@@ -64,7 +65,7 @@ class _Rule:
 def _fill(s: str, st: dict) -> str:
     return s.format_map(st) if "{" in s else s
 
-
+# %% ../nbs/01a_grammar.ipynb #ed217c9c
 class Grammar:
     """A probabilistic grammar with state: `<NT>` expands a rule, `<NT:var>` also stores
     its text in `var`, `{var}` inserts it."""
@@ -81,9 +82,6 @@ class Grammar:
                         raise ValueError(f"rule {r.name} uses unknown rule <{p[0]}>")
         if start not in self.rules:
             raise ValueError(f"start rule {start!r} is not in the grammar")
-
-    def __repr__(self) -> str:
-        return f"Grammar({len(self.rules)} rules from {self.start}, {self.fingerprint})"
 
     # ---- generation: walk the grammar, draw each choice from integer random numbers
     def _gen(self, rule: _Rule, out: list, st: dict, draw, lps: list):
@@ -107,38 +105,49 @@ class Grammar:
                     self._gen(self.rules[name], out, st, draw, lps)
                     st[var] = "".join(out[n0:])
 
-    def sample(self, draw) -> tuple[str, float]:
-        """One story and its natural-log probability; `draw()` returns a random
-        non-negative integer below 2**64."""
-        out, lps = [], []
-        self._gen(self.rules[self.start], out, {}, draw, lps)
-        # fsum: exactly rounded, so the order of the terms does not matter
-        return "".join(out), math.fsum(lps)
+# %% ../nbs/01a_grammar.ipynb #2bd53351
+@patch
+def __repr__(self: Grammar) -> str:
+    return f"Grammar({len(self.rules)} rules from {self.start}, {self.fingerprint})"
 
-    # ---- parsing: replay the grammar against a text; a choice is allowed only if its
-    # text comes next
-    def derivations(self, text: str, max_runs: int = 10_000) -> tuple[list[float], int]:
-        """Log-probabilities of all the ways the grammar can produce exactly `text`, and
-        the number of replays needed."""
-        stack, found, runs = [()], [], 0
-        while stack:
-            runs += 1
-            if runs > max_runs:
-                raise RuntimeError(
-                    f"more than {max_runs} replays: the grammar is too ambiguous for "
-                    "this text"
-                )
-            p = _Replay(self, text, stack.pop())
-            try:
-                p.run(self.rules[self.start])
-            except _NoMatch:
-                continue
-            except _Branch as b:
-                stack.extend(b.prefixes)
-                continue
-            if p.pos == len(text):
-                found.append(math.fsum(p.lps))
-        return found, runs
+
+@patch
+def sample(self: Grammar, draw) -> tuple[str, float]:
+    """One story and its natural-log probability; `draw()` returns a random
+    non-negative integer below 2**64."""
+    out, lps = [], []
+    self._gen(self.rules[self.start], out, {}, draw, lps)
+    # fsum: exactly rounded, so the order of the terms does not matter
+    return "".join(out), math.fsum(lps)
+
+# %% ../nbs/01a_grammar.ipynb #f9919a1a
+# ---- parsing: replay the grammar against a text; a choice is allowed only if its
+# text comes next
+@patch
+def derivations(
+    self: Grammar, text: str, max_runs: int = 10_000
+) -> tuple[list[float], int]:
+    """Log-probabilities of all the ways the grammar can produce exactly `text`, and
+    the number of replays needed."""
+    stack, found, runs = [()], [], 0
+    while stack:
+        runs += 1
+        if runs > max_runs:
+            raise RuntimeError(
+                f"more than {max_runs} replays: the grammar is too ambiguous for "
+                "this text"
+            )
+        p = _Replay(self, text, stack.pop())
+        try:
+            p.run(self.rules[self.start])
+        except _NoMatch:
+            continue
+        except _Branch as b:
+            stack.extend(b.prefixes)
+            continue
+        if p.pos == len(text):
+            found.append(math.fsum(p.lps))
+    return found, runs
 
 
 class _NoMatch(Exception):
@@ -149,7 +158,7 @@ class _Branch(Exception):
     def __init__(self, prefixes):
         self.prefixes = prefixes
 
-
+# %% ../nbs/01a_grammar.ipynb #f5e4e432
 class _Replay:
     """One replay of the grammar against `text`, with the first choices forced to
     `forced` (used after an ambiguous choice)."""
@@ -202,7 +211,7 @@ class _Replay:
                 if var is not None:
                     st[var] = text[p0 : self.pos]
 
-
+# %% ../nbs/01a_grammar.ipynb #a87f3731
 def grammar_conflicts(g: Grammar) -> list[str]:
     """Choice points where the text alone may not decide the option: an empty lead, or a
     lead that is a prefix of another."""

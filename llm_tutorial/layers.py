@@ -10,6 +10,7 @@ import math
 import torch
 import torch.nn as nn
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['fast_op', 'Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
@@ -217,23 +218,33 @@ class RotaryPositionalEmbedding(nn.Module):
         self.register_buffer("cos", angles.cos().to(**f32), persistent=False)
         self.register_buffer("sin", angles.sin().to(**f32), persistent=False)
 
-    def rotate(self, x: Tensor, token_positions: Tensor) -> Tensor:
-        "`forward` without the checks; positions `(..., seq)` broadcast against x's."
-        # x: (..., seq, d_k)
-        cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
-        sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
-        x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
-        # (..., d_k/2, 2)
-        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-        return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
 
-    def forward(self, x: Tensor, token_positions: Tensor) -> Tensor:
-        # x: (..., seq, d_k); token_positions: (..., seq) integer -> (..., seq, d_k)
-        check_rope_input(self, x, token_positions)
-        return self.rotate(x, token_positions)
+@patch
+def rotate(
+    self: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
+) -> Tensor:
+    "`forward` without the checks; positions `(..., seq)` broadcast against x's."
+    # x: (..., seq, d_k)
+    cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
+    sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
+    x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
+    # (..., d_k/2, 2)
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
 
-    def extra_repr(self):
-        return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
+# %% ../nbs/04_layers.ipynb #6ab131fa
+@patch
+def forward(
+    self: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
+) -> Tensor:
+    # x: (..., seq, d_k); token_positions: (..., seq) integer -> (..., seq, d_k)
+    check_rope_input(self, x, token_positions)
+    return self.rotate(x, token_positions)
+
+
+@patch
+def extra_repr(self: RotaryPositionalEmbedding):
+    return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 # %% ../nbs/04_layers.ipynb #4141418c
 def check_rope_input(

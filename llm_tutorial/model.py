@@ -20,6 +20,7 @@ from llm_tutorial.layers import (
     scaled_dot_product_attention,
     fast_op,
 )
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'check_attention_args', 'causal_attend',
@@ -64,31 +65,39 @@ class KVCache:
     def max_seq_len(self) -> int:
         return self.k.shape[3]
 
-    def update(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
-        all keys/values `(batch, heads, pos+n, d_k)`."""
-        n, end = k.shape[-2], self.pos + k.shape[-2]
-        if end > self.max_seq_len:
-            raise ValueError(
-                f"KV cache full: {self.pos} cached + {n} new tokens > "
-                f"max_seq_len={self.max_seq_len}"
-            )
-        if k.shape[0] != self.batch_size:
-            raise ValueError(
-                f"KV cache was made for batch size {self.batch_size}, got a batch of "
-                f"{k.shape[0]}"
-            )
-        self.k[layer_idx, :, :, self.pos : end] = k
-        self.v[layer_idx, :, :, self.pos : end] = v
-        return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
+# %% ../nbs/05_model.ipynb #cc023076
+@patch
+def update(
+    self: KVCache, layer_idx: int, k: Tensor, v: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
+    all keys/values `(batch, heads, pos+n, d_k)`."""
+    n, end = k.shape[-2], self.pos + k.shape[-2]
+    if end > self.max_seq_len:
+        raise ValueError(
+            f"KV cache full: {self.pos} cached + {n} new tokens > "
+            f"max_seq_len={self.max_seq_len}"
+        )
+    if k.shape[0] != self.batch_size:
+        raise ValueError(
+            f"KV cache was made for batch size {self.batch_size}, got a batch of "
+            f"{k.shape[0]}"
+        )
+    self.k[layer_idx, :, :, self.pos : end] = k
+    self.v[layer_idx, :, :, self.pos : end] = v
+    return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
 
-    def reset(self):
-        "Forget everything (the memory is kept for reuse)."
-        self.pos = 0
 
-    def __repr__(self):
-        shape = tuple(self.k.shape)
-        return f"KVCache(pos={self.pos}, shape={shape}, dtype={self.k.dtype})"
+@patch
+def reset(self: KVCache):
+    "Forget everything (the memory is kept for reuse)."
+    self.pos = 0
+
+
+@patch
+def __repr__(self: KVCache):
+    shape = tuple(self.k.shape)
+    return f"KVCache(pos={self.pos}, shape={shape}, dtype={self.k.dtype})"
 
 # %% ../nbs/05_model.ipynb #7306ddd2
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -154,28 +163,30 @@ class MultiHeadSelfAttention(nn.Module):
         if theta is not None:
             self.rope = RotaryPositionalEmbedding(theta, self.d_k, max_seq_len, device)
 
-    def forward(
-        self,
-        x: Tensor,
-        token_positions: Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        layer_idx: int = 0,
-    ) -> Tensor:
-        # x: (..., seq, d_model); token_positions: (..., seq) or (seq,)
-        n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
-        if self.max_seq_len is not None and offset + n > self.max_seq_len:
-            raise ValueError(
-                f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
-            )
-        q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-        k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-        v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-        if self.rope is not None:
-            q, k = rope_qk(self, q, k, token_positions, offset)
-        if kv_cache is not None:
-            k, v = kv_cache.update(layer_idx, k, v)  # (batch, heads, offset+seq, d_k)
-        out = causal_attend(q, k, v, offset, self.fast)  # (..., heads, seq, d_k)
-        return self.output_proj(merge_heads(out))  # (..., seq, d_model)
+# %% ../nbs/05_model.ipynb #44e1db0c
+@patch
+def forward(
+    self: MultiHeadSelfAttention,
+    x: Tensor,
+    token_positions: Tensor | None = None,
+    kv_cache: KVCache | None = None,
+    layer_idx: int = 0,
+) -> Tensor:
+    # x: (..., seq, d_model); token_positions: (..., seq) or (seq,)
+    n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
+    if self.max_seq_len is not None and offset + n > self.max_seq_len:
+        raise ValueError(
+            f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
+        )
+    q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+    k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+    v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+    if self.rope is not None:
+        q, k = rope_qk(self, q, k, token_positions, offset)
+    if kv_cache is not None:
+        k, v = kv_cache.update(layer_idx, k, v)  # (batch, heads, offset+seq, d_k)
+    out = causal_attend(q, k, v, offset, self.fast)  # (..., heads, seq, d_k)
+    return self.output_proj(merge_heads(out))  # (..., seq, d_model)
 
 # %% ../nbs/05_model.ipynb #3c6ea692
 def rope_qk(
@@ -228,20 +239,22 @@ class TransformerBlock(nn.Module):
         else:
             self.ffn = SwiGLU(d_model, d_ff, fast=fast, **kw)
 
-    def forward(
-        self,
-        x: Tensor,
-        token_positions: Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        layer_idx: int = 0,
-    ) -> Tensor:
-        # x: (batch, seq, d_model) -> (batch, seq, d_model)
-        if self.post_norm:
-            x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
-            return self.ln2(x + self.ffn(x))
-        # (batch, seq, d)
-        z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
-        return z + self.ffn(self.ln2(z))  # (batch, seq, d)
+# %% ../nbs/05_model.ipynb #4c62a909
+@patch
+def forward(
+    self: TransformerBlock,
+    x: Tensor,
+    token_positions: Tensor | None = None,
+    kv_cache: KVCache | None = None,
+    layer_idx: int = 0,
+) -> Tensor:
+    # x: (batch, seq, d_model) -> (batch, seq, d_model)
+    if self.post_norm:
+        x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
+        return self.ln2(x + self.ffn(x))
+    # (batch, seq, d)
+    z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
+    return z + self.ffn(self.ln2(z))  # (batch, seq, d)
 
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass
@@ -357,18 +370,22 @@ class TransformerLM(nn.Module):
             self.lm_head.reset_parameters()  # initialized like the head
         self.set_fast(c.fast)
 
-    def forward(self, in_indices: Tensor, kv_cache: KVCache | None = None) -> Tensor:
-        # in_indices: (batch, seq) integer ids -> logits (batch, seq, vocab_size); with
-        # a kv_cache they are the *new* tokens, at positions pos ... pos+seq-1
-        check_lm_input(self, in_indices, kv_cache)
-        offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
-        positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
-        x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
-        for i, layer in enumerate(self.layers):
-            x = layer(x, positions, kv_cache, i)  # (batch, seq, d_model)
-        if kv_cache is not None:
-            kv_cache.pos += n
-        return self.lm_head(self.ln_final(x))  # (batch, seq, vocab)
+# %% ../nbs/05_model.ipynb #d26fc98b
+@patch
+def forward(
+    self: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None = None
+) -> Tensor:
+    # in_indices: (batch, seq) integer ids -> logits (batch, seq, vocab_size); with
+    # a kv_cache they are the *new* tokens, at positions pos ... pos+seq-1
+    check_lm_input(self, in_indices, kv_cache)
+    offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
+    positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
+    x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
+    for i, layer in enumerate(self.layers):
+        x = layer(x, positions, kv_cache, i)  # (batch, seq, d_model)
+    if kv_cache is not None:
+        kv_cache.pos += n
+    return self.lm_head(self.ln_final(x))  # (batch, seq, vocab)
 
 # %% ../nbs/05_model.ipynb #9d053694
 def _from_config(
@@ -441,7 +458,7 @@ def check_lm_input(model: TransformerLM, in_indices: Tensor, kv_cache: KVCache |
         )
     check_ids(in_indices, model.vocab_size)
 
-
+# %% ../nbs/05_model.ipynb #a78e3cfc
 def check_ids(in_indices: Tensor, vocab_size: int):
     """Token ids must lie in `[0, vocab_size)` (not checked while compiling or on
     `meta`)."""

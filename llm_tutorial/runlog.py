@@ -68,7 +68,7 @@ def smooth(xs, frac: float = 0.05):
         for i in range(len(xs))
     ]
 
-
+# %% ../nbs/09_runlog.ipynb #a7eb76a8
 def plot_losses(
     log,
     floor: float | None = None,
@@ -283,7 +283,7 @@ def run_identity(config: "TrainConfig", data) -> dict:
         },
     }
 
-
+# %% ../nbs/09_runlog.ipynb #75b8889d
 def check_resume(
     ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False
 ):

@@ -5,30 +5,64 @@
 # %% ../nbs/09_train.ipynb #83cb7b99
 from __future__ import annotations
 
+
 import math, os, sys, time, typing
+
+
 from contextlib import contextmanager, nullcontext
+
+
 from dataclasses import dataclass, field
+
+
 from pathlib import Path
+
+
 import numpy as np
+
+
 import torch
+
+
 from tqdm import tqdm
+
+
 from .files import atomic_write
+
+
 from .utf8 import save_vocab_merges
+
+
 from .model import TransformerLM
+
+
 from .layers import fast_op
+from fastcore.basics import patch
+
+# %% auto #0
+__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
+           'train_main']
+
+# %% ../nbs/09_train.ipynb #26e7019b
 from llm_tutorial.optim import (
     AdamW,
     cross_entropy,
     get_lr_cosine_schedule,
     gradient_clipping,
 )
+
+
 from .data import TrainData, get_batch, prepare_data, resolve_device
+
+
 from llm_tutorial.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
     unwrap_model,
 )
+
+
 from llm_tutorial.config import (
     TrainConfig,
     config_from_args,
@@ -36,6 +70,8 @@ from llm_tutorial.config import (
     train_parser,
     user_errors,
 )
+
+
 from llm_tutorial.evaluate import (
     device_peak_flops,
     doc_aligned_loss,
@@ -44,6 +80,8 @@ from llm_tutorial.evaluate import (
     peak_memory_mb,
     train_flops_per_token,
 )
+
+# %% ../nbs/09_train.ipynb #da2aced0
 from llm_tutorial.runlog import (
     RunLog,
     check_can_start,
@@ -53,11 +91,9 @@ from llm_tutorial.runlog import (
     run_identity,
     run_lock,
 )
-from collections.abc import Callable
 
-# %% auto #0
-__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
-           'train_main']
+
+from collections.abc import Callable
 
 # %% ../nbs/09_train.ipynb #cd3f47f2
 def check_data(config: TrainConfig, data: TrainData):
@@ -135,27 +171,31 @@ class WeightAverage:
         for a, (_, p) in zip(self.avg, self.named):
             p.copy_(a)
 
-    def state_dict(self) -> dict:
-        return {
-            "decay": self.decay,
-            "n": self.n,
-            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
-        }
+# %% ../nbs/09_train.ipynb #0bab45ff
+@patch
+def state_dict(self: WeightAverage) -> dict:
+    return {
+        "decay": self.decay,
+        "n": self.n,
+        "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
+    }
 
-    def load_state_dict(self, state: dict):
-        w = state["weights"]
-        if sorted(w) != sorted(k for k, _ in self.named):
+
+@patch
+def load_state_dict(self: WeightAverage, state: dict):
+    w = state["weights"]
+    if sorted(w) != sorted(k for k, _ in self.named):
+        raise ValueError(
+            "the saved weight average does not match this model's parameters"
+        )
+    for a, (k, _) in zip(self.avg, self.named):
+        if w[k].shape != a.shape:
             raise ValueError(
-                "the saved weight average does not match this model's parameters"
+                f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
+                f"{tuple(a.shape)}"
             )
-        for a, (k, _) in zip(self.avg, self.named):
-            if w[k].shape != a.shape:
-                raise ValueError(
-                    f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
-                    f"{tuple(a.shape)}"
-                )
-            a.copy_(w[k])
-        self.n = int(state["n"])
+        a.copy_(w[k])
+    self.n = int(state["n"])
 
 # %% ../nbs/09_train.ipynb #c24dd2ac
 def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list[dict]:
@@ -228,28 +268,50 @@ class RunState:
     "A training run in progress: what the loop reads and updates."
 
     config: TrainConfig
+
     data: TrainData
+
     model: torch.nn.Module  # what runs forward (maybe compiled / DDP-wrapped)
+
     opt: AdamW
+
     device: torch.device
+
     dist: dict  # rank, world_size, local_rank, ddp (dist_info)
+
     micro_bs: int  # sequences per micro-batch and process
+
     identity: dict  # tokenizer and data (run_identity)
+
     ema: WeightAverage | None = None
+
     on_log: typing.Callable | None = None
+
     raw: torch.nn.Module | None = None  # the plain TransformerLM inside `model`
+
     start: int = 0  # first step of this process (> 0 after a resume)
+
     done: int = 0  # steps completed
+
     train_time: float = 0.0  # seconds in training steps, this process
+
     time_offset: float = 0.0  # training seconds before a resume
+
     wall0: float = 0.0  # wall-clock seconds before a resume
+
     t_start: float = 0.0
+
     last_ckpt: Path | None = None
+
     last_ckpt_step: int | None = None
+
     final: dict = field(default_factory=dict)
+
     # autocast, scaler, loss_fn, params, MFU figures
     compute: dict = field(default_factory=dict)
+
     log: RunLog | None = None
+
     wandb: typing.Any = None
 
     @property
@@ -268,8 +330,10 @@ class RunState:
     def tokens_per_step(self) -> int:
         return self.config.batch_size * self.config.context_length
 
-    def wall(self) -> float:
-        return self.wall0 + time.perf_counter() - self.t_start
+# %% ../nbs/09_train.ipynb #8ae19a2b
+@patch
+def wall(self: RunState) -> float:
+    return self.wall0 + time.perf_counter() - self.t_start
 
 # %% ../nbs/09_train.ipynb #cf6dc46d
 def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
@@ -372,7 +436,7 @@ def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
         print(f"resumed from {resume} at step {run.start}")
     return records, Path(resume)
 
-
+# %% ../nbs/09_train.ipynb #5053f3b4
 def _finished(run: RunState, records: list[dict], ckpt: Path) -> TrainResult:
     "A resumed run with no step left: no new evaluation or record."
     if run.master:

@@ -77,7 +77,7 @@ def _read_utf8(path) -> str:
             f"{path} is not valid UTF-8: {e.reason} at byte {e.start}"
         ) from None
 
-
+# %% ../nbs/01_bytes.ipynb #67dca872
 def load_vocab_merges(
     vocab_path, merges_path
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
@@ -112,7 +112,11 @@ def load_vocab_merges(
 
 # %% ../nbs/01_bytes.ipynb #197f43e0
 SLOW_ENV = "LLM_TUTORIAL_SLOW"
+
+
 _RUN_SLOW = {"on": None}  # None: follow the environment variable
+
+
 _OFF = ("", "0", "false", "no", "off")
 
 
@@ -141,7 +145,7 @@ def _skip_slow(lines: list[str]) -> list[str]:
     )
     return [f"print({msg!r})\n"]
 
-
+# %% ../nbs/01_bytes.ipynb #11571cb2
 def heavy_cells(run: bool | None = None) -> bool:
     """The chapter's switch for its `#| slow` cells; returns whether they run. `run`:
     True or False, or None to read `LLM_TUTORIAL_SLOW`. In Jupyter, while off, Run
