@@ -35,213 +35,165 @@ class TrainConfig:
         "tinyshakespeare) or a path to a UTF-8 text file",
         group="data",
     )
-
     train_tokens: str | None = _knob(
         None,
         "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)",
         group="data",
     )
-
     val_tokens: str | None = _knob(
         None, "uint16 token file (.npy) for validation", group="data"
     )
-
     tokenizer: str | None = _knob(
         None,
         "folder with vocab.json and merges.txt; default: train a BPE tokenizer on the "
         "corpus (cached)",
         group="data",
     )
-
     vocab_size: int = _knob(1536, "tokenizer and model vocabulary size", group="data")
-
     bpe_train_bytes: int = _knob(
         2_000_000,
         "train BPE on at most this many bytes of the training text (0: all of it)",
         group="data",
     )
-
     doc_eval_stories: int = _knob(
         200,
         "validation stories for document-aligned evaluation (stories corpus; 0: off)",
         group="data",
     )
-
     # --- model ---
     context_length: int = _knob(
         512, "tokens per training sequence (the model's context)", group="model"
     )
-
     d_model: int = _knob(128, "width of the residual stream", group="model")
-
     num_layers: int = _knob(2, "Transformer blocks", group="model")
-
     num_heads: int = _knob(4, "attention heads per block", group="model")
-
     d_ff: int = _knob(384, "hidden width of the feed-forward network", group="model")
-
     rope_theta: float = _knob(10000.0, "RoPE base", group="model")
-
     no_rmsnorm: bool = _knob(False, "ablation: remove every RMSNorm", group="model")
-
     post_norm: bool = _knob(
         False, "ablation: post-norm blocks instead of pre-norm", group="model"
     )
-
     no_rope: bool = _knob(
         False, "ablation: no position embedding at all (NoPE)", group="model"
     )
-
     silu_ffn: bool = _knob(
         False,
         "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU",
         group="model",
     )
-
     tie_weights: bool = _knob(
         False, "share the embedding matrix with the output layer", group="model"
     )
-
     fast: bool = _knob(
         True,
         "use chapter 11's fast twins (fused kernels, hand-written backward passes) in "
         "the model and the loss; same results within float tolerance",
         group="model",
     )
-
     # --- optimisation ---
     batch_size: int = _knob(
         4,
         "sequences per optimizer step, over all processes and accumulation steps",
         group="optimisation",
     )
-
     max_steps: int = _knob(
         2500, "optimizer steps (the schedule's length)", group="optimisation"
     )
-
     max_tokens: int | None = _knob(
         None,
         "token budget: sets max_steps = max_tokens / (batch_size * context_length)",
         group="optimisation",
     )
-
     max_time: float | None = _knob(
         None,
         "time budget: stop after this many seconds of training steps; the cosine "
         "schedule then follows the clock",
         group="optimisation",
     )
-
     lr: float = _knob(1e-2, "peak learning rate (after warm-up)", group="optimisation")
-
     min_lr: float = _knob(
         1e-3, "learning rate at the end of the cosine schedule", group="optimisation"
     )
-
     warmup_steps: int = _knob(20, "linear warm-up steps", group="optimisation")
-
     cosine_steps: int | None = _knob(
         None, "step where the cosine ends (default: max_steps)", group="optimisation"
     )
-
     beta1: float = _knob(0.9, "AdamW beta1", group="optimisation")
-
     beta2: float = _knob(0.95, "AdamW beta2", group="optimisation")
-
     eps: float = _knob(1e-8, "AdamW epsilon", group="optimisation")
-
     weight_decay: float = _knob(
         0.1, "AdamW decoupled weight decay", group="optimisation"
     )
-
     embedding_lr_mult: float = _knob(
         1.0,
         "learning rate of the token embeddings as a multiple of lr; when not 1 they "
         "also get no weight decay (see `param_groups`)",
         group="optimisation",
     )
-
     grad_clip: float = _knob(
         1.0,
         "clip the global gradient L2 norm to this (0: no clipping)",
         group="optimisation",
     )
-
     grad_accum_steps: int = _knob(
         1, "micro-batches accumulated per optimizer step", group="optimisation"
     )
-
     ema_decay: float = _knob(
         0.0,
         "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); "
         "evaluations, the returned model and sampling use it",
         group="optimisation",
     )
-
     # --- evaluation, logging, checkpoints ---
     eval_interval: int = _knob(
         100,
         "evaluate every N steps (and at the start and the end; 0: only at the end)",
         group="evaluation",
     )
-
     eval_batches: int = _knob(
         4, "batches per train/validation loss estimate", group="evaluation"
     )
-
     log_interval: int = _knob(
         1, "write a train record to the log every N steps", group="evaluation"
     )
-
     checkpoint_interval: int = _knob(
         500,
         "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)",
         group="evaluation",
     )
-
     out_dir: str = _knob(
         "runs/train",
         "folder for checkpoint.pt, log.jsonl, config.json and loss.png",
         group="evaluation",
     )
-
     resume: str | None = _knob(
         None,
         "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)",
         group="evaluation",
     )
-
     # --- system ---
     device: str = _knob(
         "auto",
         "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'",
         group="system",
     )
-
     dtype: str = _knob(
         "float32",
         "compute dtype: float32, or bfloat16/float16 autocast",
         group="system",
     )
-
     compile: bool = _knob(False, "compile the model with torch.compile", group="system")
-
     peak_tflops: float | None = _knob(
         None,
         "peak TFLOP/s of one device, for the MFU figure (default: the GPU's data "
         "sheet for the dtype; on a CPU a measured matmul)",
         group="system",
     )
-
     seed: int = _knob(0, "seed for the initial weights and the batches", group="system")
-
     progress: bool = _knob(True, "show a tqdm progress bar", group="system")
-
     wandb: bool = _knob(
         False, "log to Weights & Biases (needs `pip install wandb`)", group="system"
     )
-
     wandb_project: str = _knob(
         "llm-tutorial", "Weights & Biases project", group="system"
     )

@@ -300,9 +300,10 @@ class ModelConfig:
                 f"d_model/num_heads={self.d_model // self.num_heads}"
             )
 
-    @property
-    def d_k(self) -> int:
-        return self.d_model // self.num_heads
+# %% ../nbs/05_model.ipynb #93b5fe55
+@patch(as_prop=True)
+def d_k(self: ModelConfig) -> int:
+    return self.d_model // self.num_heads
 
 # %% ../nbs/05_model.ipynb #6f02f9f7
 class TransformerLM(nn.Module):

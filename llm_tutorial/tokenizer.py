@@ -203,18 +203,19 @@ class Tokenizer:
         self._cache: dict[str, list[int]] = {}  # pre-token -> ids
         self._compile()
 
-    @classmethod
-    def from_files(
-        cls,
-        vocab_filepath,
-        merges_filepath,
-        special_tokens: list[str] | None = None,
-        **kwargs,
-    ) -> "Tokenizer":
-        """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
-        (chapters 01-02)."""
-        vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
-        return cls(vocab, merges, special_tokens, **kwargs)
+# %% ../nbs/03_tokenizer.ipynb #6ecd4e08
+@patch(cls_method=True)
+def from_files(
+    cls: Tokenizer,
+    vocab_filepath,
+    merges_filepath,
+    special_tokens: list[str] | None = None,
+    **kwargs,
+) -> "Tokenizer":
+    """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
+    (chapters 01-02)."""
+    vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
+    return cls(vocab, merges, special_tokens, **kwargs)
 
 # %% ../nbs/03_tokenizer.ipynb #cb3298f3
 @patch

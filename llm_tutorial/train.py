@@ -268,67 +268,49 @@ class RunState:
     "A training run in progress: what the loop reads and updates."
 
     config: TrainConfig
-
     data: TrainData
-
     model: torch.nn.Module  # what runs forward (maybe compiled / DDP-wrapped)
-
     opt: AdamW
-
     device: torch.device
-
     dist: dict  # rank, world_size, local_rank, ddp (dist_info)
-
     micro_bs: int  # sequences per micro-batch and process
-
     identity: dict  # tokenizer and data (run_identity)
-
     ema: WeightAverage | None = None
-
     on_log: typing.Callable | None = None
-
     raw: torch.nn.Module | None = None  # the plain TransformerLM inside `model`
-
     start: int = 0  # first step of this process (> 0 after a resume)
-
     done: int = 0  # steps completed
-
     train_time: float = 0.0  # seconds in training steps, this process
-
     time_offset: float = 0.0  # training seconds before a resume
-
     wall0: float = 0.0  # wall-clock seconds before a resume
-
     t_start: float = 0.0
-
     last_ckpt: Path | None = None
-
     last_ckpt_step: int | None = None
-
     final: dict = field(default_factory=dict)
-
     # autocast, scaler, loss_fn, params, MFU figures
     compute: dict = field(default_factory=dict)
-
     log: RunLog | None = None
-
     wandb: typing.Any = None
 
-    @property
-    def master(self) -> bool:
-        return self.dist["rank"] == 0
+# %% ../nbs/09_train.ipynb #27f5eccd
+@patch(as_prop=True)
+def master(self: RunState) -> bool:
+    return self.dist["rank"] == 0
 
-    @property
-    def out(self) -> Path:
-        return Path(self.config.out_dir)
 
-    @property
-    def steps(self) -> int:
-        return self.config.total_steps
+@patch(as_prop=True)
+def out(self: RunState) -> Path:
+    return Path(self.config.out_dir)
 
-    @property
-    def tokens_per_step(self) -> int:
-        return self.config.batch_size * self.config.context_length
+
+@patch(as_prop=True)
+def steps(self: RunState) -> int:
+    return self.config.total_steps
+
+
+@patch(as_prop=True)
+def tokens_per_step(self: RunState) -> int:
+    return self.config.batch_size * self.config.context_length
 
 # %% ../nbs/09_train.ipynb #8ae19a2b
 @patch
