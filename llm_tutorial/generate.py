@@ -128,67 +128,148 @@ def kv_cache_bytes(
     return 2 * num_layers * batch_size * seq_len * d_model * bytes_per_value
 
 # %% ../nbs/10_generate.ipynb #0b639684
+def _tensor_prompt(t: Tensor) -> tuple[Tensor, str]:
+    "A tensor prompt as `(batch, seq)`, and its kind."
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(
+            f"prompt_ids must hold integer token ids, got a tensor of dtype {t.dtype}"
+        )
+    if t.ndim not in (1, 2):
+        raise ValueError(
+            "prompt_ids must be 1-d (seq,) or 2-d (batch, seq), got shape "
+            f"{tuple(t.shape)}"
+        )
+    return (t[None], "tensor1d") if t.ndim == 1 else (t, "tensor2d")
+
+# %% ../nbs/10_generate.ipynb #93395717
+def _list_prompt(prompt_ids) -> tuple[Tensor, str]:
+    "A list (or list of equal-length lists) of ids as `(batch, seq)`, and its kind."
+    if isinstance(prompt_ids, (str, bytes)):
+        raise TypeError(
+            "prompt_ids must be token ids, not text: encode the prompt with "
+            "the tokenizer first"
+        )
+    try:
+        rows = list(prompt_ids)
+    except TypeError:
+        raise TypeError(
+            "prompt_ids must be a list of token ids or a tensor, got "
+            f"{type(prompt_ids).__name__}"
+        ) from None
+    batched = bool(rows) and all(isinstance(r, (list, tuple)) for r in rows)
+    rows = rows if batched else [rows]
+    lengths = sorted({len(r) for r in rows})
+    if len(lengths) > 1:
+        raise ValueError(
+            f"batched prompts must have the same length, got lengths "
+            f"{lengths}; pad or trim them, or generate one at a time"
+        )
+    for t in (t for r in rows for t in r):
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+            raise TypeError(
+                f"token ids must be integers, got {t!r} ({type(t).__name__})"
+            )
+    return torch.tensor(rows, dtype=torch.long), "lists" if batched else "list"
+
+# %% ../nbs/10_generate.ipynb #e7d5352b
 def _prompt_tensor(prompt_ids, device) -> tuple[Tensor, str]:
     """Prompt(s) as a `(batch, seq)` long tensor, and the input's kind ('list', 'lists',
     'tensor1d', 'tensor2d') to shape the output alike."""
     if isinstance(prompt_ids, Tensor):
-        if (
-            prompt_ids.dtype.is_floating_point
-            or prompt_ids.dtype.is_complex
-            or prompt_ids.dtype == torch.bool
-        ):
-            raise TypeError(
-                "prompt_ids must hold integer token ids, got a tensor of dtype "
-                f"{prompt_ids.dtype}"
-            )
-        if prompt_ids.ndim not in (1, 2):
-            raise ValueError(
-                "prompt_ids must be 1-d (seq,) or 2-d (batch, seq), got shape "
-                f"{tuple(prompt_ids.shape)}"
-            )
-        kind, x = (
-            ("tensor1d", prompt_ids[None])
-            if prompt_ids.ndim == 1
-            else ("tensor2d", prompt_ids)
-        )
+        x, kind = _tensor_prompt(prompt_ids)
     else:
-        if isinstance(prompt_ids, (str, bytes)):
-            raise TypeError(
-                "prompt_ids must be token ids, not text: encode the prompt with the "
-                "tokenizer first"
-            )
-        try:
-            rows = list(prompt_ids)
-        except TypeError:
-            raise TypeError(
-                "prompt_ids must be a list of token ids or a tensor, got "
-                f"{type(prompt_ids).__name__}"
-            ) from None
-        kind = (
-            "lists"
-            if rows and all(isinstance(r, (list, tuple)) for r in rows)
-            else "list"
-        )
-        if kind == "list":
-            rows = [rows]
-        lengths = sorted({len(r) for r in rows})
-        if len(lengths) > 1:
-            raise ValueError(
-                f"batched prompts must have the same length, got lengths {lengths}; "
-                "pad or trim them, or generate one at a time"
-            )
-        for t in (t for r in rows for t in r):
-            if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-                raise TypeError(
-                    f"token ids must be integers, got {t!r} ({type(t).__name__})"
-                )
-        x = torch.tensor(rows, dtype=torch.long)
+        x, kind = _list_prompt(prompt_ids)
     if x.shape[0] == 0 or x.ndim < 2 or x.shape[1] == 0:
         raise ValueError(
-            "the prompt is empty: give at least one token (e.g. the end-of-text id to "
-            "start a new document)"
+            "the prompt is empty: give at least one token (e.g. the "
+            "end-of-text id to start a new document)"
         )
     return x.to(device=device, dtype=torch.long), kind
+
+# %% ../nbs/10_generate.ipynb #3fdce8ba
+def _check_generate_args(model, max_new_tokens, eos_id, refill) -> int:
+    "Clear errors for bad arguments of `generate`; the `refill` to use."
+    C, V = model.context_length, model.vocab_size
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, numbers.Integral)
+        or max_new_tokens < 0
+    ):
+        raise ValueError(
+            f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
+        )
+    if eos_id is not None and (
+        isinstance(eos_id, bool)
+        or not isinstance(eos_id, numbers.Integral)
+        or not 0 <= eos_id < V
+    ):
+        raise ValueError(
+            f"eos_id must be None or a token id in [0, vocab_size={V}), got {eos_id!r}"
+        )
+    refill = C if refill is None else refill
+    if (
+        isinstance(refill, bool)
+        or not isinstance(refill, numbers.Integral)
+        or not 1 <= refill <= C
+    ):
+        raise ValueError(
+            f"refill must be an integer in [1, context_length={C}], got {refill!r}"
+        )
+    return refill
+
+
+def _check_prompt_ids(x: Tensor, vocab_size: int) -> None:
+    "Prompt ids must index the vocabulary."
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(
+            f"prompt token ids must lie in [0, vocab_size={vocab_size}), "
+            f"got ids from {lo} to {hi}"
+        )
+
+# %% ../nbs/10_generate.ipynb #fb1739d1
+def _next_logits(model, tok: Tensor, seq: Tensor, cache, refill: int) -> Tensor:
+    "Logits `(batch, vocab)` after `tok` `(batch,)`; `seq`: the window `(batch, <= C)`."
+    if cache is None:
+        return model(seq)[:, -1]  # no cache: recompute the window
+    if cache.pos < model.context_length:  # one token, at position cache.pos
+        return model(tok[:, None], kv_cache=cache)[:, -1]
+    cache.reset()  # the cache is full: rebuild it from the last `refill` tokens
+    return model(seq[:, -refill:], kv_cache=cache)[:, -1]
+
+
+def _shaped_like(new: Tensor, kind: str):
+    "The new tokens `(batch, n)` in the form the prompt came in."
+    if kind == "tensor2d":
+        return new
+    if kind == "tensor1d":
+        return new[0]
+    return new.tolist() if kind == "lists" else new[0].tolist()
+
+# %% ../nbs/10_generate.ipynb #bfd10714
+def _decode(
+    model, seq: Tensor, n: int, sampling: dict, eos_id, cache, refill
+) -> Tensor:
+    """Up to `n` new tokens `(batch, n)` after the window `seq` `(batch, <= C)`: sample,
+    append, slide the window, next logits; rows that reached `eos_id` are padded."""
+    B, C = seq.shape[0], model.context_length
+    new = torch.empty(B, 0, dtype=torch.long, device=seq.device)  # (batch, so far)
+    finished = torch.zeros(B, dtype=torch.bool, device=seq.device)
+    if n == 0:
+        return new
+    out = model(seq) if cache is None else model(seq, kv_cache=cache)  # prefill
+    logits = out[:, -1]  # (batch, vocab)
+    for i in range(n):
+        tok = sample_next_token(logits, **sampling)  # (batch,)
+        if eos_id is not None:
+            tok = tok.masked_fill(finished, eos_id)  # finished rows: padding
+            finished |= tok == eos_id
+        new = torch.cat([new, tok[:, None]], dim=1)
+        seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]  # the window: (batch, <= C)
+        if i == n - 1 or bool(finished.all()):
+            break
+        logits = _next_logits(model, tok, seq, cache, refill)
+    return new
 
 # %% ../nbs/10_generate.ipynb #4fc4ff32
 @torch.no_grad()
@@ -211,81 +292,23 @@ def generate(
     the left. `use_cache`: KV cache, rebuilt from the last `refill` tokens (default
     context_length) when the sequence outgrows the context."""
     _check_sampling_args(temperature, top_k, top_p)
-    if (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, numbers.Integral)
-        or max_new_tokens < 0
-    ):
-        raise ValueError(
-            f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
-        )
-    C, V = model.context_length, model.vocab_size
-    if eos_id is not None and (
-        isinstance(eos_id, bool)
-        or not isinstance(eos_id, numbers.Integral)
-        or not 0 <= eos_id < V
-    ):
-        raise ValueError(
-            f"eos_id must be None or a token id in [0, vocab_size={V}), got {eos_id!r}"
-        )
-    refill = C if refill is None else refill
-    if (
-        isinstance(refill, bool)
-        or not isinstance(refill, numbers.Integral)
-        or not 1 <= refill <= C
-    ):
-        raise ValueError(
-            f"refill must be an integer in [1, context_length={C}], got {refill!r}"
-        )
+    refill = _check_generate_args(model, max_new_tokens, eos_id, refill)
+    C = model.context_length
     generator = as_generator(generator)
     device = next(model.parameters()).device
     x, kind = _prompt_tensor(prompt_ids, device)  # (batch, prompt_len)
-    lo, hi = int(x.min()), int(x.max())
-    if lo < 0 or hi >= V:
-        raise ValueError(
-            f"prompt token ids must lie in [0, vocab_size={V}), got ids from {lo} to "
-            f"{hi}"
-        )
-    B = x.shape[0]
-    seq = x[:, -C:]  # crop from the left: (batch, <= C)
-    # (batch, generated so far)
-    new = torch.empty(B, 0, dtype=torch.long, device=device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    _check_prompt_ids(x, model.vocab_size)
     was_training = model.training
     model.eval()
     try:
-        cache = model.new_kv_cache(B) if use_cache else None
-        if max_new_tokens > 0:
-            # prefill: (batch, vocab)
-            logits = (
-                model(seq, kv_cache=cache)[:, -1] if use_cache else model(seq)[:, -1]
-            )
-        for i in range(max_new_tokens):
-            # (batch,)
-            tok = sample_next_token(logits, temperature, top_k, top_p, generator)
-            if eos_id is not None:
-                tok = tok.masked_fill(finished, eos_id)  # finished rows: padding
-                finished |= tok == eos_id
-            new = torch.cat([new, tok[:, None]], dim=1)
-            # the window: (batch, <= C)
-            seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]
-            if i == max_new_tokens - 1 or bool(finished.all()):
-                break
-            if not use_cache:
-                logits = model(seq)[:, -1]  # recompute the window
-            # one token at position cache.pos
-            elif cache.pos < C:
-                logits = model(tok[:, None], kv_cache=cache)[:, -1]
-            else:  # cache full: rebuild it
-                cache.reset()
-                logits = model(seq[:, -refill:], kv_cache=cache)[:, -1]
+        cache = model.new_kv_cache(x.shape[0]) if use_cache else None
+        sampling = dict(
+            temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+        )
+        new = _decode(model, x[:, -C:], max_new_tokens, sampling, eos_id, cache, refill)
     finally:
         model.train(was_training)
-    if kind == "tensor2d":
-        return new
-    if kind == "tensor1d":
-        return new[0]
-    return new.tolist() if kind == "lists" else new[0].tolist()
+    return _shaped_like(new, kind)
 
 # %% ../nbs/10_generate.ipynb #7cebe98e
 def eot_id(tokenizer) -> int | None:
@@ -376,6 +399,32 @@ def sample_stories(
     return stories
 
 # %% ../nbs/10_generate.ipynb #3d69f868
+def _tokenizer_files(checkpoint: Path, tokenizer) -> tuple[Path, Path]:
+    "vocab.json and merges.txt of the folder `tokenizer` (default: the checkpoint's)."
+    tdir = Path(tokenizer) if tokenizer is not None else checkpoint.parent
+    vocab, merges = tdir / "vocab.json", tdir / "merges.txt"
+    if not vocab.is_file() or not merges.is_file():
+        raise FileNotFoundError(
+            f"no tokenizer (vocab.json and merges.txt) in {tdir}; "
+            "pass the folder that holds them (--tokenizer)"
+        )
+    return vocab, merges
+
+
+def _model_from(ckpt: dict, name) -> TransformerLM:
+    "The checkpoint's model, with the weight average `train` kept (ema_decay > 0)."
+    if not ckpt.get("config"):
+        raise ValueError(
+            f"{name} stores no model configuration; cannot rebuild the model"
+        )
+    model = TransformerLM.from_config(ckpt["config"])
+    load_checkpoint(ckpt, model, restore_rng=False)
+    avg = (ckpt.get("extra") or {}).get("ema")
+    if avg is not None:
+        model.load_state_dict({**model.state_dict(), **avg["weights"]})
+    return model
+
+# %% ../nbs/10_generate.ipynb #7a83df52
 def load_for_sampling(
     checkpoint,
     tokenizer: str | Path | None = None,
@@ -390,41 +439,54 @@ def load_for_sampling(
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    tdir = Path(tokenizer) if tokenizer is not None else checkpoint.parent
-    vocab, merges = tdir / "vocab.json", tdir / "merges.txt"
-    if not vocab.is_file() or not merges.is_file():
-        raise FileNotFoundError(
-            f"no tokenizer (vocab.json and merges.txt) in {tdir}; pass the folder "
-            "that holds them (--tokenizer)"
-        )
+    vocab, merges = _tokenizer_files(checkpoint, tokenizer)
     ckpt = read_checkpoint(checkpoint)
-    if not ckpt.get("config"):
-        raise ValueError(
-            f"{checkpoint} stores no model configuration; cannot rebuild the model"
-        )
-    model = TransformerLM.from_config(ckpt["config"])
-    load_checkpoint(ckpt, model, restore_rng=False)
-    # the weight average `train` kept (ema_decay > 0)
-    avg = (ckpt.get("extra") or {}).get("ema")
-    if avg is not None:
-        model.load_state_dict({**model.state_dict(), **avg["weights"]})
+    model = _model_from(ckpt, checkpoint)
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
-    # `train` records it
     want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")
-    if want is not None and want != tokenizer_id(tok) and not force:
+    if (
+        want is not None and want != tokenizer_id(tok) and not force
+    ):  # `train` records it
         raise ValueError(
-            f"{checkpoint} was trained with tokenizer {want}, but the one in {tdir} is "
-            f"{tokenizer_id(tok)}: its token ids mean other text. Use the run's own "
-            "tokenizer (--tokenizer), or --force to sample anyway"
+            f"{checkpoint} was trained with tokenizer {want}, but the one in "
+            f"{vocab.parent} is {tokenizer_id(tok)}: its token ids mean other text. "
+            "Use the run's own tokenizer (--tokenizer), or --force to sample anyway"
         )
     if len(tok.vocab) > model.vocab_size:
         raise ValueError(
-            f"the tokenizer in {tdir} has {len(tok.vocab)} tokens but the model only "
-            f"{model.vocab_size}: not this model's tokenizer"
+            f"the tokenizer in {vocab.parent} has {len(tok.vocab)} tokens "
+            f"but the model only {model.vocab_size}: not this model's tokenizer"
         )
     return model.to(device).eval(), tok
 
 # %% ../nbs/10_generate.ipynb #62976620
+# fmt: off
+_GENERATE_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a row
+    (["--checkpoint"], dict(required=True, help="checkpoint.pt written by "
+                            "`llm-tutorial main` or `llm-tutorial train`")),
+    (["--tokenizer"], dict(help="folder with vocab.json and merges.txt "
+                           "(default: the checkpoint's folder)")),
+    (["--prompt"], dict(default="", help="text to continue (empty: a new story)")),
+    (["--max-new-tokens"], dict(type=int, default=256,
+                                help="stop after this many tokens or <|endoftext|>")),
+    (["--temperature"], dict(type=float, default=1.0,
+                             help="0: greedy; <1 sharper, >1 flatter")),
+    (["--top-k"], dict(type=int, default=None, help="keep the k most likely tokens")),
+    (["--top-p"], dict(type=float, default=None, help="nucleus sampling: keep the most "
+                       "likely tokens up to this mass")),
+    (["--num-samples"], dict(type=int, default=1, help="continuations to print")),
+    (["--seed"], dict(type=int, default=None,
+                      help="random seed (default: a different sample each run)")),
+    (["--device"], dict(default="cpu", help="cpu, cuda, mps")),
+    (["--no-cache"], dict(action="store_true", help="recompute the whole window at "
+                          "every step (slow; for comparison)")),
+    (["--force"], dict(action="store_true", help="sample even with a tokenizer the "
+                       "checkpoint was not trained with")),
+    (["--debug"], dict(action="store_true", help="show the traceback of an error")),
+]
+# fmt: on
+
+
 def generate_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial generate` argument parser."
     p = argparse.ArgumentParser(
@@ -432,64 +494,8 @@ def generate_parser() -> argparse.ArgumentParser:
         description="Sample text from a trained checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        help="checkpoint.pt written by `llm-tutorial main` or `llm-tutorial train`",
-    )
-    p.add_argument(
-        "--tokenizer",
-        help="folder with vocab.json and merges.txt (default: the checkpoint's folder)",
-    )
-    p.add_argument(
-        "--prompt",
-        default="",
-        help="text to continue (empty: a new story from scratch)",
-    )
-    p.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=256,
-        help="stop after this many tokens (or at <|endoftext|>)",
-    )
-    p.add_argument(
-        "--temperature",
-        type=float,
-        default=1.0,
-        help="0: greedy; <1 sharper, >1 flatter",
-    )
-    p.add_argument(
-        "--top-k", type=int, default=None, help="keep only the k most likely tokens"
-    )
-    p.add_argument(
-        "--top-p",
-        type=float,
-        default=None,
-        help="nucleus sampling: keep the most likely tokens up to this mass",
-    )
-    p.add_argument(
-        "--num-samples", type=int, default=1, help="how many continuations to print"
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="random seed (default: a different sample each run)",
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps")
-    p.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="recompute the whole window at every step (slow; for comparison)",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="sample even with a tokenizer the checkpoint was not trained with",
-    )
-    p.add_argument(
-        "--debug", action="store_true", help="show the Python traceback of an error"
-    )
+    for flags, kwargs in _GENERATE_OPTIONS:
+        p.add_argument(*flags, **kwargs)
     return p
 
 # %% ../nbs/10_generate.ipynb #888dd650
