@@ -75,19 +75,9 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
         f"{type(generator).__name__}"
     )
 
-# %% ../nbs/07_data.ipynb #8b85c58b
-def get_batch(
-    x: np.ndarray,
-    batch_size: int,
-    context_length: int,
-    device: str | torch.device,
-    generator: torch.Generator | int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample `batch_size` windows uniformly from the 1-D token array `x` (e.g. an
-    `np.memmap`). Returns `(inputs, targets)`, both `(batch_size, context_length)`
-    int64 on `device`; targets are inputs shifted by one. `generator`: a CPU
-    `torch.Generator` (advanced by the call) or an int seed, for reproducible
-    batches."""
+# %% ../nbs/07_data.ipynb #9f7ca276
+def _check_batch_args(x, batch_size, context_length) -> tuple[np.ndarray, int, int]:
+    "Clear errors for `get_batch`'s arguments; `x` as an array, the sizes as ints."
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     if getattr(x, "ndim", None) != 1:
@@ -107,6 +97,23 @@ def get_batch(
             f"the data has {n} tokens, it must be longer than "
             f"context_length={context_length} (one window plus its next-token target)"
         )
+    return x, batch_size, context_length
+
+# %% ../nbs/07_data.ipynb #8b85c58b
+def get_batch(
+    x: np.ndarray,
+    batch_size: int,
+    context_length: int,
+    device: str | torch.device,
+    generator: torch.Generator | int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample `batch_size` windows uniformly from the 1-D token array `x` (e.g. an
+    `np.memmap`). Returns `(inputs, targets)`, both `(batch_size, context_length)`
+    int64 on `device`; targets are inputs shifted by one. `generator`: a CPU
+    `torch.Generator` (advanced by the call) or an int seed, for reproducible
+    batches."""
+    x, batch_size, context_length = _check_batch_args(x, batch_size, context_length)
+    n = len(x)
     dev = resolve_device(device)
     # (B,) uniform over 0..n-m-1
     starts = torch.randint(
@@ -366,6 +373,22 @@ def _story_eval(data: TrainData, corpus: str, n_stories: int, folder: Path) -> N
             json.dump({"nats_per_token": data.entropy_floor}, f)
     data.info["entropy_floor"] = data.entropy_floor
 
+# %% ../nbs/07_data.ipynb #1685116c
+def _checked_tokenizer(folder, vocab_size: int, say) -> Tokenizer:
+    "The tokenizer in `folder`: refused if bigger than `vocab_size`, noted if smaller."
+    tok = _read_tokenizer(folder)
+    if len(tok.vocab) > vocab_size:
+        raise ValueError(
+            f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more than "
+            f"vocab_size={vocab_size}"
+        )
+    if len(tok.vocab) < vocab_size:  # BPE ran out of pairs: the model keeps unused rows
+        say(
+            f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
+            f"vocab_size={vocab_size} (no more pairs to merge)"
+        )
+    return tok
+
 # %% ../nbs/07_data.ipynb #662b2f1e
 def prepare_data(
     corpus: str = "stories",
@@ -385,17 +408,7 @@ def prepare_data(
     if train_tokens is not None:
         return _given_tokens(train_tokens, val_tokens, tokenizer)
     folder = tokenizer or _train_tokenizer(corpus, vocab_size, bpe_train_bytes, say)
-    tok = _read_tokenizer(folder)
-    if len(tok.vocab) > vocab_size:
-        raise ValueError(
-            f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more than "
-            f"vocab_size={vocab_size}"
-        )
-    if len(tok.vocab) < vocab_size:  # BPE ran out of pairs: the model keeps unused rows
-        say(
-            f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
-            f"vocab_size={vocab_size} (no more pairs to merge)"
-        )
+    tok = _checked_tokenizer(folder, vocab_size, say)
     t0 = time.perf_counter()
     train, val = (
         corpus_tokens(corpus, tok, split) for split in ("train", "validation")
@@ -403,8 +416,7 @@ def prepare_data(
     if (dt := time.perf_counter() - t0) > 1:
         say(
             f"encoded the corpus: {len(train):,} train and {len(val):,} validation "
-            "tokens "
-            f"in {dt:.1f}s"
+            f"tokens in {dt:.1f}s"
         )
     info = {"tokenizer": str(folder), "n_train": len(train), "n_val": len(val)}
     data = TrainData(train, val, tok, tok.encode(EOT)[0], info=info)

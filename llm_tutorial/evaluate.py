@@ -43,6 +43,19 @@ def estimate_loss(
         )
     return sum(losses) / len(losses)
 
+# %% ../nbs/09_evaluate.ipynb #80bb887e
+def _doc_batch(docs: list[list[int]], eot_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Inputs [EOT]+doc and targets doc+[EOT], `(B, L)`, padded at the end (targets -1)."
+    L = len(docs[-1]) + 1  # docs sorted by length: the last is the longest
+    x = torch.full((len(docs), L), eot_id, dtype=torch.long)
+    y = torch.full((len(docs), L), -1, dtype=torch.long)  # -1: padding, not scored
+    for j, d in enumerate(docs):
+        t = torch.tensor(d, dtype=torch.long)
+        x[j, 1 : len(d) + 1] = t  # [EOT] + doc
+        y[j, : len(d)] = t
+        y[j, len(d)] = eot_id  # doc + [EOT]
+    return x, y
+
 # %% ../nbs/09_evaluate.ipynb #b09250bd
 @torch.no_grad()
 def doc_aligned_loss(
@@ -62,15 +75,7 @@ def doc_aligned_loss(
     nats, ntok = 0.0, 0
     for i in range(0, len(seqs), batch_size):
         chunk = seqs[i : i + batch_size]
-        L = len(chunk[-1]) + 1
-        x = torch.full((len(chunk), L), eot_id, dtype=torch.long)
-        y = torch.full((len(chunk), L), -1, dtype=torch.long)  # -1: padding, not scored
-        for j, d in enumerate(chunk):
-            t = torch.tensor(d, dtype=torch.long)
-            x[j, 1 : len(d) + 1] = t  # [EOT] + doc
-            y[j, : len(d)] = t
-            y[j, len(d)] = eot_id  # doc + [EOT]
-        x, y = x.to(device), y.to(device)
+        x, y = (t.to(device) for t in _doc_batch(chunk, eot_id))  # (B, L) each
         # (B, L, vocab); causal, so padding after a doc changes nothing
         with autocast:
             logits = model(x)

@@ -703,6 +703,24 @@ def _loop(run: RunState, bar) -> None:
                 print(f"time budget of {c.max_time}s reached at step {run.done}")
             break
 
+# %% ../nbs/09_train.ipynb #1941cb18
+def _result(run: RunState, interrupted: bool) -> TrainResult:
+    "What `train` returns; the model holds the weight average, if one was kept."
+    if run.ema is not None:
+        run.ema.copy_to()
+    ckpt = run.last_ckpt if run.master else None
+    return TrainResult(
+        run.raw.eval(),
+        run.config,
+        run.log.records,
+        run.out,
+        ckpt,
+        run.done,
+        interrupted,
+        run.final,
+        run.data,
+    )
+
 # %% ../nbs/09_train.ipynb #55fd1196
 def _fit(run: RunState) -> TrainResult:
     """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and
@@ -737,20 +755,7 @@ def _fit(run: RunState) -> TrainResult:
         run.log.close()
         if run.wandb is not None:
             run.wandb.finish()
-    if run.ema is not None:
-        run.ema.copy_to()  # the returned model holds the average
-    ckpt = run.last_ckpt if run.master else None
-    return TrainResult(
-        run.raw.eval(),
-        run.config,
-        run.log.records,
-        run.out,
-        ckpt,
-        run.done,
-        interrupted,
-        run.final,
-        run.data,
-    )
+    return _result(run, interrupted)
 
 # %% ../nbs/09_train.ipynb #e292e5ea
 def _train(
@@ -787,6 +792,35 @@ def train(
     with run_lock(config.out_dir) if master else nullcontext():
         return _train(config, data, on_log, force)
 
+# %% ../nbs/09_train.ipynb #09982014
+def _report(config: TrainConfig, res: TrainResult) -> None:
+    "Save the loss curve, print the final losses and where every output went."
+    out = Path(config.out_dir)
+    png = out / "loss.png"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    plot_losses(
+        res.log,
+        path=png,
+        title=f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}",
+    )
+    f = res.final
+    nan = float("nan")
+    msg = (
+        f"final: train {f.get('train_loss', nan):.4f}, "
+        f"validation {f.get('val_loss', nan):.4f}"
+    )
+    if "doc_val_loss" in f:
+        msg += f", whole-story validation {f['doc_val_loss']:.4f}"
+    if f.get("entropy_floor") is not None:
+        msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
+    print(msg)
+    print(
+        f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\nconfig:  "
+        f"   {out / 'config.json'}\nloss curve: {png}"
+    )
+
 # %% ../nbs/09_train.ipynb #a0b8a21e
 def train_main(argv: list[str] | None = None):
     "Entry point of `llm-tutorial train` and `python -m llm_tutorial.train`."
@@ -808,32 +842,7 @@ def train_main(argv: list[str] | None = None):
     if res.interrupted:
         sys.exit(130)  # the checkpoint is saved; train said where
     if master:
-        out = Path(config.out_dir)
-        png = out / "loss.png"
-        import matplotlib
-
-        matplotlib.use("Agg")
-        plot_losses(
-            res.log,
-            path=png,
-            title=f"{config.corpus}: {config.num_layers} layers × d_model "
-            f"{config.d_model}",
-        )
-        f = res.final
-        nan = float("nan")
-        msg = (
-            f"final: train {f.get('train_loss', nan):.4f}, "
-            f"validation {f.get('val_loss', nan):.4f}"
-        )
-        if "doc_val_loss" in f:
-            msg += f", whole-story validation {f['doc_val_loss']:.4f}"
-        if f.get("entropy_floor") is not None:
-            msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
-        print(msg)
-        print(
-            f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\nconfig:  "
-            f"   {out / 'config.json'}\nloss curve: {png}"
-        )
+        _report(config, res)
     return res
 
 # %% ../nbs/09_train.ipynb #27034eae
