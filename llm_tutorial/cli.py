@@ -38,6 +38,28 @@ def _say(msg: str):
 # three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
 
+# %% ../nbs/10b_cli.ipynb #2a00d526
+def _job_config(
+    corpus, out, device, seed, progress, max_minutes, max_tokens, overrides
+) -> TrainConfig:
+    "The main job's TrainConfig: its tuning, then `overrides`, then the budgets."
+    base = dict(
+        corpus=corpus,
+        out_dir=str(out),
+        device=device,
+        seed=seed,
+        progress=progress,
+        **MAIN_JOB_TUNING,
+    )
+    config = TrainConfig(**{**base, **overrides})
+    if max_minutes is not None:
+        if max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {max_minutes}")
+        config = config.replace(max_time=60.0 * max_minutes)
+    if max_tokens is not None:
+        config = config.replace(max_tokens=max_tokens)
+    return config
+
 # %% ../nbs/10b_cli.ipynb #50ee2b60
 def main_job(
     *,
@@ -60,80 +82,60 @@ def main_job(
     fields (they win over `MAIN_JOB_TUNING`). Returns the summary that is also
     written to `out/summary.json`."""
     t_start = time.perf_counter()
-    out = Path(out)
-    config = TrainConfig(
-        **{
-            **dict(
-                corpus=corpus,
-                out_dir=str(out),
-                device=device,
-                seed=seed,
-                progress=progress,
-                **MAIN_JOB_TUNING,
-            ),
-            **overrides,
-        }
+    config = _job_config(
+        corpus, out, device, seed, progress, max_minutes, max_tokens, overrides
     )
-    if max_minutes is not None:
-        if max_minutes <= 0:
-            raise ValueError(f"max_minutes must be positive, got {max_minutes}")
-        config = config.replace(max_time=60.0 * max_minutes)
-    if max_tokens is not None:
-        config = config.replace(max_tokens=max_tokens)
     if samples < 0 or validity_samples < 0:
         raise ValueError("samples and validity_samples must be >= 0")
     # before four minutes of training, not after
     _check_sampling_args(temperature, None, None)
     with run_lock(out):  # one job per folder, also around its own files
         return _job(
-            config, corpus, out, samples, validity_samples, temperature, seed, t_start
+            config,
+            corpus,
+            Path(out),
+            samples,
+            validity_samples,
+            temperature,
+            seed,
+            t_start,
         )
 
-# %% ../nbs/10b_cli.ipynb #ca70a9f1
-def _job(
-    config, corpus, out, samples, validity_samples, temperature, seed, t_start
-) -> dict:
-    "The six stages of `main_job`, inside the locked output folder."
-    times = {}
-
-    _say(f"== 1/6 corpus {corpus!r}")
-    t = time.perf_counter()
+# %% ../nbs/10b_cli.ipynb #4bfe3925
+def _corpus_stage(corpus: str) -> None:
+    "Stage 1: the corpus's two splits (generated or downloaded if missing)."
     paths = {s: corpus_path(corpus, s) for s in ("train", "validation")}
     for s, p in paths.items():
         _say(f"   {s}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
-    times["corpus_s"] = time.perf_counter() - t
 
-    _say(
-        f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; "
-        "cached after the first run)"
-    )
-    t = time.perf_counter()
+
+def _data_stage(config: TrainConfig) -> tuple:
+    "Stages 2-3: tokenizer and token files; the config fitted to the tokenizer's size."
     data = prepare_data(**data_options(config), verbose=True)
     tok = data.tokenizer
     # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
     if len(tok.vocab) < config.vocab_size:
         config = config.replace(vocab_size=len(tok.vocab))
     _say(
-        f"   {len(data.train):,} training tokens, {len(data.val):,} validation "
-        f"tokens, tokenizer {len(tok.vocab)} tokens, "
-        f"model vocabulary {config.vocab_size}"
+        f"   {len(data.train):,} training tokens, {len(data.val):,} validation tokens, "
+        f"tokenizer {len(tok.vocab)} tokens, model vocabulary {config.vocab_size}"
     )
-    times["data_s"] = time.perf_counter() - t
+    return data, config
 
-    _say(
+
+def _train_banner(config: TrainConfig) -> str:
+    "Stage 4's headline: the model and the budget."
+    budget = f", at most {config.max_time / 60:.1f} min" if config.max_time else ""
+    return (
         f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
-        f"context {config.context_length}, "
-        f"{config.total_steps} steps of {config.batch_size}×{config.context_length} "
-        "tokens"
-        + (f", at most {config.max_time / 60:.1f} min" if config.max_time else "")
+        f"context {config.context_length}, {config.total_steps} steps of "
+        f"{config.batch_size}×{config.context_length} tokens{budget}"
     )
-    t = time.perf_counter()
-    res = train(config, data)
-    times["train_s"] = time.perf_counter() - t
-    model = res.model.eval()
 
-    _say("== 5/6 evaluation")
-    f = res.final
+# %% ../nbs/10b_cli.ipynb #f9cd1cc1
+def _evaluation(res, config: TrainConfig, corpus: str, out: Path) -> dict:
+    "Stage 5: the final losses against the entropy floor, and the loss curve."
+    f, model = res.final, res.model
     summary = {
         "corpus": corpus,
         "steps": res.steps,
@@ -145,13 +147,12 @@ def _job(
     if f.get("doc_val_loss") is not None:
         summary["doc_val_loss"] = f["doc_val_loss"]
     if f.get("entropy_floor") is not None and f.get("doc_val_loss") is not None:
-        summary["entropy_floor"] = f["entropy_floor"]
-        summary["ratio_to_floor"] = f["doc_val_loss"] / f["entropy_floor"]
+        ratio = f["doc_val_loss"] / f["entropy_floor"]
+        summary.update(entropy_floor=f["entropy_floor"], ratio_to_floor=ratio)
         _say(
-            f"   validation loss on whole stories: {f['doc_val_loss']:.4f} "
-            f"nats/token; entropy floor {f['entropy_floor']:.4f}; "
-            f"ratio {summary['ratio_to_floor']:.3f} "
-            f"({100 * (summary['ratio_to_floor'] - 1):+.1f}% above the floor)"
+            f"   validation loss on whole stories: {f['doc_val_loss']:.4f} nats/token; "
+            f"entropy floor {f['entropy_floor']:.4f}; ratio {ratio:.3f} "
+            f"({100 * (ratio - 1):+.1f}% above the floor)"
         )
     else:
         _say(
@@ -163,27 +164,28 @@ def _job(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plot_losses(
-        res.log,
-        path=out / "loss.png",
-        title=f"{corpus}: {config.num_layers} layers × d_model {config.d_model}",
-    )
-    plt.close(fig)
+    title = f"{corpus}: {config.num_layers} layers × d_model {config.d_model}"
+    plt.close(plot_losses(res.log, path=out / "loss.png", title=title))
+    return summary
 
-    _say(f"== 6/6 sampling {validity_samples} stories at temperature {temperature}")
-    t = time.perf_counter()
+# %% ../nbs/10b_cli.ipynb #658876ab
+def _sampling_stage(
+    res,
+    tok,
+    corpus: str,
+    samples: int,
+    validity_samples: int,
+    temperature: float,
+    seed: int,
+    summary: dict,
+) -> list[str]:
+    "Stage 6: sampled stories, printed, and the share the source grammar can write."
+    n = max(samples, validity_samples)
     stories = (
-        sample_stories(
-            model,
-            tok,
-            max(samples, validity_samples),
-            temperature=temperature,
-            generator=seed,
-        )
-        if max(samples, validity_samples)
+        sample_stories(res.model, tok, n, temperature=temperature, generator=seed)
+        if n
         else []
     )
-    times["sample_s"] = time.perf_counter() - t
     for i, s in enumerate(stories[:samples]):
         _say(f"--- story {i + 1}\n{s.strip()}")
     if corpus in STORY_CORPORA and validity_samples:
@@ -193,14 +195,17 @@ def _job(
             f"   valid stories (the source grammar can write them): {v['valid']:.0%} "
             f"of {v['n']} at temperature {temperature}"
         )
+    return stories
+
+# %% ../nbs/10b_cli.ipynb #129594ae
+def _write_outputs(out: Path, res, data, stories: list[str], summary: dict) -> None:
+    "samples.txt and summary.json (atomically), then where every output went."
     with atomic_write(out / "samples.txt", "w", encoding="utf-8") as fh:
         fh.write("\n<|endoftext|>\n".join(stories) + "\n")
-    times["total_s"] = time.perf_counter() - t_start
-    summary.update({k: round(v, 2) for k, v in times.items()})
-    summary["device"] = str(next(model.parameters()).device)
+    summary["device"] = str(next(res.model.parameters()).device)
     with atomic_write(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)
-    _say(f"== done in {times['total_s'] / 60:.1f} min. Outputs:")
+    _say(f"== done in {summary['total_s'] / 60:.1f} min. Outputs:")
     for what, p in [
         ("checkpoint", res.checkpoint),
         ("log", out / "log.jsonl"),
@@ -209,74 +214,91 @@ def _job(
         ("tokenizer", out / "vocab.json"),
         ("samples", out / "samples.txt"),
         ("summary", out / "summary.json"),
-        ("bpe cache", data.info.get("tokenizer")),  # the data cache's tokenizer folder
-    ]:
+        ("bpe cache", data.info.get("tokenizer")),
+    ]:  # the cached tokenizer
         _say(f"   {what:11} {p}")
     _say(
         f"   sample more: llm-tutorial generate --checkpoint {res.checkpoint} "
         '--prompt "Once upon a time" --top-p 0.9'
     )
+
+# %% ../nbs/10b_cli.ipynb #059b31be
+def _job(
+    config, corpus, out, samples, validity_samples, temperature, seed, t_start
+) -> dict:
+    "The six stages of `main_job`, inside the locked output folder."
+    times, t = {}, time.perf_counter()
+    _say(f"== 1/6 corpus {corpus!r}")
+    _corpus_stage(corpus)
+    times["corpus_s"], t = time.perf_counter() - t, time.perf_counter()
+    _say(
+        f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; "
+        "cached after the first run)"
+    )
+    data, config = _data_stage(config)
+    times["data_s"], t = time.perf_counter() - t, time.perf_counter()
+    _say(_train_banner(config))
+    res = train(config, data)
+    res.model.eval()
+    times["train_s"] = time.perf_counter() - t
+    _say("== 5/6 evaluation")
+    summary = _evaluation(res, config, corpus, out)
+    _say(f"== 6/6 sampling {validity_samples} stories at temperature {temperature}")
+    t = time.perf_counter()
+    stories = _sampling_stage(
+        res,
+        data.tokenizer,
+        corpus,
+        samples,
+        validity_samples,
+        temperature,
+        seed,
+        summary,
+    )
+    times["sample_s"] = time.perf_counter() - t
+    times["total_s"] = time.perf_counter() - t_start
+    summary.update({k: round(v, 2) for k, v in times.items()})
+    _write_outputs(out, res, data, stories, summary)
     return summary
 
 # %% ../nbs/10b_cli.ipynb #a388e991
+# fmt: off
+_MAIN_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a row
+    (["--corpus"], dict(default="stories-small", help="stories-small or stories "
+                        "(embedded, offline: the small and the book's grammar), "
+                        "tinystories, tinyshakespeare (downloaded once) or a file")),
+    (["--out"], dict(default="runs/main", help="output folder")),
+    (["--device"], dict(default="auto", help="auto, cpu, cuda, cuda:1, mps")),
+    (["--max-minutes"], dict(type=float, default=4.0, help="time budget for training; "
+                             "it stops then or after the configured steps, whichever "
+                             "is first (0: no time limit)")),
+    (["--max-tokens"], dict(type=int, default=None,
+                            help="token budget for training (sets the steps)")),
+    (["--samples"], dict(type=int, default=3, help="sampled stories to print")),
+    (["--validity-samples"], dict(type=int, default=100, help="stories sampled to "
+                                  "measure the valid share (embedded corpus)")),
+    (["--temperature"], dict(type=float, default=1.0,
+                             help="sampling temperature for the stories")),
+    (["--seed"], dict(type=int, default=0,
+                      help="seed of the weights, the batches and the samples")),
+    (["--config"], dict(help="JSON file of further TrainConfig fields (e.g. a bigger "
+                        "model); see `llm-tutorial train --help`")),
+    (["--no-progress"], dict(action="store_true", help="no progress bar")),
+    (["--debug"], dict(action="store_true", help="show the traceback of an error")),
+]
+# fmt: on
+
+
 def main_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial main` argument parser."
     p = argparse.ArgumentParser(
         prog="llm-tutorial main",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="The end-to-end job: corpus, BPE tokenizer, training, evaluation "
-        "against the "
-        "entropy floor, checkpoint, log, loss curve, sampled stories.",
+        "against the entropy floor, checkpoint, log, loss curve, sampled stories.",
     )
-    p.add_argument(
-        "--corpus",
-        default="stories-small",
-        help="stories-small or stories (embedded, offline: the small and the book's "
-        "grammar), tinystories, tinyshakespeare (downloaded once) or a text file",
-    )
-    p.add_argument("--out", default="runs/main", help="output folder")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument(
-        "--max-minutes",
-        type=float,
-        default=4.0,
-        help="time budget for training; it stops then or after the configured steps, "
-        "whichever is first (0: no time limit)",
-    )
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        help="token budget for training (sets the number of steps)",
-    )
-    p.add_argument("--samples", type=int, default=3, help="sampled stories to print")
-    p.add_argument(
-        "--validity-samples",
-        type=int,
-        default=100,
-        help="stories sampled to measure the valid share (embedded corpus)",
-    )
-    p.add_argument(
-        "--temperature",
-        type=float,
-        default=1.0,
-        help="sampling temperature for the stories",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the weights, the batches and the samples",
-    )
-    p.add_argument(
-        "--config",
-        help="JSON file of further TrainConfig fields (e.g. a bigger model); see "
-        "`llm-tutorial train --help`",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--debug", action="store_true", help="show the Python traceback of an error"
-    )
+    for flags, kwargs in _MAIN_OPTIONS:
+        p.add_argument(*flags, **kwargs)
     return p
 
 # %% ../nbs/10b_cli.ipynb #68d17296
