@@ -169,51 +169,44 @@ def decode(self: Vocab, ids) -> str:
         out.append(self.itos[i])
     return "".join(out)
 
+# %% ../nbs/00_pytorch.ipynb #26c7e11f
+def _check_text_ids(ids, seq_len: int, stride: int):
+    "The ids `TextDataset` keeps (a list becomes a tensor), or a clear error."
+    for name, v in (("seq_len", seq_len), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(ids, (list, tuple)):  # a Python list is in memory anyway
+        ids = torch.as_tensor(ids, dtype=torch.long)
+    elif not isinstance(ids, (torch.Tensor, np.ndarray)):  # a memmap stays on disk
+        raise TypeError(
+            "ids must be a torch.Tensor, numpy array (or memmap) or list of "
+            f"ints, got {type(ids).__name__}"
+        )
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
+    if isinstance(ids, torch.Tensor):
+        dt = ids.dtype
+        integer = not (dt.is_floating_point or dt.is_complex or dt == torch.bool)
+    else:
+        integer = np.issubdtype(ids.dtype, np.integer)
+    if not integer:
+        raise TypeError(f"ids must have an integer dtype, got {ids.dtype}")
+    if len(ids) < seq_len + 1:
+        raise ValueError(
+            f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) "
+            f"pair, got {len(ids)}"
+        )
+    return ids
+
 # %% ../nbs/00_pytorch.ipynb #2b22c3bc
 class TextDataset(Dataset):
     """Next-token windows over a 1-D id sequence: item `idx` is `(x, y)`, `x =
     ids[idx*stride : idx*stride+seq_len]`, `y` shifted by one (int64)."""
 
     def __init__(self, ids, seq_len: int, stride: int | None = None):
-        for name, v in (
-            ("seq_len", seq_len),
-            ("stride", seq_len if stride is None else stride),
-        ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if isinstance(ids, torch.Tensor) or isinstance(ids, np.ndarray):
-            pass  # kept as is: a memmap stays on disk
-        elif isinstance(ids, (list, tuple)):
-            # a Python list is in memory anyway
-            ids = torch.as_tensor(ids, dtype=torch.long)
-        else:
-            raise TypeError(
-                "ids must be a torch.Tensor, numpy array (or memmap) or list of "
-                f"ints, got {type(ids).__name__}"
-            )
-        if ids.ndim != 1:
-            raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
-        integer = (
-            (
-                not ids.dtype.is_floating_point
-                and not ids.dtype.is_complex
-                and ids.dtype != torch.bool
-            )
-            if isinstance(ids, torch.Tensor)
-            else np.issubdtype(ids.dtype, np.integer)
-        )
-        if not integer:
-            raise TypeError(f"ids must have an integer dtype, got {ids.dtype}")
-        if len(ids) < seq_len + 1:
-            raise ValueError(
-                f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) pair, "
-                f"got {len(ids)}"
-            )
-        self.ids, self.seq_len, self.stride = (
-            ids,
-            int(seq_len),
-            int(seq_len if stride is None else stride),
-        )
+        stride = seq_len if stride is None else stride
+        self.ids = _check_text_ids(ids, seq_len, stride)
+        self.seq_len, self.stride = int(seq_len), int(stride)
 
 # %% ../nbs/00_pytorch.ipynb #7c5d2de4
 @patch

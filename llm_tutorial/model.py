@@ -256,6 +256,26 @@ def forward(
     z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
     return z + self.ffn(self.ln2(z))  # (batch, seq, d)
 
+# %% ../nbs/05_model.ipynb #be68b337
+_SIZES = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
+
+
+def _check_model_config(c) -> None:
+    "Sizes are positive ints, heads divide d_model, RoPE gets an even head size."
+    for name in _SIZES:
+        v = getattr(c, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if c.d_model % c.num_heads:
+        raise ValueError(
+            f"d_model={c.d_model} must be divisible by num_heads={c.num_heads}"
+        )
+    if not c.no_rope and (c.d_model // c.num_heads) % 2:
+        raise ValueError(
+            "RoPE needs an even head size, got "
+            f"d_model/num_heads={c.d_model // c.num_heads}"
+        )
+
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass
 class ModelConfig:
@@ -278,27 +298,7 @@ class ModelConfig:
     fast: bool = False  # chapter 11's fast twins (same weights, same results)
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "context_length",
-            "d_model",
-            "num_layers",
-            "num_heads",
-            "d_ff",
-        ):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by "
-                f"num_heads={self.num_heads}"
-            )
-        if not self.no_rope and (self.d_model // self.num_heads) % 2:
-            raise ValueError(
-                "RoPE needs an even head size, got "
-                f"d_model/num_heads={self.d_model // self.num_heads}"
-            )
+        _check_model_config(self)
 
 # %% ../nbs/05_model.ipynb #93b5fe55
 @patch(as_prop=True)
@@ -309,67 +309,50 @@ def d_k(self: ModelConfig) -> int:
 class TransformerLM(nn.Module):
     "Decoder-only LM: token ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`."
 
-    def __init__(
-        self,
-        vocab_size: int,
-        context_length: int,
-        d_model: int,
-        num_layers: int,
-        num_heads: int,
-        d_ff: int,
-        rope_theta: float = 10000.0,
-        *,
-        no_rmsnorm: bool = False,
-        post_norm: bool = False,
-        no_rope: bool = False,
-        silu_ffn: bool = False,
-        tie_weights: bool = False,
-        fast: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+    # fmt: off
+    def __init__(self, vocab_size: int, context_length: int, d_model: int,
+                 num_layers: int, num_heads: int, d_ff: int,
+                 rope_theta: float = 10000.0, *, no_rmsnorm: bool = False,
+                 post_norm: bool = False, no_rope: bool = False, silu_ffn: bool = False,
+                 tie_weights: bool = False, fast: bool = False,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None):
         super().__init__()
         self.config = c = ModelConfig(
-            vocab_size,
-            context_length,
-            d_model,
-            num_layers,
-            num_heads,
-            d_ff,
-            rope_theta,
-            no_rmsnorm,
-            post_norm,
-            no_rope,
-            silu_ffn,
-            tie_weights,
-            fast,
-        )
+            vocab_size, context_length, d_model, num_layers, num_heads, d_ff,
+            rope_theta, no_rmsnorm, post_norm, no_rope, silu_ffn, tie_weights, fast)
+        # fmt: on
         self.vocab_size, self.context_length = vocab_size, context_length
-        kw = dict(fast=fast, device=device, dtype=dtype)
-        self.token_embeddings = Embedding(vocab_size, d_model, **kw)  # (vocab, d_model)
-        self.layers = nn.ModuleList(
-            TransformerBlock(
-                d_model,
-                num_heads,
-                d_ff,
-                context_length,
-                rope_theta,
-                no_rmsnorm=no_rmsnorm,
-                post_norm=post_norm,
-                no_rope=no_rope,
-                silu_ffn=silu_ffn,
-                **kw,
-            )
-            for _ in range(num_layers)
-        )
-        self.ln_final = nn.Identity() if no_rmsnorm else RMSNorm(d_model, **kw)
-        # (vocab, d)
-        self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
-        if tie_weights:
-            # one Parameter, two names
-            self.lm_head.weight = self.token_embeddings.weight
-            self.lm_head.reset_parameters()  # initialized like the head
+        _build_layers(self, c, device, dtype)
         self.set_fast(c.fast)
+
+# %% ../nbs/05_model.ipynb #8605553a
+def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
+    "Embedding, the blocks, the final norm and the head of `m`, as `c` says."
+    kw = dict(fast=c.fast, device=device, dtype=dtype)
+    m.token_embeddings = Embedding(c.vocab_size, c.d_model, **kw)  # (vocab, d_model)
+    m.layers = nn.ModuleList(
+        TransformerBlock(
+            c.d_model,
+            c.num_heads,
+            c.d_ff,
+            c.context_length,
+            c.rope_theta,
+            no_rmsnorm=c.no_rmsnorm,
+            post_norm=c.post_norm,
+            no_rope=c.no_rope,
+            silu_ffn=c.silu_ffn,
+            **kw,
+        )
+        for _ in range(c.num_layers)
+    )
+    m.ln_final = nn.Identity() if c.no_rmsnorm else RMSNorm(c.d_model, **kw)
+    m.lm_head = Linear(
+        c.d_model, c.vocab_size, device=device, dtype=dtype
+    )  # (vocab, d)
+    if c.tie_weights:  # one Parameter, two names
+        m.lm_head.weight = m.token_embeddings.weight
+        m.lm_head.reset_parameters()  # initialized like the head
 
 # %% ../nbs/05_model.ipynb #d26fc98b
 @patch

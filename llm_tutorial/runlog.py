@@ -68,6 +68,37 @@ def smooth(xs, frac: float = 0.05):
         for i in range(len(xs))
     ]
 
+# %% ../nbs/09_runlog.ipynb #2bec65cb
+def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
+    "Train and validation losses against `x` ('step' or 'time'), the floor dashed."
+    if tr:
+        xs, losses = [r[x] for r in tr], [r["loss"] for r in tr]
+        ax.plot(xs, losses, color="C0", alpha=0.25, lw=0.8)
+        ax.plot(xs, smooth(losses), color="C0", label="train (batch, smoothed)")
+    if ev:
+        ax.plot(
+            [r[x] for r in ev],
+            [r["val_loss"] for r in ev],
+            "o-",
+            color="C1",
+            ms=3,
+            label="validation (random windows)",
+        )
+        e2 = [r for r in ev if "doc_val_loss" in r]
+        if e2:
+            ax.plot(
+                [r[x] for r in e2],
+                [r["doc_val_loss"] for r in e2],
+                "s-",
+                color="C2",
+                ms=3,
+                label="validation (whole stories)",
+            )
+    if floor is not None:
+        ax.axhline(floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}")
+    ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
+    ax.grid(alpha=0.3)
+
 # %% ../nbs/09_runlog.ipynb #a7eb76a8
 def plot_losses(
     log,
@@ -86,56 +117,12 @@ def plot_losses(
     ev = [r for r in recs if r.get("kind") == "eval"]
     if not tr and not ev:
         raise ValueError("the log has no train or eval records to plot")
-    if floor is None:
-        floor = next(
-            (
-                r["entropy_floor"]
-                for r in reversed(ev)
-                if r.get("entropy_floor") is not None
-            ),
-            None,
-        )
+    if floor is None:  # the floor the log recorded, if any
+        known = [r["entropy_floor"] for r in ev if r.get("entropy_floor") is not None]
+        floor = known[-1] if known else None
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, x in zip(axes, ["step", "time"]):
-        if tr:
-            ax.plot(
-                [r[x] for r in tr],
-                [r["loss"] for r in tr],
-                color="C0",
-                alpha=0.25,
-                lw=0.8,
-            )
-            ax.plot(
-                [r[x] for r in tr],
-                smooth([r["loss"] for r in tr]),
-                color="C0",
-                label="train (batch, smoothed)",
-            )
-        if ev:
-            ax.plot(
-                [r[x] for r in ev],
-                [r["val_loss"] for r in ev],
-                "o-",
-                color="C1",
-                ms=3,
-                label="validation (random windows)",
-            )
-            if any("doc_val_loss" in r for r in ev):
-                e2 = [r for r in ev if "doc_val_loss" in r]
-                ax.plot(
-                    [r[x] for r in e2],
-                    [r["doc_val_loss"] for r in e2],
-                    "s-",
-                    color="C2",
-                    ms=3,
-                    label="validation (whole stories)",
-                )
-        if floor is not None:
-            ax.axhline(
-                floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}"
-            )
-        ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
-        ax.grid(alpha=0.3)
+        _loss_panel(ax, x, tr, ev, floor)
     axes[0].set_ylabel("loss (nats/token)")
     last = [r["loss"] for r in tr[-50:]] + [r["val_loss"] for r in ev[-3:]]
     top = max([r["val_loss"] for r in ev[:1]] + [max(last) * 1.5 if last else 1])
