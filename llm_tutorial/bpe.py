@@ -324,6 +324,48 @@ def _count_chunk(job) -> Counter:
         ) from None
     return count_pretokens(text, special_tokens)
 
+# %% ../nbs/02_bpe.ipynb #b4a6c81f
+def _chunk_bounds(
+    path: Path,
+    size: int,
+    special_tokens,
+    num_processes: int,
+    min_chunk_bytes: int,
+    max_chunk_bytes: int,
+) -> list[int]:
+    "Where to cut the file: safe cuts, a few chunks per process, none too big."
+    # several chunks per process balance the load; a chunk under min_chunk_bytes is not
+    # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
+    n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
+    n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
+    if n_chunks == 1:
+        return [0, size]
+    with open(path, "rb") as f:
+        return find_safe_cuts(
+            f, n_chunks, special_tokens, chunk_split_token(special_tokens)
+        )
+
+# %% ../nbs/02_bpe.ipynb #12accec3
+def _count_jobs(jobs: list, num_processes: int, bar) -> Counter:
+    "The summed pre-token counts of the chunks `jobs`, in worker processes if several."
+    pool = None
+    if num_processes == 1 or len(jobs) == 1:  # no worker start-up cost
+        results = map(_count_chunk, jobs)
+    else:
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool = mp.get_context(method).Pool(min(num_processes, len(jobs)))
+        results = pool.imap(_count_chunk, jobs)  # in file order, whatever the workers
+    counts = Counter()
+    try:
+        for (_, s, e, _), c in zip(jobs, results):
+            counts.update(c)
+            bar.update(e - s)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return counts
+
 # %% ../nbs/02_bpe.ipynb #25b6bd9c
 def pretokenize_file(
     input_path,
@@ -340,44 +382,17 @@ def pretokenize_file(
         raise FileNotFoundError(f"training file not found: {input_path}")
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
-    split_tok = chunk_split_token(special_tokens)
-    # several chunks per process balance the load; a chunk under min_chunk_bytes is not
-    # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
-    n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
-    n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
-    with open(path, "rb") as f:
-        bounds = [0, size]
-        if n_chunks > 1:
-            bounds = find_safe_cuts(f, n_chunks, special_tokens, split_tok)
+    bounds = _chunk_bounds(
+        path, size, special_tokens, num_processes, min_chunk_bytes, max_chunk_bytes
+    )
     jobs = [
         (str(path), s, e, tuple(special_tokens))
         for s, e in zip(bounds[:-1], bounds[1:])
     ]
-    bar = tqdm(
+    with tqdm(
         total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress
-    )
-    pool = None
-    # no worker start-up cost
-    if num_processes == 1 or len(jobs) == 1:
-        results = map(_count_chunk, jobs)
-    else:
-        ctx = mp.get_context(
-            "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        )
-        pool = ctx.Pool(min(num_processes, len(jobs)))
-        # in file order, whatever the number of workers
-        results = pool.imap(_count_chunk, jobs)
-    counts = Counter()
-    try:
-        for (_, s, e, _), c in zip(jobs, results):
-            counts.update(c)
-            bar.update(e - s)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        bar.close()
-    return counts
+    ) as bar:
+        return _count_jobs(jobs, num_processes, bar)
 
 # %% ../nbs/02_bpe.ipynb #c1a7e011
 # X\nY (cut after the newline) or X Y (cut before the space), X and Y in ! .. ~
@@ -450,6 +465,30 @@ def find_safe_cuts(
         bounds.append(cut)
     return bounds + [size] if size else [0]
 
+# %% ../nbs/02_bpe.ipynb #4353d02d
+def _check_bpe_args(input_path, vocab_size, special_tokens) -> tuple[Path, list[str]]:
+    "Clear errors for `train_bpe`'s arguments; the file's path and the special tokens."
+    if isinstance(special_tokens, (str, bytes)) or not all(
+        isinstance(s, str) and s for s in special_tokens or []
+    ):
+        raise TypeError(
+            f"special_tokens must be a list of non-empty str, got {special_tokens!r}"
+        )
+    special_tokens = list(special_tokens or [])
+    if len(set(special_tokens)) != len(special_tokens):
+        raise ValueError(f"special_tokens has duplicates: {special_tokens!r}")
+    if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
+        raise ValueError(
+            f"vocab_size must be an int >= 256 + {len(special_tokens)} special tokens "
+            f"= {256 + len(special_tokens)}, got {vocab_size!r}"
+        )
+    path = Path(input_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training file not found: {input_path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"training file is empty: {input_path}")
+    return path, special_tokens
+
 # %% ../nbs/02_bpe.ipynb #0b0706a5
 def train_bpe(
     input_path,
@@ -463,26 +502,7 @@ def train_bpe(
 ):
     """Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges:
     list[tuple[bytes, bytes]])`."""
-    if isinstance(special_tokens, (str, bytes)) or not all(
-        isinstance(s, str) and s for s in special_tokens or []
-    ):
-        raise TypeError(
-            f"special_tokens must be a list of non-empty str, got {special_tokens!r}"
-        )
-    special_tokens = list(special_tokens or [])
-    if len(set(special_tokens)) != len(special_tokens):
-        raise ValueError(f"special_tokens has duplicates: {special_tokens!r}")
-    if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
-        raise ValueError(
-            f"vocab_size must be an int >= 256 + {len(special_tokens)} special tokens "
-            "= "
-            f"{256 + len(special_tokens)}, got {vocab_size!r}"
-        )
-    path = Path(input_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training file not found: {input_path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"training file is empty: {input_path}")
+    path, special_tokens = _check_bpe_args(input_path, vocab_size, special_tokens)
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     counts = pretokenize_file(

@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch
-from .model import ModelConfig, count_parameters
+from .model import ModelConfig, count_parameters, forward_flops
 from fastcore.basics import patch
 
 # %% auto #0
@@ -186,6 +186,23 @@ def _check_accounting_args(attn_matrices: int, **sizes):
     if attn_matrices not in (1, 2, 3):
         raise ValueError(f"attn_matrices must be 1, 2 or 3, got {attn_matrices!r}")
 
+# %% ../nbs/06_optim.ipynb #42dba890
+def _activations(c: ModelConfig, B: int, attn_matrices: int) -> int:
+    "Numbers kept for backward in one step, as listed above (per layer, then the rest)."
+    T, d, h, f, V = c.context_length, c.d_model, c.num_heads, c.d_ff, c.vocab_size
+    norms, qkv, attn_out, ffn = (
+        2 * 3 * B * T * d,
+        5 * B * T * d,
+        B * T * d,
+        5 * B * T * f,
+    )
+    scores = attn_matrices * B * h * T * T  # the (T, T) matrices
+    return (
+        c.num_layers * (norms + qkv + scores + attn_out + ffn)
+        + 3 * B * T * d
+        + B * T * V
+    )
+
 # %% ../nbs/06_optim.ipynb #e2a39343
 def adamw_accounting(
     vocab_size: int,
@@ -213,34 +230,13 @@ def adamw_accounting(
         batch_size=batch_size,
         bytes_per_number=bytes_per_number,
     )
-    V, T, L, d, h, f = vocab_size, context_length, num_layers, d_model, num_heads, d_ff
-    B, P = (
-        batch_size,
-        count_parameters(
-            ModelConfig(
-                vocab_size, context_length, d_model, num_layers, num_heads, d_ff
-            )
-        )["total"],
-    )
-    norms, qkv, attn_out, ffn = (
-        2 * 3 * B * T * d,
-        5 * B * T * d,
-        B * T * d,
-        5 * B * T * f,
-    )
-    scores = attn_matrices * B * h * T * T  # the (T, T) matrices
-    acts = L * (norms + qkv + scores + attn_out + ffn) + 3 * B * T * d + B * T * V
-    fwd = (
-        L * (2 * B * T * 4 * d * d + 4 * B * T * T * d + 2 * B * T * 3 * d * f)
-        + 2 * B * T * d * V
-    )  # layers, then the LM head
+    cfg = ModelConfig(vocab_size, context_length, d_model, num_layers, num_heads, d_ff)
+    P = count_parameters(cfg)["total"]
+    acts = _activations(cfg, batch_size, attn_matrices)
+    fwd = forward_flops(cfg, batch_size=batch_size)["total"]
     n = bytes_per_number
-    out = dict(
-        parameters=P * n,
-        gradients=P * n,
-        optimizer_state=2 * P * n,
-        activations=acts * n,
-    )
+    out = dict(parameters=P * n, gradients=P * n, optimizer_state=2 * P * n)
+    out["activations"] = acts * n
     out["total"] = sum(out.values())
     out.update(n_parameters=P, forward_flops=fwd, flops_per_step=3 * fwd + 15 * P)
     return out

@@ -167,41 +167,48 @@ class Tokenizer:
         )
         # pre-token cache entries; chars gathered per stream step
         self.cache_size, self.stream_buffer = cache_size, stream_buffer
-        self.token_to_id: dict[bytes, int] = {}
-        for i, tok in sorted(self.vocab.items()):
-            self.token_to_id.setdefault(tok, i)
-        self.special_tokens = list(dict.fromkeys(special_tokens or []))
-        for s in self.special_tokens:  # add missing specials with fresh ids
-            b = s.encode("utf-8")
-            if b not in self.token_to_id:
-                i = max(self.vocab, default=-1) + 1
-                self.vocab[i] = b
-                self.token_to_id[b] = i
-        self.special_ids = {
-            s: self.token_to_id[s.encode("utf-8")] for s in self.special_tokens
-        }
-        self._max_special = max(map(len, self.special_tokens), default=0)
-        missing = [b for b in range(256) if bytes([b]) not in self.token_to_id]
-        if missing:
-            raise ValueError(
-                "vocab lacks the single-byte tokens "
-                f"{[bytes([b]) for b in missing[:5]]}...; a byte-level vocab needs "
-                "all 256"
-            )
-        self._byte_ids = [self.token_to_id[bytes([b])] for b in range(256)]
-        # (left id, right id) -> (rank, merged id)
-        self._ranks: dict[tuple[int, int], tuple[int, int]] = {}
-        for r, (a, b) in enumerate(self.merges):
-            for part in (a, b, a + b):
-                if part not in self.token_to_id:
-                    raise ValueError(
-                        f"merge {r} {(a, b)!r}: token {part!r} is not in the vocab"
-                    )
-            self._ranks.setdefault(
-                (self.token_to_id[a], self.token_to_id[b]), (r, self.token_to_id[a + b])
-            )
+        _index_vocab(self, special_tokens)
+        _rank_merges(self)
         self._cache: dict[str, list[int]] = {}  # pre-token -> ids
         self._compile()
+
+# %% ../nbs/03_tokenizer.ipynb #4f83dfc6
+def _index_vocab(tok: Tokenizer, special_tokens) -> None:
+    "bytes -> id, the special tokens (added with fresh ids if missing), the byte ids."
+    tok.token_to_id = {}
+    for i, t in sorted(tok.vocab.items()):
+        tok.token_to_id.setdefault(t, i)
+    tok.special_tokens = list(dict.fromkeys(special_tokens or []))
+    for s in tok.special_tokens:  # add missing specials with fresh ids
+        b = s.encode("utf-8")
+        if b not in tok.token_to_id:
+            i = max(tok.vocab, default=-1) + 1
+            tok.vocab[i] = b
+            tok.token_to_id[b] = i
+    tok.special_ids = {
+        s: tok.token_to_id[s.encode("utf-8")] for s in tok.special_tokens
+    }
+    tok._max_special = max(map(len, tok.special_tokens), default=0)
+    missing = [b for b in range(256) if bytes([b]) not in tok.token_to_id]
+    if missing:
+        raise ValueError(
+            "vocab lacks the single-byte tokens "
+            f"{[bytes([b]) for b in missing[:5]]}...; a byte-level vocab "
+            "needs all 256"
+        )
+    tok._byte_ids = [tok.token_to_id[bytes([b])] for b in range(256)]
+
+
+def _rank_merges(tok: Tokenizer) -> None:
+    "(left id, right id) -> (rank, merged id), the table `encode` merges by."
+    ids, tok._ranks = tok.token_to_id, {}
+    for r, (a, b) in enumerate(tok.merges):
+        for part in (a, b, a + b):
+            if part not in ids:
+                raise ValueError(
+                    f"merge {r} {(a, b)!r}: token {part!r} is not in the vocab"
+                )
+        tok._ranks.setdefault((ids[a], ids[b]), (r, ids[a + b]))
 
 # %% ../nbs/03_tokenizer.ipynb #6ecd4e08
 @patch(cls_method=True)
@@ -436,59 +443,61 @@ def encode_file(
     ranges = list(zip(bounds[:-1], bounds[1:]))
     num_workers = max(1, min(num_workers or os.cpu_count() or 1, len(ranges)))
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with (
-        tempfile.TemporaryFile(dir=output_path.parent) as raw,
-        tqdm(
+    with tempfile.TemporaryFile(dir=output_path.parent) as raw:
+        with tqdm(
             total=size,
             unit="B",
             unit_scale=True,
-            desc=f"encoding {input_path.name}",
             disable=not progress,
-        ) as bar,
-    ):
-
-        def write(arr, nbytes):
-            nonlocal n
-            raw.write(arr.astype(dtype, copy=False).tobytes())
-            n += len(arr)
-            bar.update(nbytes)
-
-        if num_workers == 1:
-            for s, e in ranges:
-                write(_encode_range(self, input_path, s, e, dtype), e - s)
-        # fork shares the tokenizer, warm cache included, with the workers for free;
-        # spawn pickles it
-        else:
-            fork = "fork" in mp.get_all_start_methods()
-            # warm the cache once
-            if fork:
-                (s, e), *ranges = ranges
-                write(_encode_range(self, input_path, s, e, dtype), e - s)
-            ctx = mp.get_context("fork" if fork else "spawn")
-            with ctx.Pool(
-                num_workers, initializer=_init_worker, initargs=(self,)
-            ) as pool:
-                results = pool.imap(
-                    _encode_range_worker,
-                    [(str(input_path), s, e, dtype) for s, e in ranges],
-                )
-                for (s, e), arr in zip(ranges, results):
-                    write(arr, e - s)
+            desc=f"encoding {input_path.name}",
+        ) as bar:
+            n = _encode_ranges(self, input_path, ranges, dtype, num_workers, raw, bar)
         raw.seek(0)
-        # the header needs the length, so the tokens go via `raw`
-        with atomic_write(output_path, "wb") as f:
-            if output_path.suffix == ".npy":
-                np.lib.format.write_array_header_1_0(
-                    f,
-                    {
-                        "descr": np.lib.format.dtype_to_descr(dtype),
-                        "fortran_order": False,
-                        "shape": (n,),
-                    },
-                )
-            shutil.copyfileobj(raw, f, 1 << 22)
+        _write_tokens(raw, output_path, dtype, n)
     return n
+
+# %% ../nbs/03_tokenizer.ipynb #a58376a2
+def _encode_ranges(
+    tok: Tokenizer, path, ranges, dtype, num_workers: int, raw, bar
+) -> int:
+    "Encode the byte `ranges` of `path`, in order, into the file `raw`; the count."
+    n = 0
+
+    def write(arr, nbytes):
+        nonlocal n
+        raw.write(arr.astype(dtype, copy=False).tobytes())
+        n += len(arr)
+        bar.update(nbytes)
+
+    if num_workers == 1:
+        for s, e in ranges:
+            write(_encode_range(tok, path, s, e, dtype), e - s)
+        return n
+    # fork shares the tokenizer, warm cache included, with the workers for free;
+    # spawn pickles it
+    fork = "fork" in mp.get_all_start_methods()
+    if fork:  # warm the cache once
+        (s, e), *ranges = ranges
+        write(_encode_range(tok, path, s, e, dtype), e - s)
+    ctx = mp.get_context("fork" if fork else "spawn")
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(tok,)) as pool:
+        jobs = [(str(path), s, e, dtype) for s, e in ranges]
+        for (s, e), arr in zip(ranges, pool.imap(_encode_range_worker, jobs)):
+            write(arr, e - s)
+    return n
+
+# %% ../nbs/03_tokenizer.ipynb #83a0e1f1
+def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
+    "The `n` tokens of `raw` as `output_path` (.npy with its header, else raw bytes)."
+    with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
+        if output_path.suffix == ".npy":
+            header = {
+                "descr": np.lib.format.dtype_to_descr(dtype),
+                "fortran_order": False,
+                "shape": (n,),
+            }
+            np.lib.format.write_array_header_1_0(f, header)
+        shutil.copyfileobj(raw, f, 1 << 22)
 
 # %% ../nbs/03_tokenizer.ipynb #b500e048
 def token_dtype(vocab_size: int) -> np.dtype:
