@@ -147,6 +147,64 @@ def words(self: _LongWords) -> list[list[int]]:
         out.append(w)
     return out
 
+# %% ../nbs/02_bpe.ipynb #efc3d528
+def _index_words(word_counts: dict, n_sp: int, long_word: int) -> tuple:
+    """Distinct pre-tokens as lists of token ids and their counts, every pair's count,
+    where each pair occurs, and the long words apart (a linked list with an index)."""
+    words, freqs = [], []
+    pair_count = defaultdict(int)  # (a, b) -> occurrences in the corpus
+    longw = _LongWords()  # words over `long_word` bytes
+    for w, f in word_counts.items():
+        if len(w) > long_word:
+            longw.add([n_sp + x for x in w], f, pair_count)
+        elif len(w) > 1:  # 1-byte words have no pairs
+            words.append([n_sp + x for x in w])
+            freqs.append(f)
+    # (a, b) -> indices of the words that contain (or once contained) it
+    where = defaultdict(set)
+    for wi, w in enumerate(words):
+        for p in zip(w, w[1:]):
+            pair_count[p] += freqs[wi]
+            where[p].add(wi)
+    return words, freqs, pair_count, where, longw
+
+# %% ../nbs/02_bpe.ipynb #13565974
+def _merge_in_word(w: list, f: int, wi: int, a: int, b: int, c: int, delta, where):
+    "Replace each (a, b) of word `w` (count `f`) by `c`; count changes go to `delta`."
+    n_a, i = w.count(a), 0  # occurrences of a still to look at
+    while n_a:
+        i = w.index(a, i)
+        n_a -= 1  # list.index and count run in C
+        if i + 1 < len(w) and w[i + 1] == b:
+            if a == b:
+                n_a -= 1  # the b we merge was one of the a's
+            if i:  # (prev, a) becomes (prev, c)
+                prev = w[i - 1]
+                delta[(prev, a)] -= f
+                delta[(prev, c)] += f
+                where[(prev, c)].add(wi)
+            if i + 2 < len(w):  # (b, next) becomes (c, next)
+                nxt = w[i + 2]
+                delta[(b, nxt)] -= f
+                delta[(c, nxt)] += f
+                where[(c, nxt)].add(wi)
+            w[i : i + 2] = (c,)  # in place: the word gets one token shorter
+        i += 1
+
+
+def _apply_deltas(delta, merged, pair_count, heap, key) -> None:
+    "New pair counts; a pair that grew is pushed again (decreases: fixed at pop time)."
+    for p, d in delta.items():
+        if d == 0 or p == merged:
+            continue
+        n_p = pair_count[p] + d
+        if n_p <= 0:
+            del pair_count[p]
+            continue
+        pair_count[p] = n_p
+        if d > 0:
+            heapq.heappush(heap, (-n_p, key[p[0]], key[p[1]], p[0], p[1]))
+
 # %% ../nbs/02_bpe.ipynb #b35ddfae
 def bpe_merges(
     word_counts: dict,
@@ -166,22 +224,7 @@ def bpe_merges(
     # id -> tie-break key
     key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]
     n_merges = vocab_size - len(tok)
-    words, freqs = [], []  # distinct pre-tokens as lists of token ids, and their counts
-    pair_count = defaultdict(int)  # (a, b) -> occurrences in the corpus
-    longw = _LongWords()  # words over `long_word` bytes: linked list, index
-    for w, f in word_counts.items():
-        if len(w) > long_word:
-            longw.add([n_sp + x for x in w], f, pair_count)
-        elif len(w) > 1:  # 1-byte words have no pairs
-            words.append([n_sp + x for x in w])
-            freqs.append(f)
-    # (a, b) -> indices of the words that contain (or once contained) it
-    where = defaultdict(set)
-    for wi, w in enumerate(words):
-        f = freqs[wi]
-        for p in zip(w, w[1:]):
-            pair_count[p] += f
-            where[p].add(wi)
+    words, freqs, pair_count, where, longw = _index_words(word_counts, n_sp, long_word)
     heap = [(-n, key[a], key[b], a, b) for (a, b), n in pair_count.items()]
     heapq.heapify(heap)  # smallest first = highest count, then greatest bytes
     if timings is not None:
@@ -208,37 +251,8 @@ def bpe_merges(
         delta = defaultdict(int)  # pair -> change of its count by this merge
         longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
         for wi in where.pop((a, b), ()):
-            w, f = words[wi], freqs[wi]
-            n_a, i = w.count(a), 0  # occurrences of a still to look at
-            while n_a:
-                i = w.index(a, i)
-                n_a -= 1  # list.index and count run in C
-                if i + 1 < len(w) and w[i + 1] == b:
-                    if a == b:
-                        n_a -= 1  # the b we merge was one of the a's
-                    if i:  # (prev, a) becomes (prev, c)
-                        prev = w[i - 1]
-                        delta[(prev, a)] -= f
-                        delta[(prev, c)] += f
-                        where[(prev, c)].add(wi)
-                    if i + 2 < len(w):  # (b, next) becomes (c, next)
-                        nxt = w[i + 2]
-                        delta[(b, nxt)] -= f
-                        delta[(c, nxt)] += f
-                        where[(c, nxt)].add(wi)
-                    w[i : i + 2] = (c,)  # in place: the word gets one token shorter
-                i += 1
-        for p, d in delta.items():
-            if d == 0 or p == (a, b):
-                continue
-            n_p = pair_count[p] + d
-            if n_p > 0:
-                pair_count[p] = n_p
-                # decreases: fixed at pop time
-                if d > 0:
-                    push(heap, (-n_p, key[p[0]], key[p[1]], p[0], p[1]))
-            else:
-                del pair_count[p]
+            _merge_in_word(words[wi], freqs[wi], wi, a, b, c, delta, where)
+        _apply_deltas(delta, (a, b), pair_count, heap, key)
     bar.close()
     if timings is not None:
         timings["merge"] = time.perf_counter() - t0

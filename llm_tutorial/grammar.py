@@ -164,38 +164,14 @@ class _Replay:
     `forced` (used after an ambiguous choice)."""
 
     def __init__(self, g: Grammar, text: str, forced: tuple):
-        self.g, self.text, self.forced, self.trace, self.pos, self.lps, self.st = (
-            g,
-            text,
-            forced,
-            [],
-            0,
-            [],
-            {},
-        )
+        self.g, self.text, self.forced = g, text, forced
+        self.trace, self.lps = [], []  # the choices made and their log-probabilities
+        self.pos, self.st = 0, {}  # where we are in `text`; the variables
 
     def run(self, rule: _Rule):
+        "Match `rule` at `self.pos`, moving it past the text the rule wrote."
         text, st = self.text, self.st
-        if len(rule.options) == 1:
-            o = rule.options[0]
-        else:
-            k = len(self.trace)
-            if k < len(self.forced):
-                i = self.forced[k]
-            else:
-                cands = [
-                    j
-                    for j, oj in enumerate(rule.options)
-                    if text.startswith(_fill(oj.lead, st), self.pos)
-                ]
-                if not cands:
-                    raise _NoMatch
-                if len(cands) > 1:
-                    raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
-                i = cands[0]
-            self.trace.append(i)
-            o = rule.options[i]
-            self.lps.append(rule.logp[i])
+        o = self._choose(rule)
         for k_, v in o.sets:
             st[k_] = _fill(v, st)
         for p in o.parts:
@@ -210,6 +186,30 @@ class _Replay:
                 self.run(self.g.rules[name])
                 if var is not None:
                     st[var] = text[p0 : self.pos]
+
+# %% ../nbs/01a_grammar.ipynb #75c00dd6
+@patch
+def _choose(self: _Replay, rule: _Rule):
+    "The option of `rule` the text continues with (forced, or the only one that fits)."
+    if len(rule.options) == 1:
+        return rule.options[0]
+    k = len(self.trace)
+    if k < len(self.forced):
+        i = self.forced[k]
+    else:
+        cands = [
+            j
+            for j, oj in enumerate(rule.options)
+            if self.text.startswith(_fill(oj.lead, self.st), self.pos)
+        ]
+        if not cands:
+            raise _NoMatch
+        if len(cands) > 1:
+            raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
+        i = cands[0]
+    self.trace.append(i)
+    self.lps.append(rule.logp[i])
+    return rule.options[i]
 
 # %% ../nbs/01a_grammar.ipynb #a87f3731
 def grammar_conflicts(g: Grammar) -> list[str]:
