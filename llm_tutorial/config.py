@@ -22,13 +22,11 @@ def _knob(default, help, **meta):
     "A `TrainConfig` field: its default and the help text shown by `--help`."
     return field(default=default, metadata={"help": help, **meta})
 
-# %% ../nbs/09_config.ipynb #b8550e65
+# %% ../nbs/09_config.ipynb #d2aef70b
 @dataclass
-class TrainConfig:
-    """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
-    log."""
+class _DataKnobs:
+    "`TrainConfig`'s knobs of data: the corpus, or token files, and the tokenizer."
 
-    # --- data ---
     corpus: str = _knob(
         "stories",
         "corpus name for `load_corpus` (stories, stories-small, tinystories, "
@@ -60,7 +58,12 @@ class TrainConfig:
         "validation stories for document-aligned evaluation (stories corpus; 0: off)",
         group="data",
     )
-    # --- model ---
+
+# %% ../nbs/09_config.ipynb #c0db0a0a
+@dataclass
+class _ModelKnobs:
+    "`TrainConfig`'s knobs of model: its shape and the ablations."
+
     context_length: int = _knob(
         512, "tokens per training sequence (the model's context)", group="model"
     )
@@ -90,7 +93,12 @@ class TrainConfig:
         "the model and the loss; same results within float tolerance",
         group="model",
     )
-    # --- optimisation ---
+
+# %% ../nbs/09_config.ipynb #427f9833
+@dataclass
+class _OptimKnobs:
+    "`TrainConfig`'s knobs of optimisation."
+
     batch_size: int = _knob(
         4,
         "sequences per optimizer step, over all processes and accumulation steps",
@@ -115,6 +123,12 @@ class TrainConfig:
         1e-3, "learning rate at the end of the cosine schedule", group="optimisation"
     )
     warmup_steps: int = _knob(20, "linear warm-up steps", group="optimisation")
+
+# %% ../nbs/09_config.ipynb #a81e9611
+@dataclass
+class _OptimKnobs2:
+    "`TrainConfig`'s knobs of optimisation (continued)."
+
     cosine_steps: int | None = _knob(
         None, "step where the cosine ends (default: max_steps)", group="optimisation"
     )
@@ -144,7 +158,12 @@ class TrainConfig:
         "evaluations, the returned model and sampling use it",
         group="optimisation",
     )
-    # --- evaluation, logging, checkpoints ---
+
+# %% ../nbs/09_config.ipynb #28544037
+@dataclass
+class _EvalKnobs:
+    "`TrainConfig`'s knobs of evaluation, logging and checkpoints."
+
     eval_interval: int = _knob(
         100,
         "evaluate every N steps (and at the start and the end; 0: only at the end)",
@@ -171,7 +190,12 @@ class TrainConfig:
         "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)",
         group="evaluation",
     )
-    # --- system ---
+
+# %% ../nbs/09_config.ipynb #986c5000
+@dataclass
+class _SystemKnobs:
+    "`TrainConfig`'s knobs of system: device, precision, processes."
+
     device: str = _knob(
         "auto",
         "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'",
@@ -198,6 +222,14 @@ class TrainConfig:
         "llm-tutorial", "Weights & Biases project", group="system"
     )
 
+# %% ../nbs/09_config.ipynb #f2315665
+@dataclass
+class TrainConfig(
+    _SystemKnobs, _EvalKnobs, _OptimKnobs2, _OptimKnobs, _ModelKnobs, _DataKnobs
+):
+    """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
+    log."""
+
     def __post_init__(self):
         self.validate()
 
@@ -211,38 +243,38 @@ class TrainConfig:
             1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
         )
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict; unknown keys are an error (a typo must not be silently
-        ignored)."""
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(
-                f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}"
-            )
-        return cls(**d)
+# %% ../nbs/09_config.ipynb #3782fb99
+@patch(cls_method=True)
+def from_dict(cls: TrainConfig, d: dict) -> "TrainConfig":
+    """Build from a dict; unknown keys are an error (a typo must not be silently
+    ignored)."""
+    known = {f.name for f in fields(cls)}
+    bad = sorted(set(d) - known)
+    if bad:
+        raise ValueError(f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}")
+    return cls(**d)
 
-    @classmethod
-    def from_json(cls, src) -> "TrainConfig":
-        "From a JSON string or the path of a JSON file."
-        s = str(src)
-        if not s.lstrip().startswith("{"):
-            p = Path(s)
-            if not p.is_file():
-                raise FileNotFoundError(f"config file not found: {p}")
-            s = p.read_text(encoding="utf-8")
-        where = "the config" if s is str(src) else f"config file {src}"
-        try:
-            d = json.loads(s)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where} is not valid JSON ({e})") from None
-        if not isinstance(d, dict):
-            raise ValueError(
-                f"{where} must hold a JSON object of TrainConfig fields, got "
-                f"{type(d).__name__}"
-            )
-        return cls.from_dict(d)
+
+@patch(cls_method=True)
+def from_json(cls: TrainConfig, src) -> "TrainConfig":
+    "From a JSON string or the path of a JSON file."
+    s = str(src)
+    if not s.lstrip().startswith("{"):
+        p = Path(s)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        s = p.read_text(encoding="utf-8")
+    where = "the config" if s is str(src) else f"config file {src}"
+    try:
+        d = json.loads(s)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(
+            f"{where} must hold a JSON object of TrainConfig fields, got "
+            f"{type(d).__name__}"
+        )
+    return cls.from_dict(d)
 
 # %% ../nbs/09_config.ipynb #a2d38879
 @patch
