@@ -276,112 +276,104 @@ def from_json(cls: TrainConfig, src) -> "TrainConfig":
         )
     return cls.from_dict(d)
 
-# %% ../nbs/09_config.ipynb #a2d38879
-@patch
-def validate(self: TrainConfig):
-    "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-    for name in [
-        "lr",
-        "min_lr",
-        "beta1",
-        "beta2",
-        "eps",
-        "weight_decay",
-        "embedding_lr_mult",
-        "grad_clip",
-        "ema_decay",
-        "rope_theta",
-    ]:
-        v = getattr(self, name)
+# %% ../nbs/09_config.ipynb #34f1b51b
+_FINITE = (
+    "lr min_lr beta1 beta2 eps weight_decay embedding_lr_mult grad_clip "
+    "ema_decay rope_theta"
+).split()
+_POSITIVE_INTS = (
+    "vocab_size context_length d_model num_layers num_heads d_ff "
+    "batch_size max_steps grad_accum_steps eval_batches log_interval"
+).split()
+_COUNTS = (
+    "bpe_train_bytes doc_eval_stories eval_interval checkpoint_interval warmup_steps"
+).split()  # integers >= 0
+
+
+def _check_types(c: TrainConfig) -> None:
+    "Float knobs finite, sizes positive integers, counts integers >= 0."
+    for name in _FINITE:
+        v = getattr(c, name)
         if (
             isinstance(v, bool)
             or not isinstance(v, (int, float))
             or not math.isfinite(v)
         ):
             raise ValueError(f"{name} must be a finite number, got {v!r}")
-    for name in [
-        "vocab_size",
-        "context_length",
-        "d_model",
-        "num_layers",
-        "num_heads",
-        "d_ff",
-        "batch_size",
-        "max_steps",
-        "grad_accum_steps",
-        "eval_batches",
-        "log_interval",
-    ]:
-        v = getattr(self, name)
+    for name in _POSITIVE_INTS:
+        v = getattr(c, name)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name in [
-        "bpe_train_bytes",
-        "doc_eval_stories",
-        "eval_interval",
-        "checkpoint_interval",
-        "warmup_steps",
-    ]:
-        v = getattr(self, name)
+    for name in _COUNTS:
+        v = getattr(c, name)
         if not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-    if self.vocab_size > 2**16:
+
+# %% ../nbs/09_config.ipynb #bfc374e1
+def _check_values(c: TrainConfig) -> None:
+    "Sizes, rates and betas in their ranges."
+    if c.vocab_size > 2**16:
         raise ValueError(
             "vocab_size must be at most 65,536 (token files store ids as "
-            f"uint16), got {self.vocab_size:,}"
+            f"uint16), got {c.vocab_size:,}"
         )
-    if self.eps <= 0:
-        raise ValueError(f"eps must be positive, got {self.eps}")
-    if self.weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-    if self.rope_theta <= 0:
-        raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
-    if self.d_model % self.num_heads:
+    if c.eps <= 0:
+        raise ValueError(f"eps must be positive, got {c.eps}")
+    if c.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {c.weight_decay}")
+    if c.rope_theta <= 0:
+        raise ValueError(f"rope_theta must be positive, got {c.rope_theta}")
+    if c.d_model % c.num_heads:
         raise ValueError(
-            f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}"
+            f"d_model={c.d_model} must be divisible by num_heads={c.num_heads}"
         )
-    if self.lr < 0 or self.min_lr < 0:
+    if c.lr < 0 or c.min_lr < 0:
         raise ValueError(
-            f"learning rates must be >= 0, got lr={self.lr}, min_lr={self.min_lr}"
+            f"learning rates must be >= 0, got lr={c.lr}, min_lr={c.min_lr}"
         )
-    if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
-        raise ValueError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
-    if not self.embedding_lr_mult > 0:
+    if not 0 <= c.beta1 < 1 or not 0 <= c.beta2 < 1:
+        raise ValueError(f"betas must be in [0, 1), got {c.beta1}, {c.beta2}")
+    if not c.embedding_lr_mult > 0:
         raise ValueError(
-            f"embedding_lr_mult must be positive, got {self.embedding_lr_mult}"
+            f"embedding_lr_mult must be positive, got {c.embedding_lr_mult}"
         )
-    if not 0 <= self.ema_decay < 1:
-        raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-    if self.grad_clip < 0:
-        raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
-    if self.dtype not in ("float32", "bfloat16", "float16"):
+
+# %% ../nbs/09_config.ipynb #9b389c50
+def _check_options(c: TrainConfig) -> None:
+    "Precision, budgets, token files and the MFU peak."
+    if not 0 <= c.ema_decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {c.ema_decay}")
+    if c.grad_clip < 0:
+        raise ValueError(f"grad_clip must be >= 0, got {c.grad_clip}")
+    if c.dtype not in ("float32", "bfloat16", "float16"):
+        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {c.dtype!r}")
+    if c.max_tokens is not None and c.max_tokens < 1:
+        raise ValueError(f"max_tokens must be positive, got {c.max_tokens}")
+    if c.batch_size % c.grad_accum_steps:
         raise ValueError(
-            f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
+            f"batch_size={c.batch_size} must be divisible by "
+            f"grad_accum_steps={c.grad_accum_steps}"
         )
-    if self.max_tokens is not None and self.max_tokens < 1:
-        raise ValueError(f"max_tokens must be positive, got {self.max_tokens}")
-    if self.batch_size % self.grad_accum_steps:
-        raise ValueError(
-            f"batch_size={self.batch_size} must be divisible by "
-            f"grad_accum_steps={self.grad_accum_steps}"
-        )
-    if (self.train_tokens is None) != (self.val_tokens is None):
+    if (c.train_tokens is None) != (c.val_tokens is None):
         raise ValueError("give both --train-tokens and --val-tokens, or neither")
-    if self.peak_tflops is not None and not (
-        math.isfinite(self.peak_tflops) and self.peak_tflops > 0
+    if c.peak_tflops is not None and not (
+        math.isfinite(c.peak_tflops) and c.peak_tflops > 0
     ):
+        raise ValueError(f"peak_tflops must be a positive number, got {c.peak_tflops}")
+    if c.max_time is not None and not (math.isfinite(c.max_time) and c.max_time > 0):
         raise ValueError(
-            f"peak_tflops must be a positive number, got {self.peak_tflops}"
+            f"max_time must be a positive number of seconds, got {c.max_time}"
         )
-    if self.max_time is not None and not (
-        math.isfinite(self.max_time) and self.max_time > 0
-    ):
-        raise ValueError(
-            f"max_time must be a positive number of seconds, got {self.max_time}"
-        )
+
+# %% ../nbs/09_config.ipynb #e4ada3f6
+@patch
+def validate(self: TrainConfig):
+    "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
+    _check_types(self)
+    _check_values(self)
+    _check_options(self)
     self._check_schedule()
-    # the model's own checks (e.g. RoPE needs an even head size)
-    self.model_config()
+    self.model_config()  # the model's own checks (an even RoPE head size)
 
 # %% ../nbs/09_config.ipynb #3873e33f
 @patch
