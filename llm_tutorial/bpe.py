@@ -205,41 +205,51 @@ def _apply_deltas(delta, merged, pair_count, heap, key) -> None:
         if d > 0:
             heapq.heappush(heap, (-n_p, key[p[0]], key[p[1]], p[0], p[1]))
 
+# %% ../nbs/02_bpe.ipynb #2047407a
+def _pop_best(heap: list, pair_count: dict, key: list) -> tuple | None:
+    "The most frequent pair (ties: greatest bytes) and its count; None if none is left."
+    while heap:
+        negn, _, _, a, b = heapq.heappop(heap)
+        cur = pair_count.get((a, b), 0)
+        if cur == -negn:
+            return a, b, cur
+        if 0 < cur < -negn:  # a stale entry: the count fell since it was pushed
+            heapq.heappush(heap, (-cur, key[a], key[b], a, b))
+    return None
+
+# %% ../nbs/02_bpe.ipynb #e73d5ff3
+def _merge_everywhere(pair, c, words, freqs, where, longw, pair_count, heap, key):
+    "Merge `pair` into token `c` in every word that has it, and update the counts."
+    a, b = pair
+    del pair_count[pair]
+    delta = defaultdict(int)  # pair -> change of its count by this merge
+    longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
+    for wi in where.pop(pair, ()):
+        _merge_in_word(words[wi], freqs[wi], wi, a, b, c, delta, where)
+    _apply_deltas(delta, pair, pair_count, heap, key)
+
 # %% ../nbs/02_bpe.ipynb #b35ddfae
-def bpe_merges(
-    word_counts: dict,
-    vocab_size: int,
-    special_tokens: list[str] | tuple[str, ...] = (),
-    progress: bool = False,
-    timings: dict | None = None,
-    merge_counts: list | None = None,
-    long_word: int = LONG_WORD,
-):
+# fmt: off
+def bpe_merges(word_counts: dict, vocab_size: int,
+               special_tokens: list[str] | tuple[str, ...] = (), progress: bool = False,
+               timings: dict | None = None, merge_counts: list | None = None,
+               long_word: int = LONG_WORD):
+    # fmt: on
     """Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)`
     like `train_bpe`."""
-    t0 = time.perf_counter()
-    n_sp = len(special_tokens)
-    # id -> bytes
-    tok = [s.encode("utf-8") for s in special_tokens] + [bytes([x]) for x in range(256)]
-    # id -> tie-break key
-    key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]
+    t0, n_sp = time.perf_counter(), len(special_tokens)
+    tok = [s.encode() for s in special_tokens] + [bytes([x]) for x in range(256)]  # id->bytes
+    key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]  # ids: bytes, key
     n_merges = vocab_size - len(tok)
     words, freqs, pair_count, where, longw = _index_words(word_counts, n_sp, long_word)
     heap = [(-n, key[a], key[b], a, b) for (a, b), n in pair_count.items()]
     heapq.heapify(heap)  # smallest first = highest count, then greatest bytes
     if timings is not None:
         timings["index"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    merges = []
-    push, pop = heapq.heappush, heapq.heappop
+    t0, merges = time.perf_counter(), []
     bar = tqdm(total=n_merges, desc="merge", disable=not progress)
-    while len(merges) < n_merges and heap:
-        negn, _, _, a, b = pop(heap)
-        cur = pair_count.get((a, b), 0)
-        if cur != -negn:  # stale entry: the count changed since it was pushed
-            if 0 < cur < -negn:
-                push(heap, (-cur, key[a], key[b], a, b))
-            continue
+    while len(merges) < n_merges and (best := _pop_best(heap, pair_count, key)):
+        a, b, cur = best
         c = len(tok)  # id of the new token
         tok.append(tok[a] + tok[b])
         key.append(_reversed_bytes_key(tok[c]))
@@ -247,20 +257,13 @@ def bpe_merges(
         bar.update()
         if merge_counts is not None:
             merge_counts.append(cur)
-        del pair_count[(a, b)]
-        delta = defaultdict(int)  # pair -> change of its count by this merge
-        longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
-        for wi in where.pop((a, b), ()):
-            _merge_in_word(words[wi], freqs[wi], wi, a, b, c, delta, where)
-        _apply_deltas(delta, (a, b), pair_count, heap, key)
+        _merge_everywhere((a, b), c, words, freqs, where, longw, pair_count, heap, key)
     bar.close()
     if timings is not None:
         timings["merge"] = time.perf_counter() - t0
     if len(merges) < n_merges:
-        warnings.warn(
-            f"no pairs left to merge: the vocabulary stops at {len(tok)} tokens "
-            f"instead of {vocab_size}"
-        )
+        warnings.warn(f"no pairs left to merge: the vocabulary stops at {len(tok)} "
+                      f"tokens instead of {vocab_size}")  # fmt: skip
     return dict(enumerate(tok)), [(tok[a], tok[b]) for a, b in merges]
 
 # %% ../nbs/02_bpe.ipynb #bcfd6e1e
