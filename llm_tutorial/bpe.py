@@ -238,7 +238,7 @@ def bpe_merges(word_counts: dict, vocab_size: int,
     """Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)`
     like `train_bpe`."""
     t0, n_sp = time.perf_counter(), len(special_tokens)
-    tok = [s.encode() for s in special_tokens] + [bytes([x]) for x in range(256)]  # id->bytes
+    tok = [s.encode() for s in special_tokens] + [bytes([x]) for x in range(256)]
     key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]  # ids: bytes, key
     n_merges = vocab_size - len(tok)
     words, freqs, pair_count, where, longw = _index_words(word_counts, n_sp, long_word)

@@ -517,6 +517,37 @@ def check_corpus(config: TrainConfig):
             f"corpus {c!r} is neither a corpus name ({names}) nor a text file"
         )
 
+# %% ../nbs/09_config.ipynb #adb89e7b
+def _field_option(group, f, hint) -> None:
+    "The option of TrainConfig field `f`: `--no-x`/`--x`, `--flag/--no-flag`, typed."
+    base, optional = _field_type(hint)
+    flag = "--" + f.name.replace("_", "-")
+    common = dict(dest=f.name, default=argparse.SUPPRESS)
+    shown = f"{f.metadata['help']} (default: {f.default})"
+    if base is bool and f.name.startswith(
+        "no_"
+    ):  # --no-rope sets no_rope; --rope undoes it
+        group.add_argument(flag, action="store_const", const=True, help=shown, **common)
+        group.add_argument(
+            "--" + f.name[3:].replace("_", "-"),
+            action="store_const",
+            const=False,
+            help=f"undo {flag}",
+            **common,
+        )
+    elif base is bool:
+        group.add_argument(
+            flag, action=argparse.BooleanOptionalAction, help=shown, **common
+        )
+    else:
+        group.add_argument(
+            flag,
+            type=_converter(base, optional),
+            metavar=base.__name__.upper(),
+            help=shown,
+            **common,
+        )
+
 # %% ../nbs/09_config.ipynb #a094aba6
 def train_parser() -> argparse.ArgumentParser:
     """The `llm-tutorial train` argument parser: `--config` plus one option per
@@ -555,43 +586,7 @@ def train_parser() -> argparse.ArgumentParser:
         g = f.metadata.get("group", "other")
         if g not in groups:
             groups[g] = p.add_argument_group(g)
-        base, optional = _field_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        # --no-rope sets no_rope; --rope undoes it
-        if base is bool and f.name.startswith("no_"):
-            groups[g].add_argument(
-                flag,
-                dest=f.name,
-                action="store_const",
-                const=True,
-                default=argparse.SUPPRESS,
-                help=f"{f.metadata['help']} (default: {f.default})",
-            )
-            groups[g].add_argument(
-                "--" + f.name[3:].replace("_", "-"),
-                dest=f.name,
-                action="store_const",
-                const=False,
-                default=argparse.SUPPRESS,
-                help=f"undo {flag}",
-            )
-        elif base is bool:
-            groups[g].add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{f.metadata['help']} (default: {f.default})",
-            )
-        else:
-            groups[g].add_argument(
-                flag,
-                dest=f.name,
-                type=_converter(base, optional),
-                default=argparse.SUPPRESS,
-                metavar=base.__name__.upper(),
-                help=f"{f.metadata['help']} (default: {f.default})",
-            )
+        _field_option(groups[g], f, hints[f.name])
     return p
 
 # %% ../nbs/09_config.ipynb #612014e9
