@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = shared_data_dir()
 CHAPTERS = [
     "00_pytorch",
+    "01_bytes",
     "01b_corpus",
     "02_bpe",
     "03_tokenizer",
