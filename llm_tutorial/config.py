@@ -418,9 +418,9 @@ def replace(self: TrainConfig, **kw) -> "TrainConfig":
     return TrainConfig.from_dict({**self.to_dict(), **kw})
 
 # %% ../nbs/09_config.ipynb #8276a859
-# CS336 assignment 1: the handout fixes the model, the vocabulary and the token
-# budget; the batch size and learning rates are for the student to tune (ours: a
-# starting point).
+# CS336 assignment 1: the handout fixes the model, the vocabulary and the token budget;
+# the batch size and learning rates are for the student to tune (ours: a starting
+# point).
 _CS336_MODEL = dict(
     context_length=256,
     d_model=512,

@@ -342,8 +342,7 @@ STORY_GRAMMAR = {
 
 # %% ../nbs/01b_corpus.ipynb #eb028bd6
 # The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a
-# line break;
-# DAY9 always stops, so a story has at most 8 events.
+# line break; DAY9 always stops, so a story has at most 8 events.
 _EVENTS = [
     (4, " They saw a <ACOLOR> <ANIMALN> <DOING> <WHERE>.<NEXT>"),
     (2, " {N} ate <FOOD> <EATWHERE>, and {F} ate <FOOD>.<NEXT>"),

@@ -93,10 +93,8 @@ def doc_aligned_loss(
 
 # %% ../nbs/09_evaluate.ipynb #fe9b98f3
 # Dense peak TFLOP/s of one GPU per compute dtype, from NVIDIA's data sheets (the
-# figures
-# "with sparsity" halved). "tf32": float32 matmuls on tensor cores, which PyTorch uses
-# only
-# when allowed (torch.backends.cuda.matmul.allow_tf32, e.g. after
+# figures "with sparsity" halved). "tf32": float32 matmuls on tensor cores, which
+# PyTorch uses only when allowed (torch.backends.cuda.matmul.allow_tf32, e.g. after
 # torch.set_float32_matmul_precision("high")); otherwise float32 runs on the FP32 units.
 GPU_PEAK_TFLOPS = {
     "H200": dict(float32=67.0, tf32=494.5, bfloat16=989.5, float16=989.5),
