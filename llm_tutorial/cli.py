@@ -5,7 +5,7 @@
 # %% ../nbs/10b_cli.ipynb #beec1b13
 from __future__ import annotations
 
-import argparse, json, sys, time
+import argparse, importlib, json, sys, time
 from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
@@ -338,6 +338,12 @@ def _main_cmd(argv) -> dict:
     with user_errors("llm-tutorial main", a.debug):
         return main_job(**job, **overrides)
 
+# %% ../nbs/10b_cli.ipynb #c60c6732
+def _appendix(module: str, name: str):
+    """Function `name` of the appendix module `module`, imported when its command runs
+    (an appendix comes after this chapter: no import at the top)."""
+    return getattr(importlib.import_module(f"llm_tutorial.{module}"), name)
+
 # %% ../nbs/10b_cli.ipynb #2480f2af
 COMMANDS = {
     "main": (
@@ -349,12 +355,16 @@ COMMANDS = {
         "train a model (chapter 09); every TrainConfig knob is an option",
     ),
     "generate": (generate_main, "sample text from a checkpoint (chapter 10)"),
+    "exercises": (
+        lambda argv: _appendix("exercises", "exercises_main")(argv),
+        "the exercise edition: write one (new) or grade it (check); appendix",
+    ),
 }
 
 
 def main(argv: list[str] | None = None) -> int | None:
     """Entry point of the `llm-tutorial` console script: `llm-tutorial
-    {main,train,generate} [options]`; returns the exit status."""
+    {main,train,generate,exercises} [options]`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
         prog="llm-tutorial",
@@ -369,8 +379,9 @@ def main(argv: list[str] | None = None) -> int | None:
         # --help, or an error naming the valid commands
         p.parse_args(argv or ["--help"])
         return None
-    COMMANDS[argv[0]][0](argv[1:])
-    return 0  # the console script exits with main()'s return value
+    status = COMMANDS[argv[0]][0](argv[1:])
+    # the console script exits with main()'s return value
+    return status if isinstance(status, int) else 0
 
 # %% ../nbs/10b_cli.ipynb #4f49932b
 # python -m llm_tutorial.cli (not in a notebook)
