@@ -24,10 +24,10 @@ from pathlib import Path
 from .files import shared_data_dir
 
 # %% auto #0
-__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'PACKAGE', 'EXPORT_CALL', 'LABEL', 'Unit', 'find_unit', 'is_stub',
-           'stub_source', 'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs',
-           'new_edition', 'chapter_cells', 'run_cells', 'Grade', 'grade_notebook', 'load_edition', 'check_edition',
-           'exercises_parser', 'exercises_main']
+__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'EXPORT_CALL', 'LABEL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
+           'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition',
+           'chapter_cells', 'run_cells', 'Grade', 'grade_notebook', 'load_edition', 'check_edition', 'exercises_parser',
+           'exercises_main']
 
 # %% ../nbs/93_exercises.ipynb #10185d26023b46108eb7d9f57d49d2b3
 @dataclass(frozen=True)
@@ -232,7 +232,6 @@ def replace_unit(source: str, name: str, text: str) -> str:
 
 # %% ../nbs/93_exercises.ipynb #cb1e1581032b452c9409d6c6813c49d1
 MARKER = ".llm_tutorial_exercises.json"
-PACKAGE = "my_llm_tutorial"  # the learner's package, written by nbdev_export
 
 
 class ExerciseError(Exception):
@@ -334,14 +333,8 @@ def _check_new_dest(dest: Path) -> None:
 
 # %% ../nbs/93_exercises.ipynb #916684f9a58a4a2aa5f864670399430d
 def _settings_ini(root: Path) -> None:
-    "A `settings.ini` for `nbdev_export` in the edition: the package `my_llm_tutorial`."
-    book = _book_root() / "settings.ini"
-    lines = book.read_text().splitlines() if book.is_file() else ["[DEFAULT]"]
-    names = ("repo", "lib_name", "lib_path")
-    keep = [l for l in lines if l.split("=")[0].strip() not in names]
-    new = [f"{k} = {PACKAGE}" for k in names]
-    text = "\n".join(keep[:1] + new + keep[1:]) + "\n"
-    (root / "settings.ini").write_text(text)
+    "The book's `settings.ini`: `nbdev_export` in the edition writes `llm_tutorial/`."
+    shutil.copy(_book_root() / "settings.ini", root / "settings.ini")
 
 
 def _export_package(root: Path) -> bool:
@@ -371,7 +364,11 @@ def _readme(records: list[dict]) -> str:
             "    llm-tutorial exercises check . --chapter 04  # one chapter",
             "",
             "A unit not written yet is replaced by the book's version while its",
-            f"chapter runs. `nbdev_export` here writes your package `{PACKAGE}/`.",
+            "chapter runs. `nbdev_export` here writes your own copy of the package,",
+            "`llm_tutorial/`; with PYTHONPATH set to this folder Python imports it",
+            "instead of the book's, e.g. to run CS336's tests against your code:",
+            "",
+            "    PYTHONPATH=$PWD bash BOOK/tools/run_cs336_tests.sh CS336_CHECKOUT",
             "",
             "| chapter | unit | what to write |",
             "| --- | --- | --- |",

@@ -11,6 +11,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from llm_tutorial.exercises import (
     MARKER,
+    _export_package,
     _source,
     chapter_cells,
     locate,
@@ -181,3 +183,31 @@ def test_unreadable_notebook(edition, tmp_path):
     assert done.returncode == 2
     assert "05_model.ipynb is not a readable notebook" in done.stderr
     assert done.stdout == ""
+
+
+def _own_softmax(root: Path) -> subprocess.CompletedProcess:
+    "`llm_tutorial.cs336.run_softmax` with PYTHONPATH at the edition: the learner's."
+    code = (
+        "import torch, llm_tutorial\n"
+        "from llm_tutorial.cs336 import run_softmax\n"
+        "print(llm_tutorial.__file__)\n"
+        "x = torch.tensor([[1000.0, 0.0, -5.0]])\n"
+        "print(torch.allclose(run_softmax(x, -1), torch.softmax(x, -1)))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-c", code]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
+
+
+def test_own_package_for_cs336(edition, tmp_path):
+    "nbdev_export in the edition writes the learner's llm_tutorial, used by cs336."
+    root = copy_of(edition, tmp_path)
+    assert (root / "llm_tutorial" / "layers.py").is_file()
+    done = _own_softmax(root)
+    assert str(root / "llm_tutorial") in done.stdout, done.stderr
+    assert "NotImplementedError: exercise: a numerically stable softmax" in done.stderr
+    answer = [r["reference"] for r in records(root) if r["name"] == "softmax"]
+    paste(root, {("04_layers.ipynb", "softmax"): answer[0]})
+    assert _export_package(root)
+    done = _own_softmax(root)
+    assert done.stdout.split() == [str(root / "llm_tutorial" / "__init__.py"), "True"]

@@ -5,7 +5,8 @@
 # $CS336_TESTS). Its tests/ folder is copied to a temporary directory, adapters.py
 # there is replaced by a two-line shim importing llm_tutorial.cs336, and pytest runs in
 # that directory with the book's Python (VENV, default .venv). The checkout is not
-# modified.
+# modified. With PYTHONPATH=DIR (an exercise edition after nbdev_export there), the
+# tests run against the learner's own package instead of the book's.
 # Tests whose fixture file is missing from the checkout (a copy without its large files)
 # are skipped, naming the file (tools/cs336_plugin.py).
 set -euo pipefail
@@ -42,6 +43,9 @@ cat > "$tmp/tests/adapters.py" <<'SHIM'
 # CS336's adapters, answered by the book's package (tools/run_cs336_tests.sh)
 from llm_tutorial.cs336 import *  # noqa: F401,F403
 SHIM
-echo "== CS336's tests from $src, against llm_tutorial.cs336 ($py)"
+# PYTHONPATH is kept: PYTHONPATH=EDITION tests an exercise edition's own package
+path="$tmp${PYTHONPATH:+:$PYTHONPATH}"
+pkg=$(cd "$tmp" && PYTHONPATH="$path" "$py" -c 'import llm_tutorial as m; print(m.__file__)')
+echo "== CS336's tests from $src, against llm_tutorial.cs336 of ${pkg%/__init__.py}"
 cd "$tmp"
-PYTHONPATH="$tmp" "$py" -m pytest tests -c pytest.ini -p cs336_plugin -rs "$@"
+PYTHONPATH="$path" "$py" -m pytest tests -c pytest.ini -p cs336_plugin -rs "$@"
