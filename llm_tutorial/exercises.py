@@ -577,6 +577,15 @@ class Grade:
     detail: str = ""
 
 
+def _section(nb: dict, i: int) -> str:
+    "The last heading above cell `i`: where the learner finds it in Jupyter."
+    for c in reversed(nb["cells"][:i]):
+        heads = [l for l in _source(c).splitlines() if l.startswith("#")]
+        if c.get("cell_type") == "markdown" and heads:
+            return heads[-1].lstrip("#").strip()
+    return ""
+
+
 def _in_words(r: dict) -> str:
     "A failed run's report in a few lines ('' for a run that passed)."
     if r["ok"]:
@@ -584,7 +593,8 @@ def _in_words(r: dict) -> str:
     if "timeout" in r:
         return (f"still running after {r['timeout']:g} s: an endless loop, or a very "
                 "slow version (--timeout raises the limit)")  # fmt: skip
-    lines = [f"test: {r['test']}"] if "test" in r else []
+    section = f" in section “{r['section']}”" if r.get("section") else ""
+    lines = [f"test{section}: {r['test']}"] if "test" in r else []
     lines.append(r["error"])
     if r.get("where"):
         lines.append(f"raised at {r['where']}")
@@ -610,7 +620,10 @@ def _sort_units(nb: dict, records: list[dict]) -> tuple[list, list[str]]:
 def _run_with(nb: dict, book: dict, mine: list[str], timeout: float) -> dict:
     "Run the chapter with the learner's units `mine`, the book's version of the rest."
     swap = {n: text for n, text in book.items() if n not in mine}
-    return run_cells(chapter_cells(nb, swap), timeout)
+    result = run_cells(chapter_cells(nb, swap), timeout)
+    if "cell" in result:
+        result["section"] = _section(nb, result["cell"])
+    return result
 
 
 def grade_notebook(path: Path, records: list[dict], timeout: float) -> list[Grade]:
