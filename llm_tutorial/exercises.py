@@ -378,7 +378,9 @@ def _readme(records: list[dict]) -> str:
     )
 
 # %% ../nbs/93_exercises.ipynb #33b0902fd34d4ace834912fa1002cf8e
-def new_edition(dest, nbs=None, units: list[Unit] | None = None) -> list[dict]:
+def new_edition(
+    dest: str | Path, nbs: str | Path | None = None, units: list[Unit] | None = None
+) -> list[dict]:
     """Write the exercise edition of the book's notebooks (`nbs`, default the book's)
     into the new folder `dest`; returns one record per unit."""
     dest, units = Path(dest), UNITS if units is None else units
@@ -651,7 +653,7 @@ def grade_notebook(path: Path, records: list[dict], timeout: float) -> list[Grad
     return grades
 
 # %% ../nbs/93_exercises.ipynb #76127f4a2f6a44fba749ea7800e59d51
-def load_edition(root) -> list[dict]:
+def load_edition(root: str | Path) -> list[dict]:
     "The unit records of the exercise edition in folder `root`."
     root = Path(root)
     new = "create one with `llm-tutorial exercises new DIR`"
@@ -691,7 +693,9 @@ def _print_grade(g: Grade) -> None:
         print(" " * 15 + line, flush=True)
 
 
-def check_edition(root, chapter: str | None = None, timeout: float = 300) -> int:
+def check_edition(
+    root: str | Path, chapter: str | None = None, timeout: float = 300
+) -> int:
     """Grade the exercise edition in `root` (one `chapter`, or all); prints a report
     and returns the exit status: 0 when every unit passes, else 1."""
     root = Path(root)
