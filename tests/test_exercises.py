@@ -12,6 +12,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_wrong_softmax_is_explained(edition, tmp_path):
     out = done.stdout
     assert "FAIL         softmax" in out
     assert "nan" in out  # the overflow, named
-    assert "test: cell" in out  # which test, and its line
+    assert "test in section “Softmax”: cell" in out  # which test, and its line
     assert "not written  Linear.forward" in out
     assert "0 pass, 1 fail, 7 not written" in out
 
@@ -211,3 +212,34 @@ def test_own_package_for_cs336(edition, tmp_path):
     assert _export_package(root)
     done = _own_softmax(root)
     assert done.stdout.split() == [str(root / "llm_tutorial" / "__init__.py"), "True"]
+
+
+CHAPTERS = (
+    "00_pytorch 01_bytes 01b_corpus 02_bpe 03_tokenizer 04_layers 05_model 06_optim "
+    "07_data 08_checkpoint 09_train 10_generate 10b_cli 11_fast"
+).split()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_ends_with_exercises(chapter):
+    "At least 3 exercises, one of each kind, with folded hints or solutions."
+    path = Path(__file__).resolve().parents[1] / "nbs" / f"{chapter}.ipynb"
+    cells = read_notebook(path)["cells"]
+    start = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "markdown" and _source(c).startswith("## Exercises")
+    ]
+    assert start, f"{chapter} has no '## Exercises' section"
+    text = "\n".join(
+        _source(c) for c in cells[start[0] :] if c["cell_type"] == "markdown"
+    )
+    kinds = [
+        k.lower() for k in re.findall(r"(?:\*\*\d+\. |### Exercise \d+ \()(\w+)", text)
+    ]
+    assert len(kinds) >= 3, kinds
+    assert {"implement", "predict", "experiment"} <= set(kinds), kinds
+    assert text.count("<details>") >= 3
+    code = [_source(c) for c in cells[start[0] :] if c["cell_type"] == "code"]
+    checked = [s for s in code if re.search(r"\btest_\w+\(|\bassert ", s)]
+    assert len(checked) >= 2, "the exercises' answers are not checked"
