@@ -5,7 +5,7 @@
 # %% ../nbs/10b_cli.ipynb #beec1b13
 from __future__ import annotations
 
-import argparse, importlib, json, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
@@ -339,10 +339,12 @@ def _main_cmd(argv) -> dict:
         return main_job(**job, **overrides)
 
 # %% ../nbs/10b_cli.ipynb #c60c6732
-def _appendix(module: str, name: str):
-    """Function `name` of the appendix module `module`, imported when its command runs
-    (an appendix comes after this chapter: no import at the top)."""
-    return getattr(importlib.import_module(f"llm_tutorial.{module}"), name)
+def _exercises_cmd(argv: list[str]) -> int:
+    """`llm-tutorial exercises` (appendix F), imported when it runs: the appendix comes
+    after this chapter."""
+    from llm_tutorial.exercises import exercises_main
+
+    return exercises_main(argv)
 
 # %% ../nbs/10b_cli.ipynb #2480f2af
 COMMANDS = {
@@ -356,7 +358,7 @@ COMMANDS = {
     ),
     "generate": (generate_main, "sample text from a checkpoint (chapter 10)"),
     "exercises": (
-        lambda argv: _appendix("exercises", "exercises_main")(argv),
+        _exercises_cmd,
         "the exercise edition: write one (new) or grade it (check); appendix",
     ),
 }

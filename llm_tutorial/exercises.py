@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import shared_data_dir
+from .utf8 import _is_slow
 
 # %% auto #0
 __all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'EXPORT_CALL', 'LABEL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
@@ -514,10 +515,10 @@ EXPORT_CALL = "nbdev_export" + "()"  # split, or nbdev_test would skip this cell
 
 def _runs(cell: dict) -> bool:
     "Whether `check` runs this cell (as `nbdev_test` would)."
-    src = _source(cell)
-    flags = [l.replace(" ", "") for l in src.splitlines()[:5]]
-    skip = any(f in ("#|slow", "#|eval:false") for f in flags)
-    return cell.get("cell_type") == "code" and not skip and EXPORT_CALL not in src
+    lines = _source(cell).splitlines()
+    off = any(l.replace(" ", "") == "#|eval:false" for l in lines[:5])
+    skip = off or _is_slow(lines) or EXPORT_CALL in _source(cell)
+    return cell.get("cell_type") == "code" and not skip
 
 
 def chapter_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
@@ -528,8 +529,12 @@ def chapter_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
         if not _runs(c):
             continue
         src = _source(c)
+        try:
+            tree = ast.parse(src)  # once per cell
+        except SyntaxError:
+            tree = ast.Module(body=[], type_ignores=[])  # runs as it is, and fails
         for name, text in swap.items():
-            if locate({"cells": [c]}, name)[0] is not None:
+            if find_unit(tree, name) is not None:
                 src = replace_unit(src, name, text)
         lines = src.splitlines()  # IPython-only lines (magics, shell) are left out
         out[i] = "\n".join("pass  # " + l if l[:1] in ("%", "!") else l for l in lines)
@@ -747,6 +752,9 @@ def exercises_main(argv: list[str] | None = None) -> int:
         print(f"llm-tutorial exercises: error: {e}", file=sys.stderr)
         return 2
     n = len(dict.fromkeys(r["notebook"] for r in records))
+    if not (Path(args.dir) / "llm_tutorial").is_dir():  # nbdev_export did not run
+        print("nbdev is not installed here: `bash run.sh setup`, then nbdev_export "
+              f"in {args.dir} writes your own llm_tutorial/ package")  # fmt: skip
     print(f"wrote the exercise edition to {args.dir}: {len(records)} units in {n} "
           f"notebooks (see {Path(args.dir) / 'README.md'})")  # fmt: skip
     print(f"next: jupyter lab {Path(args.dir) / 'nbs'}, then "
