@@ -10,12 +10,14 @@ import ast
 import json
 import linecache
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import traceback
 import types
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ from .files import shared_data_dir
 from .utf8 import _is_slow
 
 # %% auto #0
-__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'EXPORT_CALL', 'LABEL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
+__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'LABEL', 'EXPORT_CALL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
            'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition',
-           'chapter_cells', 'run_cells', 'Grade', 'grade_notebook', 'load_edition', 'check_edition', 'exercises_parser',
+           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'Grade',
+           'grade_versions', 'load_edition', 'check_edition', 'chapter_cells', 'run_cells', 'exercises_parser',
            'exercises_main']
 
 # %% ../nbs/93_exercises.ipynb #10185d26023b46108eb7d9f57d49d2b3
@@ -265,6 +268,13 @@ def read_notebook(path: Path) -> dict:
         raise ExerciseError(msg) from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ExerciseError(f"{path} is not a notebook: it has no list of cells")
+    for i, c in enumerate(nb["cells"]):
+        src = c.get("source", "") if isinstance(c, dict) else None
+        if not isinstance(src, str) and not (
+            isinstance(src, list) and all(isinstance(l, str) for l in src)
+        ):
+            msg = f"{path}: cell {i} is not a notebook cell with text: undo the edit"
+            raise ExerciseError(msg)
     return nb
 
 # %% ../nbs/93_exercises.ipynb #379cbbc1e968416e875cc15c1202d7eb
@@ -387,8 +397,11 @@ def new_edition(
     dest, units = Path(dest), UNITS if units is None else units
     _check_new_dest(dest)
     nbs = Path(nbs) if nbs is not None else book_nbs()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as e:  # under a file, or a folder we may not write in
+        raise ExerciseError(f"cannot write {dest}: {e.strerror}") from None
     try:
         skip = shutil.ignore_patterns(".ipynb_checkpoints", "_proc", "__pycache__")
         shutil.copytree(nbs, tmp / "nbs", ignore=skip)
@@ -409,7 +422,14 @@ def new_edition(
         raise
     return records
 
-# %% ../nbs/93_exercises.ipynb #f5a1fa73e5044315a093ec459c9be902
+# %% ../nbs/93_exercises.ipynb #e16b4fec9f264575a4a85981ca2f67ed
+def spec_name(unit: str) -> str:
+    """The spec test of `unit`: `softmax` -> `test_softmax`, `Linear.forward` ->
+    `test_linear_forward`, `TransformerLM.forward` -> `test_transformer_lm_forward`."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", unit.replace(".", "_"))
+    return "test_" + words.lower().strip("_")
+
+# %% ../nbs/93_exercises.ipynb #a3a67a4128e849f5a88b7c61a17bfe34
 def _describe(x) -> str:
     "A value in a few words: shape, dtype and non-finite entries for arrays."
     if hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "tolist"):
@@ -426,7 +446,525 @@ def _describe(x) -> str:
     text = repr(x)
     return text if len(text) <= 200 else text[:197] + "..."
 
-# %% ../nbs/93_exercises.ipynb #cdf66aed5cc84ca1b48e60bad68798a8
+def _first_diff(got, want) -> str:
+    "Where two equal-shaped tensors first differ, in words."
+    import torch
+
+    bad = ~torch.isclose(got, want, rtol=0, atol=0, equal_nan=False)
+    idx = tuple(int(i) for i in bad.nonzero()[0])
+    where = f"at index {list(idx)}" if idx else "in the value"
+    return f"first difference {where}: got {got[idx].item():.6g}, expected " \
+        f"{want[idx].item():.6g}"  # fmt: skip
+
+
+def expect_close(got, want, what: str = "the result", hint: str = "",
+                 atol: float = 1e-5, rtol: float = 1e-5) -> None:  # fmt: skip
+    """Assert that tensor `got` matches `want` (shape, then values within `atol` +
+    `rtol`·|want|); the message names `what`, the first difference and the `hint`."""
+    import torch
+
+    tail = f" ({hint})" if hint else ""
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"{what}: expected a tensor, got {_describe(got)}{tail}")
+    if tuple(got.shape) != tuple(want.shape):
+        msg = f"{what}: shape {tuple(got.shape)}, expected {tuple(want.shape)}{tail}"
+        raise AssertionError(msg)
+    g, w = got.detach().double().cpu(), want.detach().double().cpu()
+    if not torch.isfinite(g).all() and torch.isfinite(w).all():
+        n = int((~torch.isfinite(g)).sum())
+        msg = f"{what}: {n} nan or inf values, expected none; {_first_diff(g, w)}"
+        raise AssertionError(msg + tail)
+    if not torch.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
+        err = (g - w).abs().nan_to_num(float("inf")).max().item()
+        msg = f"{what}: {_first_diff(g, w)} (largest error {err:.3g})"
+        raise AssertionError(msg + tail)
+
+
+def expect_equal(got, want, what: str = "the result", hint: str = "") -> None:
+    """Assert `got == want` (tensors element by element, lists item by item); the
+    message names `what`, the first item that differs and the `hint`."""
+    import torch
+
+    tail = f" ({hint})" if hint else ""
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise AssertionError(f"{what}: got {_describe(got)}, expected "
+                                 f"{_describe(want)}{tail}")  # fmt: skip
+        if not torch.equal(got.cpu(), want.cpu()):
+            msg = f"{what}: {_first_diff(got.double().cpu(), want.double().cpu())}"
+            raise AssertionError(msg + tail)
+        return
+    if got == want:
+        return
+    if isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
+        i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+        if i is None:
+            msg = f"{what}: length {len(got)}, expected {len(want)}"
+        else:
+            msg = f"{what}: first difference at item {i}: got {got[i]!r}, " \
+                f"expected {want[i]!r}"  # fmt: skip
+        raise AssertionError(msg + tail)
+    raise AssertionError(f"{what}: got {_describe(got)}, expected {_describe(want)}"
+                         + tail)  # fmt: skip
+
+# %% ../nbs/93_exercises.ipynb #e5e5f5740bc9489091350af57d3550f6
+def spec_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
+    """The cells a spec run needs, by index: the exported ones (each unit named in
+    `swap` replaced by the text given) and those that define spec tests."""
+    specs = {spec_name(u.name) for u in UNITS}
+    out = {}
+    for i, c in enumerate(nb["cells"]):
+        src = _source(c)
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:  # run as it is: the learner sees the line
+            tree = None
+        if _is_exported(c):
+            for name, text in swap.items():
+                if tree and find_unit(tree, name) is not None:
+                    src = replace_unit(src, name, text)
+            out[i] = src
+        elif tree and any(getattr(n, "name", "") in specs for n in tree.body):
+            out[i] = src
+    return out
+
+# %% ../nbs/93_exercises.ipynb #0f218cf6da6d4f47aab9a091ac27e845
+class _TimeUp(BaseException):
+    "A unit ran past its time limit (a BaseException: `except Exception` lets it by)."
+
+
+def _alarm(signum, frame):
+    raise _TimeUp()
+
+
+def _statement(src: str, line: int) -> str:
+    "The whole statement of `src` that holds `line` (1-based), however many lines."
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return src.splitlines()[line - 1].strip()
+    best = None
+    for node in ast.walk(tree):
+        simple = isinstance(node, ast.stmt) and not hasattr(node, "body")
+        if simple and node.lineno <= line <= node.end_lineno:
+            best = node
+    if best is None:
+        return src.splitlines()[line - 1].strip()
+    lines = src.splitlines()[best.lineno - 1 : best.end_lineno]
+    return textwrap.dedent("\n".join(lines)).strip()
+
+# %% ../nbs/93_exercises.ipynb #28c5df1e232f41a8b05e66a496699527
+def _values(frame) -> str:
+    "The small local values of a spec test's frame (its loop variables, its inputs)."
+    out = []
+    for k, v in frame.f_locals.items():
+        if k.startswith("_") or callable(v) or isinstance(v, types.ModuleType):
+            continue
+        if hasattr(v, "shape") and getattr(v, "numel", lambda: 99)() > 12:
+            text = f"a {tuple(v.shape)} {v.dtype} tensor"
+        else:
+            text = " ".join(repr(v).split())
+        out.append(f"{k} = {text if len(text) <= 100 else text[:97] + '...'}")
+    return "; ".join(out)
+
+
+def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell: int):
+    "A failed spec test in words: the check, the error, the values, the learner's line."
+    tb, spec_tb, mine = e.__traceback__, None, None
+    while tb is not None:
+        f = tb.tb_frame
+        if f.f_code.co_name == spec:
+            spec_tb = tb
+        if f.f_code.co_filename == f"<cell {unit_cell}>":
+            mine = tb
+        tb = tb.tb_next
+    out = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:1500]}
+    if spec_tb is not None:
+        k = int(spec_tb.tb_frame.f_code.co_filename[6:-1])
+        out["check"] = _statement(cells[k], spec_tb.tb_lineno)
+        out["values"] = _values(spec_tb.tb_frame)
+    if mine is not None:
+        line = cells[unit_cell].splitlines()[mine.tb_lineno - 1].strip()
+        out["where"] = f"your line {mine.tb_lineno} of the unit's cell: {line}"
+    return out
+
+# %% ../nbs/93_exercises.ipynb #4fa79e2eea904064aed53d8da2e67b34
+def _run_unit(ns: dict, unit: str, spec: str, cell: int, cells: dict, limit: float):
+    "Run the spec test of `unit` on the version in `ns`; a result record."
+    import torch
+
+    target = ns.get(unit.rpartition(".")[0] or unit)
+    if spec not in ns:
+        return {"ok": False, "error": f"no spec test {spec} in the notebook: copy its "
+                "cell from the book or from a new edition"}  # fmt: skip
+    torch.manual_seed(0)
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    t0 = time.perf_counter()
+    try:
+        ns[spec](target)
+        out = {"ok": True}
+    except _TimeUp:
+        out = {"ok": False, "timeout": limit}
+    except BaseException as e:  # the learner's error: reported, not raised
+        out = _spec_failure(e, cells, spec, cell)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return out | {"seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _exec_cells(cells: dict[int, str], ns: dict) -> dict | None:
+    "Run `cells` in `ns` (Python's `<cell i>` names); None, or what failed."
+    for i, src in cells.items():
+        name = f"<cell {i}>"
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+        try:
+            exec(compile(src, name, "exec"), ns)
+        except BaseException as e:
+            line = traceback.extract_tb(e.__traceback__)[-1].lineno
+            text = _statement(src, line) if name else ""
+            return {"ok": False, "error": f"{type(e).__name__}: {e}"[:1500],
+                    "where": f"cell {i}, line {line}: {text}"}  # fmt: skip
+    return None
+
+# %% ../nbs/93_exercises.ipynb #1d3e8ad98c294adb9b88fb8873363262
+def _child_env() -> dict:
+    "The child's environment: no plot windows, nbdev_test's flag, the shared texts."
+    env = dict(os.environ, MPLBACKEND="Agg", IN_TEST="1")
+    shared = shared_data_dir()  # found from here: the child runs elsewhere
+    if shared is not None:
+        env.setdefault("LLM_TUTORIAL_SHARED", str(shared.resolve()))
+    return env
+
+
+def _quiet_show_doc() -> None:
+    "`show_doc` documents, it does not test: a no-op in the child (nbdev or not)."
+    try:
+        import nbdev.showdoc as sd
+    except ImportError:  # a runtime-only install: the notebooks still import it
+        sd = types.ModuleType("nbdev.showdoc")
+        sys.modules.setdefault("nbdev", types.ModuleType("nbdev"))
+        sys.modules["nbdev.showdoc"] = sd
+    sd.show_doc = lambda *args, **kwargs: None
+
+# %% ../nbs/93_exercises.ipynb #2ba90db1fbec4b49b4820579765b215a
+def _spec_child() -> None:
+    """The spec runner's worker: `python -c '...; _spec_child()' JOB RESULT` runs each
+    run's cells in a namespace of its own, then its units, one JSON line per unit."""
+    import torch
+
+    torch.set_num_threads(1)  # small inputs: one thread, no waiting for a second
+    _quiet_show_doc()
+    job = json.loads(Path(sys.argv[-2]).read_text())
+    with open(sys.argv[-1], "a") as res:
+
+        def say(**kw):
+            res.write(json.dumps(kw) + "\n")
+            res.flush()
+
+        for r, run in enumerate(job["runs"]):
+            cells = {int(k): v for k, v in run["cells"].items()}
+            main = types.ModuleType("__main__")  # pickle finds the cells' classes
+            sys.modules["__main__"] = main
+            broken = _exec_cells(cells, main.__dict__)
+            for unit, spec, cell in run["units"]:
+                if broken:
+                    say(run=r, unit=unit, **broken)
+                    continue
+                say(run=r, unit=unit, start=time.time())
+                res_ = _run_unit(main.__dict__, unit, spec, cell, cells, job["limit"])
+                say(run=r, unit=unit, **res_)
+
+# %% ../nbs/93_exercises.ipynb #d3ef44129edc4d3fb246f41229df00fa
+def unit_limit(base: float = 10.0) -> tuple[float, str]:
+    """Seconds a unit's spec test may run: `base` on a quiet machine, more under load;
+    and the reason in words."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    limit = base * max(1.0, load / cores)
+    return limit, f"{limit:.0f} s a unit (load {load:.1f} on {cores} cores)"
+
+# %% ../nbs/93_exercises.ipynb #5196807d4c8748aab7cf5722c278bd31
+_MARK = "LLM_TUTORIAL_CHECK"  # in the environment of every process a check starts
+
+
+def _stop_strays(token: str) -> None:
+    "Stop every process that still carries this check's marker (Linux's /proc)."
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"{_MARK}={token}".encode() in env.read_bytes().split(b"\0"):
+                os.kill(int(env.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+def _spawn(job: dict, work: Path, token: str) -> tuple[subprocess.Popen, Path]:
+    "Start a child on `job`; it appends its results to the file returned."
+    path, res = work / f"job{token[-4:]}.json", work / "result.jsonl"
+    path.write_text(json.dumps(job))
+    code = "from llm_tutorial.exercises import _spec_child; _spec_child()"
+    env = _child_env() | {_MARK: token}
+    log = open(work / "log", "ab")  # what a unit prints is not kept; errors are
+    p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)], cwd=work,
+                         env=env, stdout=subprocess.DEVNULL, stderr=log,
+                         start_new_session=True)  # fmt: skip
+    log.close()
+    return p, res
+
+# %% ../nbs/93_exercises.ipynb #7f174e33bc0f4dc885a93581928017d2
+def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float):
+    """Wait for child `p`; stop it when a unit runs past `limit` (plus the grace the
+    alarm needs) or setting up stalls. The lines it wrote after the first `seen`, and
+    the seconds after which it was stopped (None: it ended by itself)."""
+    state, since = None, time.monotonic()
+    while True:
+        done = p.poll() is not None
+        text = res.read_text() if res.exists() else ""
+        lines = [json.loads(l) for l in text.splitlines()[seen:] if l.endswith("}")]
+        if done:
+            return lines, None
+        running = bool(lines) and "start" in lines[-1]
+        if (len(lines), running) != state:  # progress: a unit started or ended
+            state, since = (len(lines), running), time.monotonic()
+        wait = limit + 5 if running else 60 + 5 * limit
+        if time.monotonic() - since > wait:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            return lines, wait
+        time.sleep(0.05)
+
+# %% ../nbs/93_exercises.ipynb #e9a04e09908a4daf802c8e94241dfb71
+def _died(p: subprocess.Popen, work: Path) -> str:
+    "Why a child ended early, with the last lines it printed (each cut short)."
+    end = (work / "log").read_bytes()[-4096:].decode(errors="replace")
+    tail = end.strip().splitlines()[-3:]
+    said = " / ".join(l[:200] for l in tail)
+    died = f"the process died (exit code {p.returncode})"
+    return died + (f": {said}" if said else "")
+
+
+def run_specs(runs: list[dict], limit: float) -> list[dict[str, dict]]:
+    """Run the spec tests of `runs` (each: `cells`, and `units` as (unit, spec, cell));
+    per run, a result record per unit. A stuck or crashing unit costs only itself."""
+    results = [{} for _ in runs]
+    token = f"{os.getpid()}-{time.time_ns()}"
+    with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
+        work, seen = Path(work), 0
+        try:
+            while True:
+                todo = [dict(run, units=[u for u in run["units"] if u[0] not in got])
+                        for run, got in zip(runs, results)]  # fmt: skip
+                if not any(t["units"] for t in todo):
+                    return results
+                p, res = _spawn({"limit": limit, "runs": todo}, work, token)
+                lines, killed = _watch(p, res, seen, limit)
+                seen += len(lines)
+                for l in lines:
+                    if "start" not in l:
+                        results[l["run"]][l["unit"]] = l
+                last = lines[-1] if lines else {}
+                if "start" in last:  # the unit that was running when it ended
+                    why = {"timeout": limit} if killed else {"error": _died(p, work)}
+                    results[last["run"]][last["unit"]] = {"ok": False, **why}
+                elif killed or p.returncode:  # setting up failed: every unit left
+                    why = f"setting up took over {killed:.0f} s" if killed else None
+                    bad = {"ok": False, "error": why or _died(p, work)}
+                    for got, t in zip(results, todo):
+                        got |= {u[0]: bad for u in t["units"]}
+        finally:
+            _stop_strays(token)
+
+# %% ../nbs/93_exercises.ipynb #aba9ccc70e3249a4aecf7a64290a2bd2
+@dataclass
+class Grade:
+    "One unit's result: `status` is `pass`, `fail`, `not written` or `written`."
+
+    name: str
+    status: str
+    detail: str = ""
+
+
+def _section(nb: dict, i: int) -> str:
+    "The nearest heading above cell `i`, as Jupyter's table of contents shows it."
+    for c in reversed(nb["cells"][:i]):
+        if c.get("cell_type") != "markdown":
+            continue
+        heads = [l for l in _source(c).splitlines() if re.match(r"#{1,6} ", l)]
+        if heads:
+            return heads[-1].lstrip("#").strip()
+    return ""
+
+
+def _in_words(r: dict) -> str:
+    "A spec result in a few lines ('' for a pass)."
+    if r["ok"]:
+        return ""
+    if "timeout" in r:
+        return (f"still running after {r['timeout']:.0f} s, the limit for this "
+                "machine's load: an endless loop, or a very slow version")  # fmt: skip
+    lines = ["check: " + r["check"].replace("\n", "\n       ")] if "check" in r else []
+    lines.append(r["error"])
+    if r.get("values"):
+        lines.append("values: " + r["values"])
+    if r.get("where"):
+        lines.append("raised at " + r["where"])
+    return "\n".join(lines)
+
+# %% ../nbs/93_exercises.ipynb #be0b2cdc69df4db1826a10c10a28cae5
+def _sort_units(nb: dict, records: list[dict]) -> tuple[list[Grade], list[str]]:
+    "The grades known without running (not written, broken) and the written units."
+    grades, written = [], []
+    for r in records:
+        i, err = locate(nb, r["name"])
+        if i is None:
+            grades.append(Grade(r["name"], "fail", err))
+        elif is_stub(find_unit(ast.parse(_source(nb["cells"][i])), r["name"])):
+            grades.append(Grade(r["name"], "not written"))
+        else:
+            written.append(r["name"])
+    return grades, written
+
+
+
+# %% ../nbs/93_exercises.ipynb #3df6cb72d33249ec80b5c6c290281c7a
+def grade_versions(
+    notebook: str, unit: str, versions: list[str], limit: float | None = None
+) -> list[dict]:
+    """The spec test of `unit` (of the book's `notebook`) on each text in `versions`;
+    one result record per version (`ok`, and the failure in words)."""
+    nb = read_notebook(book_nbs() / notebook)
+    i, err = locate(nb, unit)
+    if i is None:
+        raise ExerciseError(err)
+    runs = [{"cells": spec_cells(nb, {unit: text}),
+             "units": [(unit, spec_name(unit), i)]} for text in versions]  # fmt: skip
+    limit = limit or unit_limit()[0]
+    return [r[unit] for r in run_specs(runs, limit)]
+
+# %% ../nbs/93_exercises.ipynb #811070ebfe09496792bc19661283456f
+def load_edition(root: str | Path) -> list[dict]:
+    "The unit records of the exercise edition in folder `root`."
+    root, marker = Path(root), Path(root) / MARKER
+    new = "create one with `llm-tutorial exercises new DIR`"
+    if not root.is_dir():
+        raise ExerciseError(f"{root} is not a folder: {new}")
+    if not marker.is_file():
+        raise ExerciseError(f"{root} is not an exercise edition (no {MARKER}): {new}")
+    try:
+        units = json.loads(marker.read_text(encoding="utf-8"))["units"]
+        keys = {"notebook", "name", "reference"}
+        units = [u for u in units if isinstance(u, dict) and keys <= u.keys()]
+        for u in units:
+            u["chapter"] = str(u["notebook"]).split("_")[0]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ExerciseError(f"{marker} is damaged ({e}): {new}") from None
+    if not units:
+        raise ExerciseError(f"{marker} lists no units: {new}")
+    return units
+
+
+def _pick(records: list[dict], chapter: str | None, unit: str | None) -> list[dict]:
+    "The records of `chapter` (`4`, `04`, `04_layers`) and `unit`, or all."
+    mine = records
+    if chapter is not None:
+        want = chapter.removesuffix(".ipynb")
+        want = want.zfill(2) if want.isdigit() else want
+        mine = [r for r in mine if want in (r["chapter"], r["notebook"][:-6])]
+        if not mine:
+            have = ", ".join(dict.fromkeys(r["chapter"] for r in records))
+            msg = f"no chapter {chapter!r} with exercises; chapters: {have}"
+            raise ExerciseError(msg)
+    if unit is not None:
+        names = [r["name"] for r in mine]
+        mine = [r for r in mine if unit in (r["name"], spec_name(r["name"]))]
+        if not mine:
+            raise ExerciseError(f"no unit {unit!r}; units: {', '.join(names)}")
+    return mine
+
+# %% ../nbs/93_exercises.ipynb #8f5e501aa7824d34969f49cf4531e0c8
+LABEL = {"pass": "pass", "fail": "FAIL", "not written": "not written",
+         "written": "written"}  # fmt: skip
+
+
+def _print_grade(g: Grade, section: str = "") -> None:
+    where = f"  (section “{section}”)" if section and g.status == "fail" else ""
+    print(f"  {LABEL[g.status]:<12} {g.name}{where}", flush=True)
+    for line in g.detail.splitlines():
+        print(" " * 15 + line, flush=True)
+
+
+def _chapter_words(nb: dict, r: dict) -> str:
+    "A whole chapter's run (`--full`) in words."
+    if r["ok"]:
+        return "pass"
+    if "timeout" in r:
+        return f"still running after {r['timeout']:g} s (--timeout raises the limit)"
+    where = f"section “{_section(nb, r['cell'])}”, " if "cell" in r else ""
+    lines = [f"FAIL at {where}{r.get('test', '')}", r["error"]]
+    return "\n".join(lines + ([f"raised at {r['where']}"] if r.get("where") else []))
+
+# %% ../nbs/93_exercises.ipynb #e529686e07574ce4ae2903fff69a4992
+def check_edition(
+    root: str | Path,
+    chapter: str | None = None,
+    unit: str | None = None,
+    status: bool = False,
+    full: bool = False,
+    timeout: float = 300,
+) -> int:
+    """Grade the exercise edition in `root` (all, one `chapter` or one `unit`) with the
+    spec tests; prints a report and returns the exit status: 0 when every unit asked
+    for passes (or, with `status`, nothing is run), else 1. `full`: also run each
+    chapter with its own tests (reported, not graded)."""  # fmt: skip
+    every = load_edition(root)
+    picked = _pick(every, chapter, unit)
+    nbs = {n: read_notebook(Path(root) / "nbs" / n) for n in
+           dict.fromkeys(r["notebook"] for r in picked)}  # fmt: skip
+    limit, why = unit_limit()
+    known, runs, swaps = {}, [], []
+    for name, nb in nbs.items():
+        mine = [r for r in every if r["notebook"] == name]
+        grades, written = _sort_units(nb, mine)
+        want = [r["name"] for r in picked if r["notebook"] == name]
+        broken = [g.detail for g in grades if g.status == "fail"]
+        todo = [n for n in written if n in want]
+        known[name] = [g for g in grades if g.name in want]
+        if status or broken:
+            known[name] += [Grade(n, "written" if status else "fail",
+                                  "" if status else "not run: " + broken[0])
+                            for n in todo]  # fmt: skip
+            todo = []
+        # the book's version in place of each unit not written yet
+        stubs = [r for r in mine if r["name"] not in written]
+        swaps.append({r["name"]: r["reference"] for r in stubs})
+        runs.append({"cells": spec_cells(nb, swaps[-1]),
+                     "units": [(n, spec_name(n), locate(nb, n)[0]) for n in todo]})
+    if any(r["units"] for r in runs):
+        print(f"spec tests: at most {why}", flush=True)
+        results = run_specs(runs, limit)
+    else:
+        results = [{} for _ in runs]
+    grades = []
+    for (name, nb), run, res, swap in zip(nbs.items(), runs, results, swaps):
+        print(f"{name}:", flush=True)
+        done = {u: Grade(u, "pass" if r["ok"] else "fail", _in_words(r))
+                for u, r in res.items()}  # fmt: skip
+        mine = {g.name: g for g in known[name]} | done
+        for r in picked:
+            if r["name"] in mine:
+                g = mine[r["name"]]
+                _print_grade(g, _section(nb, locate(nb, g.name)[0] or 0))
+                grades.append(g)
+        if full and run["units"]:
+            chapter_run = run_cells(chapter_cells(nb, swap), timeout)
+            print("  the chapter's own tests (not graded): "
+                  + _chapter_words(nb, chapter_run).replace("\n", "\n" + " " * 15))
+    counts = {s: sum(g.status == s for g in grades) for s in LABEL}
+    print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "written")
+          + f" of {len(grades)} units")  # fmt: skip
+    return 0 if status or counts["pass"] == len(grades) else 1
+
+# %% ../nbs/93_exercises.ipynb #24c0fe127460493fbf084c2f03e4df50
 def _explain_tests() -> None:
     "Make `fastcore.test`'s failures say what was compared (in the child only)."
     import fastcore.test as ft
@@ -455,17 +993,6 @@ def _explain_tests() -> None:
         raise AssertionError(f"expected an error{saying}, but none was raised {msg}")
 
     ft.test, ft.test_fail = test, test_fail
-
-
-def _quiet_show_doc() -> None:
-    "`show_doc` documents, it does not test: a no-op in the child (nbdev or not)."
-    try:
-        import nbdev.showdoc as sd
-    except ImportError:  # a runtime-only install: the notebooks still import it
-        sd = types.ModuleType("nbdev.showdoc")
-        sys.modules.setdefault("nbdev", types.ModuleType("nbdev"))
-        sys.modules["nbdev.showdoc"] = sd
-    sd.show_doc = lambda *args, **kwargs: None
 
 # %% ../nbs/93_exercises.ipynb #28d3efd5258a48a79c179ea5c6759f01
 def _failure(e: BaseException, cells: dict[int, str], i: int) -> dict:
@@ -540,186 +1067,30 @@ def chapter_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
         out[i] = "\n".join("pass  # " + l if l[:1] in ("%", "!") else l for l in lines)
     return out
 
-# %% ../nbs/93_exercises.ipynb #5b09d5ef5b5e4bb6ab9b829b10b6a29f
-def _child_env() -> dict:
-    "The child's environment: no plot windows, nbdev_test's flag, the shared texts."
-    env = dict(os.environ, MPLBACKEND="Agg", IN_TEST="1")
-    shared = shared_data_dir()  # found from here: the child runs elsewhere
-    if shared is not None:
-        env.setdefault("LLM_TUTORIAL_SHARED", str(shared.resolve()))
-    return env
-
-
+# %% ../nbs/93_exercises.ipynb #a3fc62d9b9b14faf84b490ba00b09e53
 def run_cells(cells: dict[int, str], timeout: float) -> dict:
     "Run `cells` in a child process in a temporary folder; what `_child` reported."
     with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
         job, res, log = (Path(work) / n for n in ("job.json", "result.json", "log"))
         job.write_text(json.dumps(cells))
         code = "from llm_tutorial.exercises import _child; _child()"
+        token = f"{os.getpid()}-{time.time_ns()}"
         cmd = [sys.executable, "-c", code, str(job), str(res)]
         with open(log, "wb") as out:
-            p = subprocess.Popen(
-                cmd, cwd=work, env=_child_env(), stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+            env = _child_env() | {_MARK: token}
+            p = subprocess.Popen(cmd, cwd=work, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)  # the child and anything it started
-                p.wait()
                 return {"ok": False, "timeout": timeout}
+            finally:  # the child and anything it started, on a timeout or Ctrl-C
+                _stop_strays(token)
         if res.is_file():
             return json.loads(res.read_text())
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        return {"ok": False, "error": f"the process died (exit code {p.returncode})"
-                + (": " + " / ".join(tail) if tail else "")}  # fmt: skip
+        return {"ok": False, "error": _died(p, Path(work))}
 
-# %% ../nbs/93_exercises.ipynb #d6ca27006b894b04b6fc8b79396e2797
-@dataclass
-class Grade:
-    "One unit's result: `status` is `pass`, `fail` or `not written`."
-
-    name: str
-    status: str
-    detail: str = ""
-
-
-def _section(nb: dict, i: int) -> str:
-    "The last heading above cell `i`: where the learner finds it in Jupyter."
-    for c in reversed(nb["cells"][:i]):
-        heads = [l for l in _source(c).splitlines() if l.startswith("#")]
-        if c.get("cell_type") == "markdown" and heads:
-            return heads[-1].lstrip("#").strip()
-    return ""
-
-
-def _in_words(r: dict) -> str:
-    "A failed run's report in a few lines ('' for a run that passed)."
-    if r["ok"]:
-        return ""
-    if "timeout" in r:
-        return (f"still running after {r['timeout']:g} s: an endless loop, or a very "
-                "slow version (--timeout raises the limit)")  # fmt: skip
-    section = f" in section “{r['section']}”" if r.get("section") else ""
-    lines = [f"test{section}: {r['test']}"] if "test" in r else []
-    lines.append(r["error"])
-    if r.get("where"):
-        lines.append(f"raised at {r['where']}")
-    return "\n".join(lines)
-
-# %% ../nbs/93_exercises.ipynb #f61877af4e7f4313ad8234302950b331
-def _sort_units(nb: dict, records: list[dict]) -> tuple[list, list[str]]:
-    "The grades known without running (not written, broken) and the written units."
-    grades, written = [], []
-    for r in records:
-        i, err = locate(nb, r["name"])
-        if i is None:
-            grades.append(Grade(r["name"], "fail", err))
-            continue
-        fn = find_unit(ast.parse(_source(nb["cells"][i])), r["name"])
-        if is_stub(fn):
-            grades.append(Grade(r["name"], "not written"))
-        else:
-            written.append(r["name"])
-    return grades, written
-
-# %% ../nbs/93_exercises.ipynb #84d5ab97d17b4c38ab41a2b065bbd0c0
-def _run_with(nb: dict, book: dict, mine: list[str], timeout: float) -> dict:
-    "Run the chapter with the learner's units `mine`, the book's version of the rest."
-    swap = {n: text for n, text in book.items() if n not in mine}
-    result = run_cells(chapter_cells(nb, swap), timeout)
-    if "cell" in result:
-        result["section"] = _section(nb, result["cell"])
-    return result
-
-
-def grade_notebook(path: Path, records: list[dict], timeout: float) -> list[Grade]:
-    "Grade the units of one chapter notebook (`records` from the marker file)."
-    nb = read_notebook(path)
-    grades, written = _sort_units(nb, records)
-    broken = [g.detail for g in grades if g.status == "fail"]
-    if broken:  # the chapter cannot run as it is
-        return grades + [Grade(n, "fail", "not run: " + broken[0]) for n in written]
-    book = {r["name"]: r["reference"] for r in records}
-    if not written:
-        return grades
-    for g in grades:  # say so: the chapter runs with the book's version
-        g.detail = "the book's version ran in its place"
-    both = _run_with(nb, book, written, timeout)
-    if both["ok"] or len(written) == 1:
-        status = "pass" if both["ok"] else "fail"
-        return grades + [Grade(n, status, _in_words(both)) for n in written]
-    alone = {n: _run_with(nb, book, [n], timeout) for n in written}
-    if all(r["ok"] for r in alone.values()):  # each passes, together they fail
-        note = "passes alone, fails with your other units:\n" + _in_words(both)
-        return grades + [Grade(n, "fail", note) for n in written]
-    for n, r in alone.items():
-        grades.append(Grade(n, "pass" if r["ok"] else "fail", _in_words(r)))
-    return grades
-
-# %% ../nbs/93_exercises.ipynb #76127f4a2f6a44fba749ea7800e59d51
-def load_edition(root: str | Path) -> list[dict]:
-    "The unit records of the exercise edition in folder `root`."
-    root = Path(root)
-    new = "create one with `llm-tutorial exercises new DIR`"
-    if not root.is_dir():
-        raise ExerciseError(f"{root} is not a folder: {new}")
-    if not (root / MARKER).is_file():
-        raise ExerciseError(f"{root} is not an exercise edition (no {MARKER}): {new}")
-    try:
-        units = json.loads((root / MARKER).read_text())["units"]
-        units = [u for u in units if {"notebook", "name", "reference"} <= u.keys()]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ExerciseError(f"{root / MARKER} is damaged ({e}): {new}") from None
-    if not units:
-        raise ExerciseError(f"{root / MARKER} lists no units: {new}")
-    return units
-
-
-def _pick(records: list[dict], chapter: str | None) -> list[dict]:
-    "The records of `chapter` (`4`, `04`, `04_layers`), or all when None."
-    if chapter is None:
-        return records
-    want = chapter.removesuffix(".ipynb")
-    want = want.zfill(2) if want.isdigit() else want
-    mine = [r for r in records if want in (r["chapter"], r["notebook"][:-6])]
-    if not mine:
-        have = ", ".join(dict.fromkeys(r["chapter"] for r in records))
-        raise ExerciseError(f"no chapter {chapter!r} with exercises; chapters: {have}")
-    return mine
-
-# %% ../nbs/93_exercises.ipynb #903197826d2e44dfa0208e8f97c69327
-LABEL = {"pass": "pass", "fail": "FAIL", "not written": "not written"}
-
-
-def _print_grade(g: Grade) -> None:
-    print(f"  {LABEL[g.status]:<12} {g.name}", flush=True)
-    for line in g.detail.splitlines():
-        print(" " * 15 + line, flush=True)
-
-
-def check_edition(
-    root: str | Path, chapter: str | None = None, timeout: float = 300
-) -> int:
-    """Grade the exercise edition in `root` (one `chapter`, or all); prints a report
-    and returns the exit status: 0 when every unit passes, else 1."""
-    root = Path(root)
-    records = _pick(load_edition(root), chapter)
-    notebooks = dict.fromkeys(r["notebook"] for r in records)
-    for nb in notebooks:  # every notebook readable before anything runs
-        read_notebook(root / "nbs" / nb)
-    grades = []
-    for nb in notebooks:
-        print(f"{nb}:", flush=True)
-        mine = [r for r in records if r["notebook"] == nb]
-        for g in grade_notebook(root / "nbs" / nb, mine, timeout):
-            _print_grade(g)
-            grades.append(g)
-    counts = {s: sum(g.status == s for g in grades) for s in LABEL}
-    print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(grades)} units")
-    return 0 if counts["pass"] == len(grades) else 1
-
-# %% ../nbs/93_exercises.ipynb #015066fb96f841e5be1e03a9eaadc3b6
+# %% ../nbs/93_exercises.ipynb #b1c7704b3f32436cb0193ab0653ccddf
 def exercises_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial exercises` argument parser."
     p = argparse.ArgumentParser(
@@ -729,16 +1100,19 @@ def exercises_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", metavar="{new,check}", required=True)
     new = sub.add_parser("new", help="write the exercise edition into a new folder")
     new.add_argument("dir", help="a folder that does not exist yet (or is empty)")
-    chk = sub.add_parser("check", help="grade an edition with the chapters' tests")
+    chk = sub.add_parser("check", help="grade an edition with the spec tests")
     chk.add_argument("dir", help="the exercise edition's folder")
     chk.add_argument("--chapter", help="one chapter: 04, 4 or 04_layers (default: all)")
-    chk.add_argument(
-        "--timeout", type=float, default=300.0, metavar="S",
-        help="seconds a chapter may run before it is stopped (default: 300)",
-    )  # fmt: skip
+    chk.add_argument("--unit", help="one unit: softmax, Linear.forward")
+    chk.add_argument("--status", action="store_true",
+                     help="only say which units are written (runs nothing)")
+    chk.add_argument("--full", action="store_true", help="also run each chapter with "
+                     "its own tests (reported, not graded)")
+    chk.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                     help="seconds a chapter may run with --full (default: 300)")
     return p
 
-# %% ../nbs/93_exercises.ipynb #81ff116bae5b45f6b6dae177083008cf
+# %% ../nbs/93_exercises.ipynb #16512da1422b498ca069f287562cf967
 def exercises_main(argv: list[str] | None = None) -> int:
     "`llm-tutorial exercises {new,check}`; returns the exit status (2: bad input)."
     args = exercises_parser().parse_args(argv)
@@ -746,11 +1120,15 @@ def exercises_main(argv: list[str] | None = None) -> int:
         if args.action == "check":
             if not args.timeout > 0:
                 raise ExerciseError(f"--timeout must be positive, got {args.timeout:g}")
-            return check_edition(args.dir, args.chapter, args.timeout)
+            return check_edition(args.dir, args.chapter, args.unit, args.status,
+                                 args.full, args.timeout)  # fmt: skip
         records = new_edition(args.dir)
     except ExerciseError as e:
         print(f"llm-tutorial exercises: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # its processes are stopped on the way out
+        print("llm-tutorial exercises: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     n = len(dict.fromkeys(r["notebook"] for r in records))
     if not (Path(args.dir) / "llm_tutorial").is_dir():  # nbdev_export did not run
         print("nbdev is not installed here: `bash run.sh setup`, then nbdev_export "

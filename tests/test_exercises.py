@@ -1,12 +1,12 @@
-"""The exercise edition (appendix `nbs/93_exercises.ipynb`), both sides, whole book.
+"""The exercise edition (appendix `nbs/93_exercises.ipynb`), graded by spec tests.
 
-- `llm-tutorial exercises new ex && llm-tutorial exercises check ex`: every unit is
-  reported "not written" and the exit status is 1;
-- each stub, alone among the book's versions of the other units, makes its chapter's
-  tests fail (a marked unit that no test would catch is named);
-- with the book's answers pasted into every unit, `check` passes every chapter (exit 0)
-  and writes nothing into the edition;
-- a wrong softmax, an endless loop and a crash are reported in words.
+- a new edition: `check --status` and `check` report every unit "not written";
+- every unit's spec test rejects a unit that raises, and passes the book's answers
+  pasted into a whole edition (exit 0, nothing written into the edition);
+- the runner: a wrong softmax explained, an endless loop stopped, a crash reported with
+  the learner's line, Ctrl-C, a detached process, bad input as one line (exit 2).
+The typical wrong versions and the correct versions unlike the book's, unit by unit,
+are in tests/test_spec_*.py.
 """
 
 import hashlib
@@ -14,28 +14,32 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from llm_tutorial.exercises import (
     MARKER,
+    UNITS,
     _export_package,
     _source,
-    chapter_cells,
     locate,
     read_notebook,
     replace_unit,
-    run_cells,
+    spec_name,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def cli(*args, timeout=3600) -> subprocess.CompletedProcess:
+
+def cli(*args, timeout=600, **kw) -> subprocess.CompletedProcess:
     "`llm-tutorial exercises ARGS` in a child process (as a learner types it)."
     cmd = [sys.executable, "-m", "llm_tutorial.cli", "exercises", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +86,11 @@ def tree_hash(root: Path) -> str:
 
 def test_new_edition_reports_every_unit_not_written(edition):
     recs = records(edition)
-    assert len(recs) >= 40
+    assert len(recs) == len(UNITS) >= 40
     assert (edition / "README.md").is_file() and (edition / "settings.ini").is_file()
+    status = cli("check", edition, "--status")  # runs nothing
+    assert status.returncode == 0, status.stderr
+    assert "spec tests" not in status.stdout
     done = cli("check", edition)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = [line.split() for line in done.stdout.splitlines()]
@@ -92,30 +99,39 @@ def test_new_edition_reports_every_unit_not_written(edition):
     assert f"0 pass, 0 fail, {len(recs)} not written" in done.stdout
 
 
-def test_every_stub_fails_its_chapter(edition):
-    "Each stub alone (the book's version of the others) fails its chapter's tests."
-    recs = records(edition)
-    uncaught = []
-    for r in recs:
-        nb = read_notebook(edition / "nbs" / r["notebook"])
-        book = {
-            x["name"]: x["reference"]
-            for x in recs
-            if x["notebook"] == r["notebook"] and x["name"] != r["name"]
-        }
-        result = run_cells(chapter_cells(nb, book), timeout=600)
-        if result["ok"]:
-            uncaught.append(f"{r['notebook']}: {r['name']}")
-        else:
-            assert "timeout" not in result, (r["name"], result)
-    assert not uncaught, f"no test catches these stubs: {uncaught}"
+def test_every_book_unit_has_a_spec_test():
+    "Each unit's notebook defines its spec test and calls it on the book's version."
+    for u in UNITS:
+        cells = [_source(c) for c in read_notebook(ROOT / "nbs" / u.notebook)["cells"]]
+        spec = spec_name(u.name)
+        assert any(f"def {spec}(" in s for s in cells), f"{u.notebook}: no {spec}"
+        target = u.name.rpartition(".")[0] or u.name
+        assert any(s.startswith(f"{spec}({target})") for s in cells), (u, spec)
 
 
-def test_book_answers_pass_every_chapter(edition, tmp_path):
+def test_every_spec_rejects_a_unit_that_raises(edition, tmp_path):
+    "A unit written but wrong everywhere (it raises) fails its spec, every one."
+    root = copy_of(edition, tmp_path)
+    answers = {}
+    for r in records(root):
+        text = r["reference"]
+        head = text[: text.index(":\n", text.index("def ")) + 2]  # decorators, def
+        answers[(r["notebook"], r["name"])] = head + '    raise ValueError("mine")\n'
+    paste(root, answers)
+    done = cli("check", root)
+    assert done.returncode == 1, done.stderr
+    n = len(records(root))
+    assert f"0 pass, {n} fail, 0 not written of {n} units" in done.stdout, done.stdout
+    assert done.stdout.count("ValueError: mine") == n, done.stdout
+
+
+def test_book_answers_pass_every_unit(edition, tmp_path):
     root = copy_of(edition, tmp_path)
     paste(root, {(r["notebook"], r["name"]): r["reference"] for r in records(root)})
     before = tree_hash(root)
+    t0 = time.perf_counter()
     done = cli("check", root)
+    print(f"a whole edition graded in {time.perf_counter() - t0:.1f} s")
     assert done.returncode == 0, done.stdout + done.stderr
     n = len(records(root))
     assert f"{n} pass, 0 fail, 0 not written of {n} units" in done.stdout
@@ -133,11 +149,13 @@ def test_wrong_softmax_is_explained(edition, tmp_path):
     done = cli("check", root, "--chapter", "04")
     assert done.returncode == 1
     out = done.stdout
-    assert "FAIL         softmax" in out
-    assert "nan" in out  # the overflow, named
-    assert "test in section “Softmax”: cell" in out  # which test, and its line
+    assert "FAIL         softmax  (section “Softmax”)" in out, out
+    assert "nan" in out and "maximum" in out  # the overflow, and its cure
+    assert "check: expect_close(" in out  # the whole failing statement
     assert "not written  Linear.forward" in out
     assert "0 pass, 1 fail, 7 not written" in out
+    one = cli("check", root, "--unit", "softmax")
+    assert "of 1 units" in one.stdout and "Linear" not in one.stdout
 
 
 def test_endless_loop_and_crash(edition, tmp_path):
@@ -150,13 +168,53 @@ def test_endless_loop_and_crash(edition, tmp_path):
     )
     paste(root, {("06_optim.ipynb", "cross_entropy"): loop})
     paste(root, {("06_optim.ipynb", "get_lr_cosine_schedule"): crash})
-    done = cli("check", root, "--chapter", "6", "--timeout", "20")
+    done = cli("check", root, "--chapter", "6")
     assert done.returncode == 1, done.stderr
     out = done.stdout
-    assert "still running after 20 s" in out
+    assert re.search(r"still running after \d+ s, the limit for this machine", out)
     assert "ZeroDivisionError: float division by zero" in out
-    assert "raised at cell" in out  # the learner's line
+    assert "raised at your line 3 of the unit's cell" in out  # the learner's line
     assert "Traceback" not in out + done.stderr
+
+
+def _ours(token: str) -> list[int]:
+    "Processes whose command line holds `token`."
+    found = []
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if token.encode() in cmd.read_bytes():
+                found.append(int(cmd.parent.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_ctrl_c_and_detached_processes(edition, tmp_path):
+    "Ctrl-C: one line, exit 130; a process a unit started and detached is stopped."
+    root = copy_of(edition, tmp_path)
+    token = f"llm-tutorial-test-{os.getpid()}"
+    loop = (
+        "def cross_entropy(inputs, targets):\n"
+        "    import subprocess\n"
+        f"    cmd = ['sleep', '600', '{token}']\n"
+        "    subprocess.Popen(cmd, start_new_session=True)\n"
+        "    while True:\n"
+        "        pass\n"
+    )
+    paste(root, {("06_optim.ipynb", "cross_entropy"): loop})
+    cmd = [sys.executable, "-m", "llm_tutorial.cli", "exercises", "check", str(root)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _ours(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _ours(token), "the unit never ran"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, out + err
+    assert err.strip() == "llm-tutorial exercises: stopped (Ctrl-C)"
+    time.sleep(0.5)
+    assert not _ours(token), "a process the unit started survived the check"
 
 
 @pytest.mark.parametrize(
@@ -165,25 +223,47 @@ def test_endless_loop_and_crash(edition, tmp_path):
         (["check", "{tmp}"], "is not an exercise edition"),
         (["check", "{tmp}/nothing"], "is not a folder"),
         (["check", "{ed}", "--chapter", "42"], "no chapter '42' with exercises"),
+        (["check", "{ed}", "--unit", "sofmax"], "no unit 'sofmax'; units:"),
         (["check", "{ed}", "--timeout", "0"], "--timeout must be positive"),
         (["new", "{ed}"], "already holds files"),
+        (["new", "{ed}/README.md/ex"], "cannot write"),
     ],
 )
 def test_bad_input_is_one_line(edition, tmp_path, args, message):
     args = [a.format(tmp=tmp_path, ed=edition) for a in args]
     done = cli(*args)
-    assert done.returncode == 2
+    assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_unreadable_notebook(edition, tmp_path):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ('{"cells": [', "05_model.ipynb is not a readable notebook"),
+        ('{"cells": [1, 2]}', "cell 0 is not a notebook cell with text"),
+        ('{"cells": [{"source": 5}]}', "cell 0 is not a notebook cell with text"),
+    ],
+)
+def test_damaged_notebook(edition, tmp_path, damage, message):
     root = copy_of(edition, tmp_path)
-    (root / "nbs" / "05_model.ipynb").write_text('{"cells": [')
-    done = cli("check", root)  # found before any chapter runs
+    (root / "nbs" / "05_model.ipynb").write_text(damage)
+    done = cli("check", root)  # found before anything runs
     assert done.returncode == 2
-    assert "05_model.ipynb is not a readable notebook" in done.stderr
+    assert message in done.stderr
     assert done.stdout == ""
+
+
+def test_marker_without_chapters(edition, tmp_path):
+    "An older marker (units without `chapter`) still works."
+    root = copy_of(edition, tmp_path)
+    meta = json.loads((root / MARKER).read_text())
+    for u in meta["units"]:
+        u.pop("chapter")
+    (root / MARKER).write_text(json.dumps(meta))
+    done = cli("check", root, "--chapter", "4", "--status")
+    assert done.returncode == 0, done.stderr
+    assert "not written  Linear.forward" in done.stdout
 
 
 def _own_softmax(root: Path) -> subprocess.CompletedProcess:
@@ -218,28 +298,33 @@ CHAPTERS = (
     "00_pytorch 01_bytes 01b_corpus 02_bpe 03_tokenizer 04_layers 05_model 06_optim "
     "07_data 08_checkpoint 09_train 10_generate 10b_cli 11_fast"
 ).split()
+KINDS = "Implement|Predict, then run|Experiment"
+HEADING = re.compile(rf"^### Exercise (\d+) · ({KINDS}): ")
+LEVELS = re.compile(r"^\*\*Difficulty\*\* [★☆]{3} · \*\*importance\*\* [●○]{3} · ab")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_ends_with_exercises(chapter):
-    "At least 3 exercises, one of each kind, with folded hints or solutions."
-    path = Path(__file__).resolve().parents[1] / "nbs" / f"{chapter}.ipynb"
-    cells = read_notebook(path)["cells"]
+    "One format: numbered exercises of the three kinds, levels, folded hints, checks."
+    cells = read_notebook(ROOT / "nbs" / f"{chapter}.ipynb")["cells"]
     start = [
         i
         for i, c in enumerate(cells)
         if c["cell_type"] == "markdown" and _source(c).startswith("## Exercises")
     ]
     assert start, f"{chapter} has no '## Exercises' section"
-    text = "\n".join(
-        _source(c) for c in cells[start[0] :] if c["cell_type"] == "markdown"
-    )
-    kinds = [
-        k.lower() for k in re.findall(r"(?:\*\*\d+\. |### Exercise \d+ \()(\w+)", text)
-    ]
-    assert len(kinds) >= 3, kinds
-    assert {"implement", "predict", "experiment"} <= set(kinds), kinds
-    assert text.count("<details>") >= 3
+    md = [_source(c) for c in cells[start[0] :] if c["cell_type"] == "markdown"]
+    lines = "\n".join(md).splitlines()
+    heads = [(i, HEADING.match(l)) for i, l in enumerate(lines) if l.startswith("###")]
+    assert heads and all(m for _, m in heads), [lines[i] for i, m in heads if not m]
+    assert [int(m[1]) for _, m in heads] == list(range(1, len(heads) + 1))
+    assert {"Implement", "Predict, then run", "Experiment"} <= {m[2] for _, m in heads}
+    for i, _ in heads:
+        assert LEVELS.match(lines[i + 1]), f"{chapter}: no levels under {lines[i]}"
+    assert "\n".join(md).count("<details>") >= 3
     code = [_source(c) for c in cells[start[0] :] if c["cell_type"] == "code"]
     checked = [s for s in code if re.search(r"\btest_\w+\(|\bassert ", s)]
     assert len(checked) >= 2, "the exercises' answers are not checked"
+    units = {u.name.split(".")[-1] for u in UNITS if u.notebook == f"{chapter}.ipynb"}
+    mine = {m for s in code for m in re.findall(r"^def my_(\w+)", s, re.M)}
+    assert not mine & units, f"my_* duplicates of units: {mine & units}"
