@@ -39,7 +39,9 @@ def test_dry_run_end_to_end(tmp_path):
     for mode, r in res["runs"].items():
         assert "error" not in r, (mode, r)
         assert r["steps"] == res["steps"]
-        assert r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1, (mode, r)
+        # MFU against a measured float32 matmul ceiling: bf16 may pass it on one CPU
+        # and not on another, so only its sign and finiteness are the machine's
+        assert r["tokens_per_s"] > 0 and 0 < r["mfu"] < math.inf, (mode, r)
         assert r["peak_mem_mb"] > 0 and math.isfinite(r["val_loss"]), (mode, r)
         assert "matmul on this CPU" in r["peak_source"]
 
