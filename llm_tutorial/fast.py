@@ -76,7 +76,9 @@ def rms_norm_fused(x: Tensor, weight: Tensor, eps: float) -> Tensor:
 
 # %% ../nbs/11_fast.ipynb #2b32856a
 def softmax_backward(g: Tensor, y: Tensor, dim: int = -1) -> Tensor:
-    "Softmax's input gradient from output `y` and its gradient `g`: `y ⊙ (g − ⟨g, y⟩)`."
+    """Softmax's input gradient from output `y` and its gradient `g`:
+    `y ⊙ (g − ⟨g, y⟩)`, the inner product along `dim`; a new tensor (`g` and `y` stay
+    unchanged)."""
     gx = g * y  # g ⊙ y
     return gx.addcmul_(y, gx.sum(dim=dim, keepdim=True), value=-1.0)  # g⊙y − y·⟨g, y⟩
 
@@ -207,6 +209,8 @@ class CrossEntropyFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
+        """The logits' gradient `grad_out · (softmax(o) − onehot(y)) / n`, zero in rows
+        not kept; None for `targets` and `keep`."""
         e, s, targets, keep, n = ctx.saved_tensors
         share = (grad_out / n).expand(len(targets), 1)  # (N, 1) each row's share
         if keep is not None:

@@ -34,9 +34,10 @@ def cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = -100
 ) -> torch.Tensor:
     """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all
-    leading dimensions; logits `(..., vocab)`, targets `(...)` int. Positions whose
-    target is `ignore_index` (padding, as chapter 00's `pad_collate` writes it) are
-    left out."""
+    leading dimensions; logits `(..., vocab)`, targets `(...)` int; stable for any
+    logits. Positions whose target is `ignore_index` (padding, as chapter 00's
+    `pad_collate` writes it) are left out, as in `F.cross_entropy` (all of them left
+    out: nan, as there); `ignore_index=None` leaves none out (CS336's adapter)."""
     check_ce_args(logits, targets)
     # (..., V), >= float32
     o = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -78,6 +79,9 @@ class AdamW(torch.optim.Optimizer):
 @patch
 @torch.no_grad()
 def step(self: AdamW, closure: Callable | None = None):
+    """One AdamW update of every parameter that has a gradient (the handout's
+    algorithm); hyper-parameters read from each param group at every step, the state
+    kept in `self.state[p]` (so `state_dict()` saves it)."""
     loss = None
     if closure is not None:
         with torch.enable_grad():
@@ -151,8 +155,10 @@ def get_lr_cosine_schedule(
 def gradient_clipping(
     parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6
 ) -> torch.Tensor:
-    """Scale all gradients in place so their global L2 norm is at most `max_l2_norm`;
-    return the norm before clipping (0-dim tensor)."""
+    """Scale all gradients in place so their global L2 norm is at most `max_l2_norm`
+    (times `max_l2_norm / (norm + eps)` when above it; `inf`: no clipping); return the
+    norm before clipping (0-dim tensor). Parameters without a gradient are skipped;
+    `parameters` may be a generator, as `model.parameters()`."""
     if not max_l2_norm >= 0:  # NaN fails this too; inf means no clipping
         raise ValueError(
             f"max_l2_norm must be a number >= 0 (inf: no clipping), got {max_l2_norm}"
