@@ -172,7 +172,10 @@ def forward(
     kv_cache: KVCache | None = None,
     layer_idx: int = 0,
 ) -> Tensor:
-    # x: (..., seq, d_model); token_positions: (..., seq) or (seq,)
+    """`x` `(..., seq, d_model)` -> same: causal attention in every head, RoPE on its q
+    and k at `token_positions` `(..., seq)` (default `0 .. seq-1`). With a `kv_cache`,
+    the new keys and values join layer `layer_idx` of the cache (`update`) and the
+    queries sit at positions `kv_cache.pos ...`; the model moves `pos` on, not this."""
     n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
     if self.max_seq_len is not None and offset + n > self.max_seq_len:
         raise ValueError(
@@ -248,6 +251,9 @@ def forward(
     kv_cache: KVCache | None = None,
     layer_idx: int = 0,
 ) -> Tensor:
+    """Pre-norm `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; with `post_norm` (the
+    ablation) `z = ln1(x + attn(x))`, `y = ln2(z + ffn(z))`. `token_positions`,
+    `kv_cache` and `layer_idx` go to `attn`."""
     # x: (batch, seq, d_model) -> (batch, seq, d_model)
     if self.post_norm:
         x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
@@ -359,8 +365,10 @@ def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
 def forward(
     self: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None = None
 ) -> Tensor:
-    # in_indices: (batch, seq) integer ids -> logits (batch, seq, vocab_size); with
-    # a kv_cache they are the *new* tokens, at positions pos ... pos+seq-1
+    """Ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`: embed, every block at
+    positions `0 .. seq-1`, `ln_final`, `lm_head`. With a `kv_cache` the ids are the
+    new tokens, at positions `pos ... pos+seq-1`; block `i` uses layer `i` of the
+    cache, and `kv_cache.pos` grows by `seq` after the last block."""
     check_lm_input(self, in_indices, kv_cache)
     offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
     positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
