@@ -455,11 +455,12 @@ def _describe(x) -> str:
     text = repr(x)
     return text if len(text) <= 200 else text[:197] + "..."
 
-def _first_diff(got, want) -> str:
-    "Where two equal-shaped tensors first differ, in words."
+
+def _first_diff(got, want, atol: float = 0.0, rtol: float = 0.0) -> str:
+    "Where two equal-shaped tensors first differ (beyond the tolerance), in words."
     import torch
 
-    bad = ~torch.isclose(got, want, rtol=0, atol=0, equal_nan=False)
+    bad = ~torch.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     idx = tuple(int(i) for i in bad.nonzero()[0])
     where = f"at index {list(idx)}" if idx else "in the value"
     return f"first difference {where}: got {got[idx].item():.6g}, expected " \
@@ -485,7 +486,7 @@ def expect_close(got, want, what: str = "the result", hint: str = "",
         raise AssertionError(msg + tail)
     if not torch.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
         err = (g - w).abs().nan_to_num(float("inf")).max().item()
-        msg = f"{what}: {_first_diff(g, w)} (largest error {err:.3g})"
+        msg = f"{what}: {_first_diff(g, w, atol, rtol)} (largest error {err:.3g})"
         raise AssertionError(msg + tail)
 
 
@@ -588,6 +589,9 @@ def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell:
             mine = tb
         tb = tb.tb_next
     out = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:1500]}
+    if isinstance(e, NameError) and mine is not None:  # works in Jupyter, not here
+        out["error"] += (" (a unit sees only the chapter's exported cells, as in the "
+                         "package: import it in an exported cell)")  # fmt: skip
     if spec_tb is not None:
         k = int(spec_tb.tb_frame.f_code.co_filename[6:-1])
         out["check"] = _statement(cells[k], spec_tb.tb_lineno)
