@@ -9,22 +9,20 @@ import math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+import llm_tutorial
 from llm_tutorial.files import (
-    MIRROR_ENV,
-    DownloadError,
     atomic_write,
     data_dir,
     download,
-    shared_data_dir,
     verify_file,
 )
 from .grammar import Grammar, logprob, ratio_ci
 
 # %% auto #0
-__all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'GPT2_URLS',
-           'GPT2_SHA256', 'GPT2_CACHE_NAMES', 'small_story_grammar', 'generate_stories', 'EntropyFloor',
-           'entropy_floor', 'split_stories', 'validity', 'write_stories', 'story_file', 'corpus_path', 'has_splits',
-           'split_text', 'load_corpus', 'shakespeare_path', 'gpt2_files']
+__all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'ASSETS',
+           'GPT2_SHIPPED', 'GPT2_URLS', 'GPT2_SHA256', 'GPT2_CACHE_NAMES', 'small_story_grammar', 'generate_stories',
+           'EntropyFloor', 'entropy_floor', 'split_stories', 'validity', 'write_stories', 'story_file', 'corpus_path',
+           'has_splits', 'split_text', 'load_corpus', 'shakespeare_path', 'gpt2_files']
 
 # %% ../nbs/01b_corpus.ipynb #1464adc5
 # The grammar: rule -> options. An option is "text", or (weight, "text") or (weight,
@@ -533,6 +531,7 @@ def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> 
 
 # %% ../nbs/01b_corpus.ipynb #e2aea474
 # Every entry pins size and sha256; where the figures come from: the table above.
+# `shipped`: the name of the package's own copy in `ASSETS` (below).
 _TS = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
 _TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
 _TS_VALID = "TinyStoriesV2-GPT4-valid.txt"
@@ -557,6 +556,7 @@ DATASETS = {
     },
     "tinyshakespeare": dict(
         file="tinyshakespeare.txt",
+        shipped="tinyshakespeare.txt",
         url=_SHAKESPEARE,
         size=1_115_394,
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
@@ -582,23 +582,27 @@ def story_file(split: str = "train", corpus: str = "stories") -> Path:
     )
 
 
-def _shared_copy(spec: dict) -> Path | None:
-    "The shared test folder's copy of a dataset file, if it is there and checks."
-    shared = shared_data_dir()
-    copy = shared / spec["file"] if shared is not None else None
-    if copy is None or not copy.is_file():
-        return None
-    return (
-        copy
-        if verify_file(copy, spec.get("sha256"), spec.get("size")) is None
-        else None
-    )
+# the files the package ships (sources and licences: assets/NOTICE.md)
+ASSETS = Path(llm_tutorial.__file__).parent / "assets"
+
+
+def _shipped(name: str, sha256: str, size: int | None = None) -> Path:
+    """The package's copy of `name` (in `ASSETS`), its SHA-256 (and size) checked; a
+    damaged or missing copy is an error that says what to do."""
+    path = ASSETS / name
+    why = verify_file(path, sha256, size) if path.is_file() else "no such file"
+    if why is not None:
+        raise ValueError(
+            f"{path}: {why}; reinstall llm_tutorial (in a git clone: git checkout "
+            "llm_tutorial/assets)"
+        )
+    return path
 
 # %% ../nbs/01b_corpus.ipynb #4f98d927
 def corpus_path(name: str, split: str = "train", download_missing: bool = True) -> Path:
     """Path of corpus `name` (`stories`, `stories-small`, `tinystories`,
-    `tinyshakespeare` or a file path) for `split`: the data cache's copy, else the
-    shared test folder's (checked), else generated or downloaded into the cache."""
+    `tinyshakespeare` or a file path) for `split`: the package's copy (checked), else
+    the data cache's, else generated or downloaded into the cache."""
     if split not in _SPLIT_ALIASES:
         raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
@@ -612,9 +616,9 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
         return path
     if name in DATASETS:
         spec = DATASETS[name].get(split, DATASETS[name])
+        if "shipped" in spec:  # in the package: no network
+            return _shipped(spec["shipped"], spec["sha256"], spec["size"])
         path = data_dir() / spec["file"]
-        if not path.is_file() and (copy := _shared_copy(spec)) is not None:
-            return copy  # the book's test folder, offline (checksum checked)
         if not path.is_file():
             if not download_missing:
                 raise FileNotFoundError(
@@ -662,25 +666,17 @@ def load_corpus(name: str, split: str = "train") -> str:
     return train if _SPLIT_ALIASES[split] == "train" else val
 
 # %% ../nbs/01b_corpus.ipynb #88905600
-def _no_data(what: str, err) -> None:
-    "Print why `what` is unavailable and how to get it."
-    print(
-        f"{what} is not available ({err}). Connect to the network, or set "
-        "LLM_TUTORIAL_SHARED to the book's shared/data folder, and run the cell again."
-    )
+def shakespeare_path() -> Path:
+    "Tiny Shakespeare: the package's copy (`corpus_path`), its SHA-256 checked."
+    return corpus_path("tinyshakespeare")
 
 
-def shakespeare_path() -> Path | None:
-    """Tiny Shakespeare (`corpus_path`: the cache's copy, the shared folder's, or a
-    download); None, with what to do, if none works."""
-    try:
-        return corpus_path("tinyshakespeare")
-    except (DownloadError, OSError, ValueError) as e:
-        return _no_data("Tiny Shakespeare", e)
+# GPT-2's encoder.json and vocab.bpe: their copies in `ASSETS`, where tiktoken gets
+# them, their SHA-256 (tiktoken's pins) and their names in tiktoken's cache (sha1 of
+# the URLs)
+GPT2_SHIPPED = ("gpt2/encoder.json", "gpt2/vocab.bpe")
 
 
-# GPT-2's encoder.json and vocab.bpe: where tiktoken gets them, their SHA-256
-# (tiktoken's pins) and their names in tiktoken's cache (sha1 of the URLs)
 _GPT2 = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
 
 
@@ -700,32 +696,21 @@ GPT2_CACHE_NAMES = (
 
 # %% ../nbs/01b_corpus.ipynb #1916d67c
 def _tiktoken_cache() -> Path:
-    """`TIKTOKEN_CACHE_DIR`; when unset, set to the shared folder's cache or the data
-    cache's."""
+    "`TIKTOKEN_CACHE_DIR`; when unset, set to the data cache's `tiktoken_cache`."
     if not os.environ.get("TIKTOKEN_CACHE_DIR"):
-        shared = shared_data_dir()
-        there = shared / "tiktoken_cache" if shared is not None else None
-        have = there is not None and all(
-            (there / n).is_file() for n in GPT2_CACHE_NAMES
-        )
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(
-            there if have else data_dir() / "tiktoken_cache"
-        )
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(data_dir() / "tiktoken_cache")
     return Path(os.environ["TIKTOKEN_CACHE_DIR"])
 
 
-def gpt2_files() -> tuple[Path, Path] | None:
+def gpt2_files() -> tuple[Path, Path]:
     """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache (`_tiktoken_cache`),
-    fetched by tiktoken's own loader if missing; None, with what to do, if not
-    possible."""
+    copied from the package when missing or changed: `tiktoken.get_encoding("gpt2")`
+    then needs no network."""
     cache = _tiktoken_cache()
-    try:
-        if os.environ.get(MIRROR_ENV):  # tiktoken knows no mirror: fetch through ours
-            for url, name, sha in zip(GPT2_URLS, GPT2_CACHE_NAMES, GPT2_SHA256):
-                download(url, cache / name, sha256=sha, progress=False)
-        import tiktoken
-
-        tiktoken.get_encoding("gpt2")  # downloads (hash-checked) when missing
-    except Exception as e:  # no network: requests' or urllib's errors
-        return _no_data("GPT-2's vocabulary", e)
+    for shipped, name, sha in zip(GPT2_SHIPPED, GPT2_CACHE_NAMES, GPT2_SHA256):
+        path = cache / name
+        if not path.is_file() or verify_file(path, sha, None) is not None:
+            data = _shipped(shipped, sha).read_bytes()
+            with atomic_write(path) as f:
+                f.write(data)
     return cache / GPT2_CACHE_NAMES[0], cache / GPT2_CACHE_NAMES[1]
