@@ -5,7 +5,7 @@
 # %% ../nbs/10b_cli.ipynb #beec1b13
 from __future__ import annotations
 
-import argparse, json, sys, time
+import argparse, json, math, sys, time
 from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
@@ -17,7 +17,7 @@ from llm_tutorial.config import (
 )
 from .data import prepare_data
 from .runlog import plot_losses, run_lock
-from .train import train, train_main
+from .train import set_threads, train, train_main
 from .generate import sample_stories, generate_main, _check_sampling_args
 
 # %% auto #0
@@ -37,6 +37,18 @@ def _say(msg: str):
 # the token embeddings at 5x the learning rate add 6-10 points of valid share at each of
 # three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
+
+
+def _reserve(budget: float) -> float:
+    """Seconds of the job's budget kept for evaluation and sampling: a fifth, at least
+    20 s (a few seconds on a quiet machine for a trained model, whose stories end;
+    many times that on a busy one, or for a model whose stories never end)."""
+    return max(20.0, 0.2 * budget)
+
+
+def _training_seconds(budget: float, spent: float) -> float:
+    "Training's share of the budget: what is left after `spent` less the reserve."
+    return max(5.0, budget - spent - _reserve(budget))
 
 # %% ../nbs/10b_cli.ipynb #2a00d526
 def _job_config(
@@ -76,9 +88,11 @@ def main_job(
     **overrides,
 ) -> dict:
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor →
-    checkpoint, log, loss curve → sampled stories and their validity. Training stops
-    after `max_minutes` (None: no limit) or the configured steps (`max_tokens`: a
-    token budget instead), whichever comes first; `overrides` are extra `TrainConfig`
+    checkpoint, log, loss curve → sampled stories and their validity, all within
+    `max_minutes` (None: no limit): training gets what the data stage leaves less a
+    reserve for evaluation and sampling (`_reserve`), and stops then or after the
+    configured steps (`max_tokens`: a token budget instead), whichever comes first;
+    sampling stops when the budget is spent. `overrides` are extra `TrainConfig`
     fields (they win over `MAIN_JOB_TUNING`). Returns the summary that is also
     written to `out/summary.json`."""
     t_start = time.perf_counter()
@@ -123,13 +137,19 @@ def _data_stage(config: TrainConfig) -> tuple:
     return data, config
 
 
-def _train_banner(config: TrainConfig) -> str:
-    "Stage 4's headline: the model and the budget."
-    budget = f", at most {config.max_time / 60:.1f} min" if config.max_time else ""
+def _train_banner(config: TrainConfig, budget: float | None) -> str:
+    "Stage 4's headline: the model, the steps and training's share of the budget."
+    share = ""
+    if budget is not None:
+        share = (
+            f", at most {config.max_time / 60:.1f} min (what the data stage left of "
+            f"the {budget / 60:.1f} min, less {_reserve(budget) / 60:.1f} min kept "
+            "for evaluation and sampling)"
+        )
     return (
         f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
-        f"context {config.context_length}, {config.total_steps} steps of "
-        f"{config.batch_size}×{config.context_length} tokens{budget}"
+        f"context {config.context_length}, {config.total_steps:,} steps of "
+        f"{config.batch_size}×{config.context_length} tokens{share}"
     )
 
 # %% ../nbs/10b_cli.ipynb #f9cd1cc1
@@ -178,17 +198,34 @@ def _sampling_stage(
     temperature: float,
     seed: int,
     summary: dict,
+    seconds: float | None,
 ) -> list[str]:
-    "Stage 6: sampled stories, printed, and the share the source grammar can write."
-    n = max(samples, validity_samples)
-    stories = (
-        sample_stories(res.model, tok, n, temperature=temperature, generator=seed)
-        if n
-        else []
+    """Stage 6: sampled stories (within `seconds`), printed, and the share the source
+    grammar can write."""
+    n, t0 = max(samples, validity_samples), time.perf_counter()
+    if not n:
+        return []
+    stories = sample_stories(
+        res.model,
+        tok,
+        n,
+        temperature=temperature,
+        generator=seed,
+        progress=res.config.progress,
+        max_time=seconds,
+    )
+    secs = time.perf_counter() - t0
+    tokens = sum(len(tok.encode(s)) + 1 for s in stories)  # the end-of-text too
+    summary.update(stories=len(stories), sample_tokens_per_s=round(tokens / secs))
+    if len(stories) < n:
+        _say(f"   the time budget ran out: sampled {len(stories)} of {n} stories")
+    _say(
+        f"   {len(stories)} stories, {tokens:,} tokens in {secs:.0f} s "
+        f"({tokens / secs:,.0f} tokens/s)"
     )
     for i, s in enumerate(stories[:samples]):
         _say(f"--- story {i + 1}\n{s.strip()}")
-    if corpus in STORY_CORPORA and validity_samples:
+    if corpus in STORY_CORPORA and validity_samples and stories:
         v = validity(stories[:validity_samples], STORY_CORPORA[corpus])
         summary.update(validity=v["valid"], validity_n=v["n"], temperature=temperature)
         _say(
@@ -222,12 +259,37 @@ def _write_outputs(out: Path, res, data, stories: list[str], summary: dict) -> N
         '--prompt "Once upon a time" --top-p 0.9'
     )
 
+
+def _short_run_note(summary: dict, budget: float | None) -> str | None:
+    """What to do when the budget allowed less than half the planned steps (None when
+    it did not)."""
+    done, planned = summary["steps"], summary["planned_steps"]
+    if budget is None or done >= planned / 2:
+        return None
+    # the planned steps at this speed and the data stage, plus the reserve
+    need = planned / max(done, 1) * summary["train_s"] + summary["data_s"]
+    need = math.ceil(max(need / 0.8, need + 20) / 60)
+    return (
+        f"note: the time budget allowed {done:,} of the {planned:,} planned training "
+        f"steps ({done / planned:.0%}), so the model is far from what a full run "
+        "reaches (the README's figures come from full runs): its loss and its stories "
+        f"are those of a model in mid-training. At this speed the full run needs "
+        f"--max-minutes {need}; or run the job on a quieter machine (other "
+        "processes took cores from it; see the threads line at the top)."
+    )
+
 # %% ../nbs/10b_cli.ipynb #059b31be
 def _job(
     config, corpus, out, samples, validity_samples, temperature, seed, t_start
 ) -> dict:
-    "The six stages of `main_job`, inside the locked output folder."
-    times, t = {}, time.perf_counter()
+    """The six stages of `main_job`, inside the locked output folder; `config.max_time`
+    holds the whole job's budget until training gets its share."""
+    budget, times, t = config.max_time, {}, time.perf_counter()
+    whole = "no time limit" if budget is None else f"at most {budget / 60:.1f} min"
+    _say(
+        f"== main job: {whole} for all of it (corpus, tokenizer, training, "
+        f"evaluation, sampling); {set_threads()}"
+    )
     _say(f"== 1/6 corpus {corpus!r}")
     _corpus_stage(corpus)
     times["corpus_s"], t = time.perf_counter() - t, time.perf_counter()
@@ -237,13 +299,23 @@ def _job(
     )
     data, config = _data_stage(config)
     times["data_s"], t = time.perf_counter() - t, time.perf_counter()
-    _say(_train_banner(config))
+    if budget is not None:
+        config = config.replace(max_time=_training_seconds(budget, t - t_start))
+    _say(_train_banner(config, budget))
     res = train(config, data)
     res.model.eval()
     times["train_s"] = time.perf_counter() - t
     _say("== 5/6 evaluation")
     summary = _evaluation(res, config, corpus, out)
-    _say(f"== 6/6 sampling {validity_samples} stories at temperature {temperature}")
+    summary.update(planned_steps=config.total_steps, budget_s=budget)
+    left = None  # seconds for sampling, 2 s kept for writing the outputs
+    if budget is not None:
+        left = max(0.0, budget - (time.perf_counter() - t_start) - 2)
+    within = "" if left is None else f", at most {left:.0f} s"
+    _say(
+        f"== 6/6 sampling {max(samples, validity_samples)} stories at temperature "
+        f"{temperature}{within}; {set_threads()}"
+    )
     t = time.perf_counter()
     stories = _sampling_stage(
         res,
@@ -254,11 +326,15 @@ def _job(
         temperature,
         seed,
         summary,
+        left,
     )
     times["sample_s"] = time.perf_counter() - t
     times["total_s"] = time.perf_counter() - t_start
     summary.update({k: round(v, 2) for k, v in times.items()})
     _write_outputs(out, res, data, stories, summary)
+    note = _short_run_note(summary, budget)
+    if note:
+        _say(note)
     return summary
 
 # %% ../nbs/10b_cli.ipynb #a388e991
@@ -269,9 +345,11 @@ _MAIN_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a ro
                         "tinystories, tinyshakespeare (downloaded once) or a file")),
     (["--out"], dict(default="runs/main", help="output folder")),
     (["--device"], dict(default="auto", help="auto, cpu, cuda, cuda:1, mps")),
-    (["--max-minutes"], dict(type=float, default=4.0, help="time budget for training; "
-                             "it stops then or after the configured steps, whichever "
-                             "is first (0: no time limit)")),
+    (["--max-minutes"], dict(type=float, default=4.0, help="time budget of the whole "
+                             "job: training gets what the data stage leaves less a "
+                             "fifth (at least 20 s) for evaluation and sampling, and "
+                             "stops then or after the configured steps, whichever is "
+                             "first (0: no time limit)")),
     (["--max-tokens"], dict(type=int, default=None,
                             help="token budget for training (sets the steps)")),
     (["--samples"], dict(type=int, default=3, help="sampled stories to print")),

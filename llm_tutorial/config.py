@@ -114,8 +114,9 @@ class _OptimKnobs:
     )
     max_time: float | None = _knob(
         None,
-        "time budget: stop after this many seconds of training steps; the cosine "
-        "schedule then follows the clock",
+        "time budget: stop after this many seconds of training, evaluations and "
+        "checkpoints included (not the final evaluation); the cosine schedule then "
+        "follows the clock",
         group="optimisation",
     )
     lr: float = _knob(1e-2, "peak learning rate (after warm-up)", group="optimisation")
@@ -164,9 +165,10 @@ class _OptimKnobs2:
 class _EvalKnobs:
     "`TrainConfig`'s knobs of evaluation, logging and checkpoints."
 
-    eval_interval: int = _knob(
-        100,
-        "evaluate every N steps (and at the start and the end; 0: only at the end)",
+    eval_interval: int | None = _knob(
+        None,
+        "evaluate every N steps (and at the start and the end; 0: only then); default: "
+        "every tenth of the steps and, with a time budget, of max_time",
         group="evaluation",
     )
     eval_batches: int = _knob(
@@ -243,6 +245,13 @@ class TrainConfig(
             1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
         )
 
+    @property
+    def eval_every(self) -> int:
+        "Steps between evaluations: `eval_interval`, or a tenth of the run's steps."
+        if self.eval_interval is None:
+            return max(1, self.total_steps // 10)
+        return self.eval_interval
+
 # %% ../nbs/09_config.ipynb #3782fb99
 @patch(cls_method=True)
 def from_dict(cls: TrainConfig, d: dict) -> "TrainConfig":
@@ -306,6 +315,8 @@ def _check_types(c: TrainConfig) -> None:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     for name in _COUNTS:
         v = getattr(c, name)
+        if v is None and name == "eval_interval":  # the default: a tenth of the run
+            continue
         if not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
 

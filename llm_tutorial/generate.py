@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse, math, numbers, sys, time
+from collections.abc import Callable
 from pathlib import Path
 import torch
 from torch import Tensor
+from tqdm import tqdm
 from .model import TransformerLM
 from .checkpoint import read_checkpoint, load_checkpoint
 from .tokenizer import Tokenizer
@@ -248,10 +250,11 @@ def _shaped_like(new: Tensor, kind: str):
 
 # %% ../nbs/10_generate.ipynb #bfd10714
 def _decode(
-    model, seq: Tensor, n: int, sampling: dict, eos_id, cache, refill
+    model, seq: Tensor, n: int, sampling: dict, eos_id, cache, refill, on_step=None
 ) -> Tensor:
     """Up to `n` new tokens `(batch, n)` after the window `seq` `(batch, <= C)`: sample,
-    append, slide the window, next logits; rows that reached `eos_id` are padded."""
+    append, slide the window, next logits; rows that reached `eos_id` are padded;
+    stop early when every row has ended or `on_step(new)` returns True."""
     B, C = seq.shape[0], model.context_length
     new = torch.empty(B, 0, dtype=torch.long, device=seq.device)  # (batch, so far)
     finished = torch.zeros(B, dtype=torch.bool, device=seq.device)
@@ -266,7 +269,8 @@ def _decode(
             finished |= tok == eos_id
         new = torch.cat([new, tok[:, None]], dim=1)
         seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]  # the window: (batch, <= C)
-        if i == n - 1 or bool(finished.all()):
+        stop = on_step is not None and on_step(new)
+        if stop or i == n - 1 or bool(finished.all()):
             break
         logits = _next_logits(model, tok, seq, cache, refill)
     return new
@@ -284,13 +288,15 @@ def generate(
     generator: torch.Generator | int | None = None,
     use_cache: bool = True,
     refill: int | None = None,
+    on_step: Callable[[Tensor], bool] | None = None,
 ):
     """Sample up to `max_new_tokens` tokens after `prompt_ids` and return the new ones,
     shaped like the input (list, list of equal-length lists, `(seq,)` or `(batch,
     seq)` tensor). `temperature` 0 is greedy; `top_k`/`top_p` filter; rows stop at
     `eos_id` (then padded with it). Prompts longer than the context are cropped from
     the left. `use_cache`: KV cache, rebuilt from the last `refill` tokens (default
-    context_length) when the sequence outgrows the context."""
+    context_length) when the sequence outgrows the context. `on_step(new)` sees the
+    new tokens `(batch, i)` after each step; returning True stops there."""
     _check_sampling_args(temperature, top_k, top_p)
     refill = _check_generate_args(model, max_new_tokens, eos_id, refill)
     C = model.context_length
@@ -305,7 +311,9 @@ def generate(
         sampling = dict(
             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
         )
-        new = _decode(model, x[:, -C:], max_new_tokens, sampling, eos_id, cache, refill)
+        new = _decode(
+            model, x[:, -C:], max_new_tokens, sampling, eos_id, cache, refill, on_step
+        )
     finally:
         model.train(was_training)
     return _shaped_like(new, kind)
@@ -368,10 +376,15 @@ def sample_stories(
     max_new_tokens: int | None = None,
     batch_size: int = 32,
     generator: torch.Generator | int | None = 0,
+    progress: bool = False,
+    max_time: float | None = None,
 ) -> list[str]:
     """`n` stories written from scratch (prompt `<|endoftext|>`), in batches; each is
-    cut at its end-of-text. A story that has not ended after `max_new_tokens`
-    (default: the context length) is returned unfinished."""
+    cut at its end-of-text, and a batch stops when all its stories have ended. A story
+    that has not ended after `max_new_tokens` (default: the context length) is
+    returned unfinished. `progress`: a bar of stories done and tokens/s. `max_time`:
+    stop after that many seconds, leaving out the stories not finished by then (so
+    fewer than `n` may come back)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     eot = eot_id(tokenizer)
@@ -380,22 +393,43 @@ def sample_stories(
             "sample_stories needs a tokenizer with the <|endoftext|> special token"
         )
     generator = as_generator(generator)
-    stories = []
-    while len(stories) < n:
+    longest = max_new_tokens or model.context_length
+    t0, stories = time.perf_counter(), []
+    bar = tqdm(total=n, desc="sampling", unit=" stories", disable=not progress)
+    count = dict(tokens=0, ended=0)  # all tokens so far; rows of this batch that ended
+
+    def out_of_time() -> bool:
+        return max_time is not None and time.perf_counter() - t0 > max_time
+
+    def on_step(new: Tensor) -> bool:  # new: (batch, tokens so far)
+        ended = int((new[:, -1] == eot).sum())  # ended rows are padded with eot
+        count["tokens"] += new.shape[0] - count["ended"]
+        bar.update(ended - count["ended"])
+        count["ended"] = ended
+        speed = count["tokens"] / (time.perf_counter() - t0)
+        bar.set_postfix_str(f"{speed:,.0f} tokens/s", refresh=False)
+        return out_of_time()
+
+    while len(stories) < n and not out_of_time():
+        count["ended"] = 0
         b = min(batch_size, n - len(stories))
         rows = generate(
             model,
             [[eot]] * b,
-            max_new_tokens or model.context_length,
+            longest,
             temperature,
             top_k,
             top_p,
             eos_id=eot,
             generator=generator,
+            on_step=on_step,
         )
+        rows = [r for r in rows if eot in r or len(r) == longest]  # not cut by time
+        bar.update(len(rows) - count["ended"])
         stories += [
             tokenizer.decode(r[: r.index(eot)] if eot in r else r) for r in rows
         ]
+    bar.close()
     return stories
 
 # %% ../nbs/10_generate.ipynb #3d69f868

@@ -70,36 +70,47 @@ def smooth(xs, frac: float = 0.05):
 
 # %% ../nbs/09_runlog.ipynb #2bec65cb
 def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
-    "Train and validation losses against `x` ('step' or 'time'), the floor dashed."
+    """Train and validation losses against `x` ('step' or 'time'), each its own line
+    style, the floor labelled."""
     if tr:
         xs, losses = [r[x] for r in tr], [r["loss"] for r in tr]
-        ax.plot(xs, losses, color="C0", alpha=0.25, lw=0.8)
+        ax.plot(xs, losses, color="C0", alpha=0.2, lw=0.8)
         ax.plot(xs, smooth(losses), color="C0", label="train (batch, smoothed)")
-    if ev:
-        ax.plot(
-            [r[x] for r in ev],
-            [r["val_loss"] for r in ev],
-            "o-",
-            color="C1",
-            ms=3,
-            label="validation (random windows)",
-        )
-        e2 = [r for r in ev if "doc_val_loss" in r]
-        if e2:
-            ax.plot(
-                [r[x] for r in e2],
-                [r["doc_val_loss"] for r in e2],
-                "s-",
-                color="C2",
-                ms=3,
-                label="validation (whole stories)",
-            )
+    e2 = [r for r in ev if "doc_val_loss" in r]
+    for recs, key, style, color, label in [
+        (ev, "val_loss", "o--", "C1", "validation (random windows)"),
+        (e2, "doc_val_loss", "s:", "C2", "validation (whole stories)"),
+    ]:
+        xs, ys = [r[x] for r in recs], [r[key] for r in recs]
+        if recs:
+            ax.plot(xs, ys, style, color=color, ms=5, mfc="none", label=label)
     if floor is not None:
-        ax.axhline(floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}")
+        ax.axhline(floor, color="k", ls="-.", lw=1)
+        # under the line at the left, where the curves are still high
+        ax.annotate(
+            f"entropy floor {floor:.3f}",
+            (0, floor),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, -3),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+        )
     ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
 
 # %% ../nbs/09_runlog.ipynb #a7eb76a8
+def _log_axis(ax, lo: float, hi: float) -> None:
+    "A log-scaled y axis from `lo` to `hi`, ticks at 1, 2, 3 and 5 times powers of 10."
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_losses(
     log,
     floor: float | None = None,
@@ -107,9 +118,9 @@ def plot_losses(
     title: str | None = None,
 ):
     """Train and validation loss against steps (left) and wall-clock seconds (right),
-    with the entropy floor as a dashed line when known (`floor`, or the one recorded
-    in the log). `log`: records or a log.jsonl path. Saves a PNG when `path` is
-    given; returns the figure."""
+    on a log scale, with the entropy floor as a labelled line when known (`floor`, or
+    the one recorded in the log). `log`: records or a log.jsonl path. Saves a PNG
+    when `path` is given; returns the figure."""
     import matplotlib.pyplot as plt
 
     recs = read_log(log) if isinstance(log, (str, Path)) else list(log)
@@ -123,11 +134,11 @@ def plot_losses(
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, x in zip(axes, ["step", "time"]):
         _loss_panel(ax, x, tr, ev, floor)
-    axes[0].set_ylabel("loss (nats/token)")
-    last = [r["loss"] for r in tr[-50:]] + [r["val_loss"] for r in ev[-3:]]
-    top = max([r["val_loss"] for r in ev[:1]] + [max(last) * 1.5 if last else 1])
-    lo = min(last + ([floor] if floor is not None else []))
-    axes[0].set_ylim(max(0, lo * 0.8), min(top, max(last) * 3 if last else top) * 1.05)
+    axes[0].set_ylabel("loss (nats/token, log scale)")
+    ys = [r["loss"] for r in tr] + [r["val_loss"] for r in ev]
+    ys += [r["doc_val_loss"] for r in ev if "doc_val_loss" in r]
+    lo = min(ys + ([floor] if floor is not None else []))
+    _log_axis(axes[0], lo * 0.8, max(ys) * 1.1)
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)

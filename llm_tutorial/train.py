@@ -41,7 +41,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
-           'train_main']
+           'print_progress', 'idle_cores', 'set_threads', 'train_main']
 
 # %% ../nbs/09_train.ipynb #26e7019b
 from llm_tutorial.optim import (
@@ -281,7 +281,6 @@ class RunState:
     start: int = 0  # first step of this process (> 0 after a resume)
     done: int = 0  # steps completed
     train_time: float = 0.0  # seconds in training steps, this process
-    time_offset: float = 0.0  # training seconds before a resume
     wall0: float = 0.0  # wall-clock seconds before a resume
     t_start: float = 0.0
     last_ckpt: Path | None = None
@@ -468,11 +467,6 @@ def _compute(run: RunState, records: list[dict]) -> None:
         torch.cuda.reset_peak_memory_stats(device)
     if records and "time" in records[-1]:
         run.wall0 = records[-1]["time"]  # wall time continues across resumes
-    run.time_offset = sum(
-        run.tokens_per_step / r["tokens_per_s"]
-        for r in records
-        if r.get("kind") == "train"
-    )
 
 # %% ../nbs/09_train.ipynb #3151879a
 def _emit(run: RunState, rec: dict) -> None:
@@ -575,8 +569,7 @@ def _set_lr(run: RunState, step: int) -> float:
     cosine = c.cosine_steps if c.cosine_steps is not None else run.steps
     it = step
     if c.max_time is not None:  # a time budget: the schedule follows the clock
-        spent = run.train_time + run.time_offset
-        it = max(step, int(cosine * spent / c.max_time))
+        it = max(step, int(cosine * run.wall() / c.max_time))
     lr = get_lr_cosine_schedule(it, c.lr, c.min_lr, c.warmup_steps, cosine)
     for group in run.opt.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
@@ -681,6 +674,16 @@ def _due(done: int, interval: int, steps: int) -> bool:
     return bool(interval) and done % interval == 0 and done != steps
 
 
+def _eval_due(run: RunState) -> bool:
+    """Every `eval_every` steps; by default also when a tenth of the time budget passed
+    since the last evaluation."""
+    c = run.config
+    if c.eval_interval is None and c.max_time is not None:
+        if run.wall() - run.final.get("time", 0.0) >= c.max_time / 10:
+            return run.done != run.steps
+    return _due(run.done, c.eval_every, run.steps)
+
+
 def _loop(run: RunState, bar) -> None:
     """The optimizer steps from `run.start`, with evaluations, checkpoints and a time
     budget."""
@@ -694,13 +697,16 @@ def _loop(run: RunState, bar) -> None:
         dt = time.perf_counter() - t0
         run.train_time, run.done = run.train_time + dt, step + 1
         _log_step(run, lr, loss, gnorm, dt, bar)
-        if _due(run.done, c.eval_interval, run.steps):
+        if _eval_due(run):
             run.final = _evaluate(run, run.done)
         if _due(run.done, c.checkpoint_interval, run.steps):
             run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
-        if c.max_time is not None and run.train_time + run.time_offset >= c.max_time:
+        if c.max_time is not None and run.wall() >= c.max_time:
             if run.master:
-                print(f"time budget of {c.max_time}s reached at step {run.done}")
+                print(
+                    f"time budget of {c.max_time:.0f} s reached at step {run.done} of "
+                    f"{run.steps}"
+                )
             break
 
 # %% ../nbs/09_train.ipynb #1941cb18
@@ -725,13 +731,13 @@ def _result(run: RunState, interrupted: bool) -> TrainResult:
 def _fit(run: RunState) -> TrainResult:
     """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and
     returns."""
-    run.t_start = time.perf_counter()
+    run.t_start, c = time.perf_counter(), run.config
     bar = tqdm(
         total=run.steps,
         initial=run.start,
-        desc="train",
+        desc="train" if c.max_time is None else f"train (at most {c.max_time:.0f} s)",
         dynamic_ncols=True,
-        disable=not (run.master and run.config.progress),
+        disable=not (run.master and c.progress),
     )
     interrupted = False
     run.model.train()
@@ -792,6 +798,17 @@ def train(
     with run_lock(config.out_dir) if master else nullcontext():
         return _train(config, data, on_log, force)
 
+# %% ../nbs/09_train.ipynb #5e1c7a23
+def print_progress(every: int = 100) -> Callable[[dict], None]:
+    "An `on_log` for notebooks: step, loss and seconds so far, every `every` steps."
+
+    def show(rec: dict):
+        if rec["kind"] == "train" and rec["step"] % every == 0:
+            s, loss, t = rec["step"], rec["loss"], rec["time"]
+            print(f"step {s}: loss {loss:.3f} after {t:.0f} s", flush=True)
+
+    return show
+
 # %% ../nbs/09_train.ipynb #09982014
 def _report(config: TrainConfig, res: TrainResult) -> None:
     "Save the loss curve, print the final losses and where every output went."
@@ -821,6 +838,43 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
         f"   {out / 'config.json'}\nloss curve: {png}"
     )
 
+# %% ../nbs/09_train.ipynb #5e1c7a21
+# torch's default: one thread per core
+_MAX_THREADS = torch.get_num_threads()
+
+
+def idle_cores(seconds: float = 0.5) -> float | None:
+    """Cores that other processes leave idle: measured from /proc/stat over `seconds`
+    (Linux), else from the 1-minute load average; None when neither is known."""
+    cores = os.cpu_count() or 1
+    try:
+        stat = Path("/proc/stat")
+        # ticks of user, nice, system, idle, iowait, irq, softirq
+        t0 = [int(v) for v in stat.read_text().split()[1:8]]
+        time.sleep(seconds)
+        t1 = [int(v) for v in stat.read_text().split()[1:8]]
+        d = [b - a for a, b in zip(t0, t1)]
+        return cores * (d[3] + d[4]) / max(sum(d), 1)
+    except (OSError, ValueError):
+        pass
+    try:
+        return max(0.0, cores - os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
+
+
+def set_threads() -> str:
+    """Set torch's CPU threads to one per idle core (at least 1, at most torch's
+    default) unless OMP_NUM_THREADS is set; returns the log line that says why."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return f"threads: {torch.get_num_threads()} (OMP_NUM_THREADS)"
+    idle = idle_cores()
+    if idle is None:
+        return f"threads: {torch.get_num_threads()} (torch's default)"
+    n = max(1, min(_MAX_THREADS, round(idle)))
+    torch.set_num_threads(n)
+    return f"threads: {n} (one per idle core: {idle:.1f} of {os.cpu_count()} idle)"
+
 # %% ../nbs/09_train.ipynb #a0b8a21e
 def train_main(argv: list[str] | None = None):
     "Entry point of `llm-tutorial train` and `python -m llm_tutorial.train`."
@@ -833,6 +887,9 @@ def train_main(argv: list[str] | None = None):
         print(config.to_json())
         return config
     master = dist_info()["rank"] == 0
+    threads = set_threads()
+    if master:
+        print(threads)
     with user_errors("llm-tutorial train", args.debug):
         try:
             res = train(config, force=args.force)
