@@ -29,7 +29,7 @@ from .utf8 import _is_slow
 # %% auto #0
 __all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'LABEL', 'EXPORT_CALL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
            'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition',
-           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'Grade',
+           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'Grade', 'grade_many',
            'grade_versions', 'load_edition', 'check_edition', 'chapter_cells', 'run_cells', 'exercises_parser',
            'exercises_main']
 
@@ -840,19 +840,26 @@ def _sort_units(nb: dict, records: list[dict]) -> tuple[list[Grade], list[str]]:
 
 
 # %% ../nbs/93_exercises.ipynb #3df6cb72d33249ec80b5c6c290281c7a
-def grade_versions(
-    notebook: str, unit: str, versions: list[str], limit: float | None = None
-) -> list[dict]:
-    """The spec test of `unit` (of the book's `notebook`) on each text in `versions`;
-    one result record per version (`ok`, and the failure in words)."""
-    nb = read_notebook(book_nbs() / notebook)
-    i, err = locate(nb, unit)
-    if i is None:
-        raise ExerciseError(err)
-    runs = [{"cells": spec_cells(nb, {unit: text}),
-             "units": [(unit, spec_name(unit), i)]} for text in versions]  # fmt: skip
-    limit = limit or unit_limit()[0]
-    return [r[unit] for r in run_specs(runs, limit)]
+def grade_many(asks: list[tuple[str, str, list[str]]], limit: float | None = None
+               ) -> list[list[dict]]:  # fmt: skip
+    """For each `(notebook, unit, versions)` of the book, the spec test's result on
+    each version (`ok`, and the failure in words); all in one child process."""
+    runs = []
+    for notebook, unit, versions in asks:
+        nb = read_notebook(book_nbs() / notebook)
+        i, err = locate(nb, unit)
+        if i is None:
+            raise ExerciseError(err)
+        runs += [{"cells": spec_cells(nb, {unit: text}),
+                  "units": [(unit, spec_name(unit), i)]} for text in versions]
+    found = iter(run_specs(runs, limit or unit_limit()[0]))
+    return [[next(found)[unit] for _ in versions] for _, unit, versions in asks]
+
+
+def grade_versions(notebook: str, unit: str, versions: list[str],
+                   limit: float | None = None) -> list[dict]:  # fmt: skip
+    "The spec test of `unit` (of the book's `notebook`) on each text in `versions`."
+    return grade_many([(notebook, unit, versions)], limit)[0]
 
 # %% ../nbs/93_exercises.ipynb #811070ebfe09496792bc19661283456f
 def load_edition(root: str | Path) -> list[dict]:
