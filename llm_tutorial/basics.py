@@ -148,7 +148,8 @@ def encode(self: Vocab, text: str) -> list[int]:
 @patch
 def decode(self: Vocab, ids) -> str:
     """Ids (list, tuple, 1-D tensor or array of ints) → text; special tokens are
-    written as their names."""
+    written as their names. An id outside `0..len(self) - 1` (a negative one too)
+    raises `IndexError`."""
     if isinstance(ids, (torch.Tensor, np.ndarray)):
         if ids.ndim != 1:
             raise ValueError(

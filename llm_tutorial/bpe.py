@@ -51,8 +51,9 @@ def special_tokens_re(special_tokens) -> regex.Pattern | None:
 def count_pretokens(
     text: str, special_tokens: list[str] | tuple[str, ...] = ()
 ) -> Counter:
-    """Split `text` on the special tokens, pre-tokenize each part (`pretokenize`) and
-    count the distinct pre-tokens (as UTF-8 bytes)."""
+    """Split `text` on the special tokens (the longest first; they are not counted),
+    pre-tokenize each part with GPT-2's pattern (`pretokenize`) and count the
+    distinct pre-tokens (as UTF-8 bytes)."""
     sre = special_tokens_re(special_tokens)
     counts = Counter()
     for part in sre.split(text) if sre else [text]:
@@ -236,7 +237,10 @@ def bpe_merges(word_counts: dict, vocab_size: int,
                long_word: int = LONG_WORD):
     # fmt: on
     """Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)`
-    like `train_bpe`."""
+    like `train_bpe`: each step merges the most frequent pair (ties: the greatest
+    pair of bytes) everywhere, until `vocab_size` tokens (256 bytes, the specials,
+    the merges) or no pair is left. Any ids 0..len-1 will do (here: the specials,
+    the bytes, the merges in order)."""
     t0, n_sp = time.perf_counter(), len(special_tokens)
     tok = [s.encode() for s in special_tokens] + [bytes([x]) for x in range(256)]
     key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]  # ids: bytes, key

@@ -16,7 +16,8 @@ __all__ = ['SLOW_ENV', 'bytes_to_unicode', 'unicode_to_bytes', 'save_vocab_merge
 # %% ../nbs/01_bytes.ipynb #0eb56b05
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's map from each byte (0..255) to a printable character; all 256 characters
-    are distinct."""
+    are distinct. The bytes `!`..`~`, `¡`..`¬` and `®`..`ÿ` map to themselves, the
+    other 68, in increasing order, to `chr(256)`, `chr(257)`, ..."""
     keep = (
         list(range(ord("!"), ord("~") + 1))
         + list(range(ord("¡"), ord("¬") + 1))
