@@ -9,7 +9,7 @@ from llm_tutorial.exercises import (
     _in_words,
     _source,
     book_nbs,
-    grade_versions,
+    grade_many,
     locate,
     read_notebook,
     stub_source,
@@ -544,12 +544,24 @@ def _book(notebook: str, unit: str) -> str:
     return unit_text(_source(nb["cells"][i]), unit)
 
 
-@pytest.mark.parametrize("unit", list(CASES))
-def test_spec_both_ways(unit):
+def _texts(unit: str) -> list[str]:
+    "The stub, the book's version, the wrong ones, then the correct ones."
     notebook, wrong, right = CASES[unit]
     texts = [_stub(notebook, unit), _book(notebook, unit)]
-    texts += [w for w, _ in wrong] + right
-    results = grade_versions(notebook, unit, [t.strip("\n") for t in texts])
+    return [t.strip("\n") for t in texts + [w for w, _ in wrong] + right]
+
+
+@pytest.fixture(scope="module")
+def graded() -> dict:
+    "Every version of every unit, graded in one child process (one PyTorch import)."
+    asks = [(CASES[u][0], u, _texts(u)) for u in CASES]
+    return dict(zip(CASES, grade_many(asks)))
+
+
+@pytest.mark.parametrize("unit", list(CASES))
+def test_spec_both_ways(unit, graded):
+    _, wrong, right = CASES[unit]
+    results = graded[unit]
     stub, book = results[:2]
     assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
     assert book["ok"], _in_words(book)
