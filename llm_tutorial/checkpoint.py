@@ -215,18 +215,18 @@ def load_checkpoint(
     restore_rng: bool = True,
 ) -> int:
     """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned)
-    into `model` and `optimizer` (if given), restore the RNG states (unless
-    `restore_rng=False`), and return the saved iteration."""
+    into `model` and `optimizer` (if given), restore the RNG states if it holds them
+    (unless `restore_rng=False`), and return the saved iteration."""
     ckpt = src if isinstance(src, dict) else read_checkpoint(src)
     inner = unwrap_model(model)
     inner.load_state_dict(_strip_compile_prefix(ckpt["model"]))
     if optimizer is not None:
-        if ckpt["optimizer"] is None:
+        if ckpt.get("optimizer") is None:
             raise ValueError(
                 "this checkpoint has no optimizer state "
                 "(it was saved with optimizer=None)"
             )
         optimizer.load_state_dict(ckpt["optimizer"])
-    if restore_rng:
+    if restore_rng and ckpt.get("rng") is not None:
         set_rng_state(ckpt["rng"])
     return ckpt["iteration"]

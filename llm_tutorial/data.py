@@ -107,11 +107,11 @@ def get_batch(
     device: str | torch.device,
     generator: torch.Generator | int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample `batch_size` windows uniformly from the 1-D token array `x` (e.g. an
-    `np.memmap`). Returns `(inputs, targets)`, both `(batch_size, context_length)`
-    int64 on `device`; targets are inputs shifted by one. `generator`: a CPU
-    `torch.Generator` (advanced by the call) or an int seed, for reproducible
-    batches."""
+    """Sample `batch_size` windows of the 1-D token array `x` (e.g. an `np.memmap`),
+    their starts drawn uniformly from every valid one, 0..len(x)-context_length-1.
+    Returns `(inputs, targets)`, both `(batch_size, context_length)` int64 on
+    `device`; targets are inputs shifted by one. `generator`: a CPU `torch.Generator`
+    (advanced by the call) or an int seed, for reproducible batches."""
     x, batch_size, context_length = _check_batch_args(x, batch_size, context_length)
     n = len(x)
     dev = resolve_device(device)

@@ -311,7 +311,8 @@ def encode_ordinary(self: Tokenizer, text: str) -> list[int]:
 
 @patch
 def encode(self: Tokenizer, text: str) -> list[int]:
-    "Encode `text` to token ids; special tokens in it become their own ids."
+    """Encode `text` to token ids; special tokens in it become their own ids (the
+    longest first where they overlap)."""
     if self._special_re is None or not isinstance(text, str):
         return self.encode_ordinary(text)
     out, pos = [], 0
