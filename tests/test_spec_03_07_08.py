@@ -418,21 +418,32 @@ _CS336_PAIR = {"save_checkpoint": _CS336_SAVE, "load_checkpoint": _CS336_LOAD}
 PAIRS = {"load_checkpoint": [_CS336_PAIR]}
 
 
-@pytest.mark.parametrize("unit", list(CASES))
-def test_spec_both_ways(unit):
-    notebook, wrong, right = CASES[unit]
-    texts = [_stub(notebook, unit), _book(notebook, unit)]
-    texts += [w for w, _ in wrong] + right
-    nb = read_notebook(book_nbs() / notebook)
-    runs = [{"cells": spec_cells(nb, {unit: t.strip("\n")}),
-             "units": [(unit, spec_name(unit), locate(nb, unit)[0])]}
-            for t in texts]  # fmt: skip
-    for swap in PAIRS.get(unit, []):  # in the same child: one torch import
-        swap = {u: t.strip("\n") for u, t in swap.items()}
-        runs.append({"cells": spec_cells(nb, swap),
-                     "units": [(u, spec_name(u), locate(nb, u)[0]) for u in swap]})
+@pytest.fixture(scope="module")
+def graded() -> dict[str, list[dict]]:
+    "Every version of every unit (and the pairs), graded in one child process."
+    runs, spans = [], {}
+    for unit, (notebook, wrong, right) in CASES.items():
+        texts = [_stub(notebook, unit), _book(notebook, unit)]
+        texts += [w for w, _ in wrong] + right
+        nb, start = read_notebook(book_nbs() / notebook), len(runs)
+        runs += [{"cells": spec_cells(nb, {unit: t.strip("\n")}),
+                  "units": [(unit, spec_name(unit), locate(nb, unit)[0])]}
+                 for t in texts]  # fmt: skip
+        for swap in PAIRS.get(unit, []):
+            swap = {u: t.strip("\n") for u, t in swap.items()}
+            runs.append({"cells": spec_cells(nb, swap),
+                         "units": [(u, spec_name(u), locate(nb, u)[0]) for u in swap]})
+        spans[unit] = (start, len(runs))
     got = run_specs(runs, unit_limit()[0])
-    results = [r[unit] for r in got[: len(texts)]]
+    return {unit: got[a:b] for unit, (a, b) in spans.items()}
+
+
+@pytest.mark.parametrize("unit", list(CASES))
+def test_spec_both_ways(unit, graded):
+    notebook, wrong, right = CASES[unit]
+    n = 2 + len(wrong) + len(right)
+    got = graded[unit]
+    results = [r[unit] for r in got[:n]]
     stub, book = results[:2]
     assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
     assert book["ok"], _in_words(book)
@@ -441,6 +452,6 @@ def test_spec_both_ways(unit):
         assert key in _in_words(r), f"{unit}: {key!r} not in\n{_in_words(r)}\n{text}"
     for text, r in zip(right, results[2 + len(wrong) :]):
         assert r["ok"], f"{unit}: a correct version fails:\n{text}\n{_in_words(r)}"
-    for swap, r in zip(PAIRS.get(unit, []), got[len(texts) :]):
+    for swap, r in zip(PAIRS.get(unit, []), got[n:]):
         for u in swap:  # e.g. CS336's save and load, torch.save / torch.load of a dict
             assert r[u]["ok"], f"{u} of a correct pair fails: {_in_words(r[u])}"

@@ -9,7 +9,7 @@ from llm_tutorial.exercises import (
     _in_words,
     _source,
     book_nbs,
-    grade_versions,
+    grade_many,
     locate,
     read_notebook,
     stub_source,
@@ -720,12 +720,21 @@ def _book(notebook: str, unit: str) -> str:
     return unit_text(_source(nb["cells"][i]), unit)
 
 
+@pytest.fixture(scope="module")
+def graded() -> dict[str, list[dict]]:
+    "Every version of every unit, graded in one child process."
+    asks = []
+    for unit, (notebook, wrong, right) in CASES.items():
+        texts = [_stub(notebook, unit), _book(notebook, unit)]
+        texts += [w for w, _ in wrong] + right
+        asks.append((notebook, unit, [t.strip("\n") for t in texts]))
+    return dict(zip(CASES, grade_many(asks)))
+
+
 @pytest.mark.parametrize("unit", list(CASES))
-def test_spec_both_ways(unit):
+def test_spec_both_ways(unit, graded):
     notebook, wrong, right = CASES[unit]
-    texts = [_stub(notebook, unit), _book(notebook, unit)]
-    texts += [w for w, _ in wrong] + right
-    results = grade_versions(notebook, unit, [t.strip("\n") for t in texts])
+    results = graded[unit]
     stub, book = results[:2]
     assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
     assert book["ok"], _in_words(book)

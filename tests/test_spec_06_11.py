@@ -4,7 +4,7 @@ the book's pass, and the exercise stub fails."""
 
 import pytest
 
-from llm_tutorial.exercises import _in_words, grade_versions
+from llm_tutorial.exercises import _in_words, grade_many
 
 STUB = '    raise NotImplementedError("exercise: write it")\n'
 
@@ -290,11 +290,18 @@ CASES = {  # unit: (notebook, correct versions, (wrong version, words), stub's h
 }
 
 
+@pytest.fixture(scope="module")
+def graded() -> dict[str, list[dict]]:
+    "Every version of every unit, graded in one child process."
+    asks = [(nb, unit, right + [text for text, _ in wrong] + [head + STUB])
+            for unit, (nb, right, wrong, head) in CASES.items()]  # fmt: skip
+    return dict(zip(CASES, grade_many(asks)))
+
+
 @pytest.mark.parametrize("unit", list(CASES))
-def test_spec_both_ways(unit):
+def test_spec_both_ways(unit, graded):
     notebook, right, wrong, head = CASES[unit]
-    texts = right + [text for text, _ in wrong] + [head + STUB]
-    results = grade_versions(notebook, unit, texts)
+    results = graded[unit]
     for text, r in zip(right, results):
         assert r["ok"], f"a correct {unit} failed:\n{_in_words(r)}\n{text}"
     for (text, words), r in zip(wrong, results[len(right) :]):
