@@ -574,11 +574,24 @@ def _values(frame) -> str:
             text = f"a {tuple(v.shape)} {v.dtype} tensor"
         else:
             text = " ".join(repr(v).split())
+        if text.startswith("<"):  # an object without a useful repr
+            continue
         out.append(f"{k} = {text if len(text) <= 100 else text[:97] + '...'}")
     return "; ".join(out)
 
 
-def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell: int):
+def _your_line(src: str, unit: str, line: int) -> str:
+    "Line `line` of cell `src`, counted from the start of unit `unit` when inside it."
+    fn = find_unit(ast.parse(src), unit)
+    text = src.splitlines()[line - 1].strip()
+    first = _span(fn)[0] + 1 if fn else 0
+    if fn and first <= line <= fn.end_lineno:
+        return f"line {line - first + 1} of your {unit}: {text}"
+    return f"line {line} of its cell: {text}"
+
+
+def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell: int,
+                  unit: str) -> dict:  # fmt: skip
     "A failed spec test in words: the check, the error, the values, the learner's line."
     tb, spec_tb, mine = e.__traceback__, None, None
     while tb is not None:
@@ -597,8 +610,7 @@ def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell:
         out["check"] = _statement(cells[k], spec_tb.tb_lineno)
         out["values"] = _values(spec_tb.tb_frame)
     if mine is not None:
-        line = cells[unit_cell].splitlines()[mine.tb_lineno - 1].strip()
-        out["where"] = f"your line {mine.tb_lineno} of the unit's cell: {line}"
+        out["where"] = _your_line(cells[unit_cell], unit, mine.tb_lineno)
     return out
 
 # %% ../nbs/93_exercises.ipynb #4fa79e2eea904064aed53d8da2e67b34
@@ -620,7 +632,7 @@ def _run_unit(ns: dict, unit: str, spec: str, cell: int, cells: dict, limit: flo
     except _TimeUp:
         out = {"ok": False, "timeout": limit}
     except BaseException as e:  # the learner's error: reported, not raised
-        out = _spec_failure(e, cells, spec, cell)
+        out = _spec_failure(e, cells, spec, cell, unit)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     return out | {"seconds": round(time.perf_counter() - t0, 3)}
