@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse, json, math, sys, time
+
+_STARTED = time.perf_counter()  # the command line's clock: before torch's import
 from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
@@ -85,6 +87,7 @@ def main_job(
     temperature: float = 1.0,
     seed: int = 0,
     progress: bool = True,
+    started: float | None = None,
     **overrides,
 ) -> dict:
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor →
@@ -93,9 +96,10 @@ def main_job(
     reserve for evaluation and sampling (`_reserve`), and stops then or after the
     configured steps (`max_tokens`: a token budget instead), whichever comes first;
     sampling stops when the budget is spent. `overrides` are extra `TrainConfig`
-    fields (they win over `MAIN_JOB_TUNING`). Returns the summary that is also
-    written to `out/summary.json`."""
-    t_start = time.perf_counter()
+    fields (they win over `MAIN_JOB_TUNING`). `started`: the `time.perf_counter()`
+    when the budget's clock started (default: now; the command line starts it before
+    its imports). Returns the summary that is also written to `out/summary.json`."""
+    t_start = time.perf_counter() if started is None else started
     config = _job_config(
         corpus, out, device, seed, progress, max_minutes, max_tokens, overrides
     )
@@ -412,6 +416,7 @@ def _main_cmd(argv) -> dict:
         temperature=a.temperature,
         seed=a.seed,
         progress=not a.no_progress,
+        started=_STARTED,
     )
     with user_errors("llm-tutorial main", a.debug):
         return main_job(**job, **overrides)

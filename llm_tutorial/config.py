@@ -115,8 +115,8 @@ class _OptimKnobs:
     max_time: float | None = _knob(
         None,
         "time budget: stop after this many seconds of training, evaluations and "
-        "checkpoints included (not the final evaluation); the cosine schedule then "
-        "follows the clock",
+        "checkpoints included (the final evaluation too, estimated from the last "
+        "one); the cosine schedule then follows the clock",
         group="optimisation",
     )
     lr: float = _knob(1e-2, "peak learning rate (after warm-up)", group="optimisation")

@@ -77,13 +77,13 @@ def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
         ax.plot(xs, losses, color="C0", alpha=0.2, lw=0.8)
         ax.plot(xs, smooth(losses), color="C0", label="train (batch, smoothed)")
     e2 = [r for r in ev if "doc_val_loss" in r]
-    for recs, key, style, color, label in [
-        (ev, "val_loss", "o--", "C1", "validation (random windows)"),
-        (e2, "doc_val_loss", "s:", "C2", "validation (whole stories)"),
+    for recs, key, style, color, size, label in [  # big circles around small squares
+        (ev, "val_loss", "o--", "C1", 7, "validation (random windows)"),
+        (e2, "doc_val_loss", "s:", "C2", 4, "validation (whole stories)"),
     ]:
         xs, ys = [r[x] for r in recs], [r[key] for r in recs]
         if recs:
-            ax.plot(xs, ys, style, color=color, ms=5, mfc="none", label=label)
+            ax.plot(xs, ys, style, color=color, ms=size, mfc="none", label=label)
     if floor is not None:
         ax.axhline(floor, color="k", ls="-.", lw=1)
         # under the line at the left, where the curves are still high

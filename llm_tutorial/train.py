@@ -360,6 +360,7 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
     if di["rank"] == 0:
         Path(config.out_dir).mkdir(parents=True, exist_ok=True)
     data = _load_data(config, data, di)
+    t_start = time.perf_counter()  # the run's clock: set-up, steps, evaluations
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
     opt = AdamW(
@@ -382,6 +383,7 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
         ema,
         on_log,
         raw=model,
+        t_start=t_start,
     )
 
 # %% ../nbs/09_train.ipynb #b42edc79
@@ -500,13 +502,14 @@ def _evaluate(run: RunState, step: int) -> dict:
     returned."""
     c, data, raw, autocast = run.config, run.data, run.raw, run.compute["autocast"]
     raw.eval()
+    t0 = time.perf_counter()
     g = torch.Generator()
     g.manual_seed(c.seed + 12_345)  # the same windows at every evaluation
     rec = {
         "kind": "eval",
         "step": step,
         "tokens": step * run.tokens_per_step,
-        "time": run.wall() if step else 0.0,
+        "time": run.wall(),  # after the set-up: the first step waits for it too
     }
     with run.ema.applied() if run.ema is not None else nullcontext():  # the average
         rec["train_loss"] = estimate_loss(raw, data.train, c, run.device, g, autocast)
@@ -529,6 +532,7 @@ def _evaluate(run: RunState, step: int) -> dict:
     if data.entropy_floor is not None:
         rec["entropy_floor"] = data.entropy_floor
     rec["peak_mem_mb"] = peak_memory_mb(run.device)
+    rec["eval_s"] = time.perf_counter() - t0
     raw.train()
     _emit(run, rec)
     return rec
@@ -562,6 +566,12 @@ def _checkpoint(run: RunState, step: int) -> Path:
     return path
 
 # %% ../nbs/09_train.ipynb #24b953c7
+def _time_end(run: RunState) -> float:
+    """When the steps must stop with a time budget: early enough for one more
+    evaluation as long as the last one (at least a millisecond after the start)."""
+    return max(1e-3, run.config.max_time - run.final.get("eval_s", 0.0))
+
+
 def _set_lr(run: RunState, step: int) -> float:
     """The schedule's rate for `step`, set on every parameter group (times its
     `lr_scale`)."""
@@ -569,7 +579,7 @@ def _set_lr(run: RunState, step: int) -> float:
     cosine = c.cosine_steps if c.cosine_steps is not None else run.steps
     it = step
     if c.max_time is not None:  # a time budget: the schedule follows the clock
-        it = max(step, int(cosine * run.wall() / c.max_time))
+        it = max(step, int(cosine * run.wall() / _time_end(run)))
     lr = get_lr_cosine_schedule(it, c.lr, c.min_lr, c.warmup_steps, cosine)
     for group in run.opt.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
@@ -676,10 +686,14 @@ def _due(done: int, interval: int, steps: int) -> bool:
 
 def _eval_due(run: RunState) -> bool:
     """Every `eval_every` steps; by default also when a tenth of the time budget passed
-    since the last evaluation."""
-    c = run.config
+    since the last evaluation, or five times its duration if longer (evaluations
+    then take at most a fifth of the time); none that would end after the steps."""
+    c, last = run.config, run.final
+    if c.max_time is not None and run.wall() + last.get("eval_s", 0) >= _time_end(run):
+        return False  # the final evaluation comes first
     if c.eval_interval is None and c.max_time is not None:
-        if run.wall() - run.final.get("time", 0.0) >= c.max_time / 10:
+        gap = max(c.max_time / 10, 5 * last.get("eval_s", 0.0))
+        if run.wall() - last.get("time", 0.0) >= gap:
             return run.done != run.steps
     return _due(run.done, c.eval_every, run.steps)
 
@@ -697,17 +711,17 @@ def _loop(run: RunState, bar) -> None:
         dt = time.perf_counter() - t0
         run.train_time, run.done = run.train_time + dt, step + 1
         _log_step(run, lr, loss, gnorm, dt, bar)
-        if _eval_due(run):
-            run.final = _evaluate(run, run.done)
-        if _due(run.done, c.checkpoint_interval, run.steps):
-            run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
-        if c.max_time is not None and run.wall() >= c.max_time:
+        if c.max_time is not None and run.wall() >= _time_end(run):
             if run.master:
                 print(
                     f"time budget of {c.max_time:.0f} s reached at step {run.done} of "
                     f"{run.steps}"
                 )
-            break
+            break  # the final evaluation and checkpoint follow
+        if _eval_due(run):
+            run.final = _evaluate(run, run.done)
+        if _due(run.done, c.checkpoint_interval, run.steps):
+            run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
 
 # %% ../nbs/09_train.ipynb #1941cb18
 def _result(run: RunState, interrupted: bool) -> TrainResult:
@@ -731,7 +745,7 @@ def _result(run: RunState, interrupted: bool) -> TrainResult:
 def _fit(run: RunState) -> TrainResult:
     """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and
     returns."""
-    run.t_start, c = time.perf_counter(), run.config
+    c = run.config
     bar = tqdm(
         total=run.steps,
         initial=run.start,

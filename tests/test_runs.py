@@ -2,7 +2,7 @@
 runs on one folder, Ctrl-C, resuming another run's checkpoint, a finished run, bad
 input that must give one `error:` line."""
 
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -468,6 +468,56 @@ def test_main_bad_config(tmp_path):
     p = run("main", "--temperature", "-1", "--out", tmp_path / "m")
     assert p.returncode == 2 and "temperature" in p.stderr
     assert not (tmp_path / "m").exists(), "refused before any work"
+
+
+def test_main_job_when_the_budget_runs_out(tmp_path, cache):
+    """A budget too small for the job: training gets its minimum, sampling no time at
+    all; the log says so up front and at the end, and explains the short run."""
+    knobs = dict(d_model=32, num_layers=1, num_heads=2, d_ff=64, batch_size=8)
+    knobs |= dict(vocab_size=300, bpe_train_bytes=200_000, doc_eval_stories=20)
+    knobs |= dict(warmup_steps=2, max_steps=100_000, eval_batches=2)
+    (tmp_path / "tiny.json").write_text(json.dumps(knobs))
+    env = {k: v for k, v in {**ENV, **cache}.items() if k != "OMP_NUM_THREADS"}
+    args = ["main", "--config", tmp_path / "tiny.json", "--out", tmp_path / "m"]
+    args += ["--max-minutes", "0.05", "--validity-samples", "8", "--no-progress"]
+    cmd = [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0]
+    assert first.startswith("== main job: at most 0.1 min for all of it"), first
+    assert re.search(r"threads: \d+ \(one per idle core: [\d.]+ of \d+ idle\)", first)
+    assert "the time budget ran out: sampled 0 of 8 stories" in p.stdout
+    assert "of the 100,000 planned training steps" in p.stdout
+    assert "--max-minutes" in p.stdout.splitlines()[-1]
+    s = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert s["stories"] == 0 and "validity" not in s
+    assert 0 < s["steps"] < s["planned_steps"] == 100_000
+    assert (tmp_path / "m" / "loss.png").stat().st_size > 0
+
+
+def test_short_run_has_a_loss_curve(tmp_path, tokens):
+    "By default a run evaluates every tenth of its steps: 40 steps, 11 evaluations."
+    knobs = list(TINY)
+    del knobs[knobs.index("--eval-interval") : knobs.index("--eval-interval") + 2]
+    p = run(
+        "train",
+        "--train-tokens",
+        tokens / "train.npy",
+        "--val-tokens",
+        tokens / "val.npy",
+        *knobs,
+        "--vocab-size",
+        "64",
+        "--max-steps",
+        "40",
+        "--out-dir",
+        tmp_path / "r",
+    )
+    assert p.returncode == 0, p.stderr
+    log = (tmp_path / "r" / "log.jsonl").read_text().splitlines()
+    log = [json.loads(line) for line in log]
+    assert [r["step"] for r in log if r["kind"] == "eval"] == list(range(0, 41, 4))
+    assert "threads: 1 (OMP_NUM_THREADS)" in p.stdout
 
 
 def test_full_disk_keeps_the_old_checkpoint(tmp_path, tokens, monkeypatch):
