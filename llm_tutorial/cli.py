@@ -141,6 +141,21 @@ def _data_stage(config: TrainConfig) -> tuple:
     return data, config
 
 
+def _thread_keeper(first: str):
+    """An `on_log` for training: at every evaluation, the threads for the machine's
+    load now (`set_threads`), said when they change from `first`'s."""
+    said = [first.split(" (")[0]]
+
+    def keep(rec: dict):
+        if rec["kind"] == "eval":
+            line = set_threads()
+            if line.split(" (")[0] != said[0]:
+                said[0] = line.split(" (")[0]
+                _say(f"   {line}")
+
+    return keep
+
+
 def _train_banner(config: TrainConfig, budget: float | None) -> str:
     "Stage 4's headline: the model, the steps and training's share of the budget."
     share = ""
@@ -290,9 +305,10 @@ def _job(
     holds the whole job's budget until training gets its share."""
     budget, times, t = config.max_time, {}, time.perf_counter()
     whole = "no time limit" if budget is None else f"at most {budget / 60:.1f} min"
+    threads = set_threads()
     _say(
         f"== main job: {whole} for all of it (corpus, tokenizer, training, "
-        f"evaluation, sampling); {set_threads()}"
+        f"evaluation, sampling); {threads}"
     )
     _say(f"== 1/6 corpus {corpus!r}")
     _corpus_stage(corpus)
@@ -306,7 +322,7 @@ def _job(
     if budget is not None:
         config = config.replace(max_time=_training_seconds(budget, t - t_start))
     _say(_train_banner(config, budget))
-    res = train(config, data)
+    res = train(config, data, on_log=_thread_keeper(threads))
     res.model.eval()
     times["train_s"] = time.perf_counter() - t
     _say("== 5/6 evaluation")
@@ -448,8 +464,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int | None:
-    """Entry point of the `llm-tutorial` console script: `llm-tutorial
-    {main,train,generate,exercises} [options]`; returns the exit status."""
+    """Entry point of the `llm-tutorial` console script: `llm-tutorial COMMAND
+    [options]` runs `COMMANDS[COMMAND][0]` on the options and returns its exit status;
+    no command or `--help` prints the help naming every command, an unknown command
+    argparse's error (exit 2)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
         prog="llm-tutorial",

@@ -28,8 +28,8 @@ def estimate_loss(
     generator,
     autocast: contextlib.AbstractContextManager = nullcontext(),
 ) -> float:
-    """Mean loss over `config.eval_batches` random windows of `tokens` (model in eval
-    mode)."""
+    """Mean cross-entropy of the next-token predictions over `config.eval_batches`
+    random windows of `tokens` (the caller puts the model in eval mode), a float."""
     bs = max(1, config.batch_size // config.grad_accum_steps)
     losses = []
     for _ in range(config.eval_batches):

@@ -587,8 +587,9 @@ def _set_lr(run: RunState, step: int) -> float:
 
 # %% ../nbs/09_train.ipynb #56485cd4
 def _forward_backward(run: RunState, step: int) -> float:
-    """Accumulate the gradients of this step's micro-batches; their mean loss (over
-    processes)."""
+    """Accumulate the gradients of this step's micro-batches (micro-batch `m`:
+    `get_batch` with `_batch_generator(seed, rank, step, m)`), each loss divided by
+    `grad_accum_steps`; returns their mean loss (over processes) as a float."""
     c, ddp, comp = run.config, run.dist["ddp"], run.compute
     loss_sum = torch.zeros((), device=run.device)
     for micro in range(c.grad_accum_steps):
@@ -629,8 +630,9 @@ def _check_finite(run: RunState, loss: float, step: int, lr: float) -> None:
 
 
 def _optimizer_step(run: RunState) -> float:
-    """Clip, step AdamW (through the scaler in float16), update the average; the
-    gradient norm."""
+    """Clip the gradients to a global norm of `grad_clip` (0: none), step the
+    optimizer (through the scaler in float16), update the average with the new
+    weights, clear the gradients; returns the norm before clipping."""
     c, scaler = run.config, run.compute["scaler"]
     if scaler:
         scaler.unscale_(run.opt)
@@ -857,7 +859,7 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
 _MAX_THREADS = torch.get_num_threads()
 
 
-def idle_cores(seconds: float = 0.5) -> float | None:
+def idle_cores(seconds: float = 0.25) -> float | None:
     """Cores that other processes leave idle: measured from /proc/stat over `seconds`
     (Linux), else from the 1-minute load average; None when neither is known."""
     cores = os.cpu_count() or 1
