@@ -850,6 +850,17 @@ def _sort_units(nb: dict, records: list[dict]) -> tuple[list[Grade], list[str]]:
     return grades, written
 
 
+def _point_at_callees(nb: dict, grades: dict[str, Grade]) -> None:
+    "Say so when a failing unit calls another failing unit of the chapter."
+    failed = [n for n, g in grades.items() if g.status == "fail"]
+    for name in failed:
+        text = unit_text(_source(nb["cells"][locate(nb, name)[0]]), name)
+        body = text.split(":", 1)[-1]  # not its own def line
+        for other in failed:
+            short = other.rpartition(".")[2]
+            if other != name and re.search(rf"\b{short}\(", body):
+                grades[name].detail += f"\n(it calls your {other}, which fails too: "
+                grades[name].detail += "fix that one first)"
 
 # %% ../nbs/93_exercises.ipynb #3df6cb72d33249ec80b5c6c290281c7a
 def grade_many(asks: list[tuple[str, str, list[str]]], limit: float | None = None
@@ -981,6 +992,7 @@ def check_edition(
         print(f"{name}:", flush=True)
         done = {u: Grade(u, "pass" if r["ok"] else "fail", _in_words(r))
                 for u, r in res.items()}  # fmt: skip
+        _point_at_callees(nb, done)
         mine = {g.name: g for g in known[name]} | done
         for r in picked:
             if r["name"] in mine:
