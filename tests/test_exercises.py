@@ -178,6 +178,22 @@ def test_endless_loop_and_crash(edition, tmp_path):
     assert "Traceback" not in out + done.stderr
 
 
+def test_huge_output_is_not_reported(edition, tmp_path):
+    "What a unit prints never reaches the report, however much it is."
+    root = copy_of(edition, tmp_path)
+    loud = (
+        "def silu(x):\n"
+        "    import sys\n"
+        "    print('x' * 30_000_000)\n"
+        "    print('y' * 30_000_000, file=sys.stderr)\n"
+        "    return x\n"
+    )
+    paste(root, {("04_layers.ipynb", "silu"): loud})
+    done = cli("check", root, "--unit", "silu")
+    assert done.returncode == 1 and "FAIL         silu" in done.stdout, done.stdout
+    assert len(done.stdout) + len(done.stderr) < 5000, len(done.stdout)
+
+
 def _ours(token: str) -> list[int]:
     "Processes whose command line holds `token`."
     found = []
