@@ -290,11 +290,10 @@ def _short_run_note(summary: dict, budget: float | None) -> str | None:
     need = math.ceil(max(need / 0.8, need + 20) / 60)
     return (
         f"note: the time budget allowed {done:,} of the {planned:,} planned training "
-        f"steps ({done / planned:.0%}), so the model is far from what a full run "
-        "reaches (the README's figures come from full runs): its loss and its stories "
-        f"are those of a model in mid-training. At this speed the full run needs "
-        f"--max-minutes {need}; or run the job on a quieter machine (other "
-        "processes took cores from it; see the threads line at the top)."
+        f"steps ({done / planned:.0%}); the README's figures come from full runs, so "
+        "expect a higher loss and fewer valid stories than there. For a full run at "
+        f"this speed give it --max-minutes {need}, or run it on a quieter or faster "
+        "machine (the threads lines above say how busy this one was)."
     )
 
 # %% ../nbs/10b_cli.ipynb #059b31be
