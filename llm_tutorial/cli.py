@@ -302,7 +302,8 @@ def _job(
 ) -> dict:
     """The six stages of `main_job`, inside the locked output folder; `config.max_time`
     holds the whole job's budget until training gets its share."""
-    budget, times, t = config.max_time, {}, time.perf_counter()
+    budget, t = config.max_time, time.perf_counter()
+    times = {"start_s": t - t_start}  # the command line's imports (or 0)
     whole = "no time limit" if budget is None else f"at most {budget / 60:.1f} min"
     threads = set_threads()
     _say(
@@ -323,9 +324,10 @@ def _job(
     _say(_train_banner(config, budget))
     res = train(config, data, on_log=_thread_keeper(threads))
     res.model.eval()
-    times["train_s"] = time.perf_counter() - t
+    times["train_s"], t = time.perf_counter() - t, time.perf_counter()
     _say("== 5/6 evaluation")
     summary = _evaluation(res, config, corpus, out)
+    times["evaluate_s"] = time.perf_counter() - t
     summary.update(planned_steps=config.total_steps, budget_s=budget)
     left = None  # seconds for sampling, 2 s kept for writing the outputs
     if budget is not None:
