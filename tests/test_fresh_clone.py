@@ -95,6 +95,9 @@ def _env(tmp: Path, clone: Path) -> dict:
     for k in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR", "NO_PROXY", "no_proxy"):
         env.pop(k, None)
     env["LLM_TUTORIAL_DATA"] = str(tmp / "cache")
+    # as if no shared/data lay above the temporary folder either (it may, on a machine
+    # whose /tmp holds one)
+    env["LLM_TUTORIAL_SHARED"] = str(tmp / "no-shared-folder")
     # an empty temporary folder: tiktoken's default cache lives there
     env["TMPDIR"] = str(tmp / "tmp")
     env |= {"LLM_TUTORIAL_MIRROR": CLOSED, "MPLBACKEND": "Agg"}
