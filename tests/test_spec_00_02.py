@@ -5,16 +5,8 @@ and the exercise's stub fails."""
 
 import pytest
 
-from llm_tutorial.exercises import (
-    _in_words,
-    _source,
-    book_nbs,
-    grade_many,
-    locate,
-    read_notebook,
-    stub_source,
-    unit_text,
-)
+from llm_tutorial.exercises import grade_many
+from spec_cases import check_both_ways, versions
 
 # unit -> (notebook, [(wrong version, key words its message must hold)], [correct])
 CASES = {}
@@ -531,42 +523,14 @@ def bpe_merges(word_counts, vocab_size, special_tokens=(), **kwargs):
 )
 
 
-def _stub(notebook: str, unit: str) -> str:
-    "The unit as the exercise edition gives it: its body a `raise`."
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(stub_source(_source(nb["cells"][i]), unit, "write me"), unit)
-
-
-def _book(notebook: str, unit: str) -> str:
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(_source(nb["cells"][i]), unit)
-
-
-def _texts(unit: str) -> list[str]:
-    "The stub, the book's version, the wrong ones, then the correct ones."
-    notebook, wrong, right = CASES[unit]
-    texts = [_stub(notebook, unit), _book(notebook, unit)]
-    return [t.strip("\n") for t in texts + [w for w, _ in wrong] + right]
-
-
 @pytest.fixture(scope="module")
-def graded() -> dict:
+def graded() -> dict[str, list[dict]]:
     "Every version of every unit, graded in one child process (one PyTorch import)."
-    asks = [(CASES[u][0], u, _texts(u)) for u in CASES]
+    asks = [(nb, unit, versions(nb, unit, w, r)) for unit, (nb, w, r) in CASES.items()]
     return dict(zip(CASES, grade_many(asks)))
 
 
 @pytest.mark.parametrize("unit", list(CASES))
 def test_spec_both_ways(unit, graded):
     _, wrong, right = CASES[unit]
-    results = graded[unit]
-    stub, book = results[:2]
-    assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
-    assert book["ok"], _in_words(book)
-    for (text, key), r in zip(wrong, results[2 : 2 + len(wrong)]):
-        assert not r["ok"], f"{unit}: a wrong version passes:\n{text}"
-        assert key in _in_words(r), f"{unit}: {key!r} not in\n{_in_words(r)}\n{text}"
-    for text, r in zip(right, results[2 + len(wrong) :]):
-        assert r["ok"], f"{unit}: a correct version fails:\n{text}\n{_in_words(r)}"
+    check_both_ways(unit, graded[unit], wrong, right)

@@ -7,17 +7,15 @@ import pytest
 
 from llm_tutorial.exercises import (
     _in_words,
-    _source,
     book_nbs,
     locate,
     read_notebook,
     run_specs,
     spec_cells,
     spec_name,
-    stub_source,
     unit_limit,
-    unit_text,
 )
+from spec_cases import check_both_ways, versions
 
 # unit -> (notebook, [(wrong version, key words its message must hold)], [correct])
 CASES = {}
@@ -400,19 +398,6 @@ CASES["load_checkpoint"] = (
 )
 
 
-def _stub(notebook: str, unit: str) -> str:
-    "The unit as the exercise edition gives it: its body a `raise`."
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(stub_source(_source(nb["cells"][i]), unit, "write me"), unit)
-
-
-def _book(notebook: str, unit: str) -> str:
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(_source(nb["cells"][i]), unit)
-
-
 # units graded together, each version of the pair written by the learner
 _CS336_PAIR = {"save_checkpoint": _CS336_SAVE, "load_checkpoint": _CS336_LOAD}
 PAIRS = {"load_checkpoint": [_CS336_PAIR]}
@@ -423,10 +408,9 @@ def graded() -> dict[str, list[dict]]:
     "Every version of every unit (and the pairs), graded in one child process."
     runs, spans = [], {}
     for unit, (notebook, wrong, right) in CASES.items():
-        texts = [_stub(notebook, unit), _book(notebook, unit)]
-        texts += [w for w, _ in wrong] + right
+        texts = versions(notebook, unit, wrong, right)
         nb, start = read_notebook(book_nbs() / notebook), len(runs)
-        runs += [{"cells": spec_cells(nb, {unit: t.strip("\n")}),
+        runs += [{"cells": spec_cells(nb, {unit: t}),
                   "units": [(unit, spec_name(unit), locate(nb, unit)[0])]}
                  for t in texts]  # fmt: skip
         for swap in PAIRS.get(unit, []):
@@ -443,15 +427,7 @@ def test_spec_both_ways(unit, graded):
     notebook, wrong, right = CASES[unit]
     n = 2 + len(wrong) + len(right)
     got = graded[unit]
-    results = [r[unit] for r in got[:n]]
-    stub, book = results[:2]
-    assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
-    assert book["ok"], _in_words(book)
-    for (text, key), r in zip(wrong, results[2 : 2 + len(wrong)]):
-        assert not r["ok"], f"{unit}: a wrong version passes:\n{text}"
-        assert key in _in_words(r), f"{unit}: {key!r} not in\n{_in_words(r)}\n{text}"
-    for text, r in zip(right, results[2 + len(wrong) :]):
-        assert r["ok"], f"{unit}: a correct version fails:\n{text}\n{_in_words(r)}"
+    check_both_ways(unit, [r[unit] for r in got[:n]], wrong, right)
     for swap, r in zip(PAIRS.get(unit, []), got[n:]):
         for u in swap:  # e.g. CS336's save and load, torch.save / torch.load of a dict
             assert r[u]["ok"], f"{u} of a correct pair fails: {_in_words(r[u])}"

@@ -5,16 +5,8 @@ unlike the book's pass; so does the book's own, and the exercise's stub fails.""
 
 import pytest
 
-from llm_tutorial.exercises import (
-    _in_words,
-    _source,
-    book_nbs,
-    grade_many,
-    locate,
-    read_notebook,
-    stub_source,
-    unit_text,
-)
+from llm_tutorial.exercises import grade_many
+from spec_cases import check_both_ways, versions
 
 GEN, EVAL, CLI = "10_generate.ipynb", "09_evaluate.ipynb", "10b_cli.ipynb"
 TOPK = "def top_k_filter(logits, k):\n"
@@ -236,38 +228,14 @@ CASES = {
 }
 
 
-def _stub(notebook: str, unit: str) -> str:
-    "The unit as the exercise edition gives it: its body a `raise`."
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(stub_source(_source(nb["cells"][i]), unit, "write me"), unit)
-
-
-def _book(notebook: str, unit: str) -> str:
-    nb = read_notebook(book_nbs() / notebook)
-    i, _ = locate(nb, unit)
-    return unit_text(_source(nb["cells"][i]), unit)
-
-
 @pytest.fixture(scope="module")
 def graded() -> dict[str, list[dict]]:
-    "Every version of every unit, graded in one child process."
-    asks = []
-    for unit, (notebook, wrong, right) in CASES.items():
-        texts = [_stub(notebook, unit), _book(notebook, unit)]
-        asks.append((notebook, unit, texts + [w for w, _ in wrong] + right))
+    "Every version of every unit, graded in one child process (one PyTorch import)."
+    asks = [(nb, unit, versions(nb, unit, w, r)) for unit, (nb, w, r) in CASES.items()]
     return dict(zip(CASES, grade_many(asks)))
 
 
 @pytest.mark.parametrize("unit", list(CASES))
 def test_spec_both_ways(unit, graded):
-    notebook, wrong, right = CASES[unit]
-    results = graded[unit]
-    stub, book = results[:2]
-    assert not stub["ok"] and "NotImplementedError" in stub["error"], stub
-    assert book["ok"], _in_words(book)
-    for (text, key), r in zip(wrong, results[2 : 2 + len(wrong)]):
-        assert not r["ok"], f"{unit}: a wrong version passes:\n{text}"
-        assert key in _in_words(r), f"{unit}: {key!r} not in\n{_in_words(r)}\n{text}"
-    for text, r in zip(right, results[2 + len(wrong) :]):
-        assert r["ok"], f"{unit}: a correct version fails:\n{text}\n{_in_words(r)}"
+    _, wrong, right = CASES[unit]
+    check_both_ways(unit, graded[unit], wrong, right)
