@@ -126,7 +126,7 @@ EXERCISES |= {
         ("top_p_filter", "keep the smallest set of tokens with mass >= p"),
         ("sample_next_token", "temperature, filters, then one draw"),
     ],
-    "10b_cli.ipynb": [
+    "10c_cli.ipynb": [
         ("main", "the llm-tutorial dispatcher: help, errors, subcommands"),
     ],
     "11_fast.ipynb": [

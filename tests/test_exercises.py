@@ -313,7 +313,7 @@ def test_own_package_for_cs336(edition, tmp_path):
 
 CHAPTERS = (
     "00_pytorch 01_bytes 01b_corpus 02_bpe 03_tokenizer 04_layers 05_model 06_optim "
-    "07_data 08_checkpoint 09_train 10_generate 10b_cli 11_fast"
+    "07_data 08_checkpoint 09_train 10_generate 10b_job 10c_cli 11_fast"
 ).split()
 KINDS = "Implement|Predict, then run|Experiment"
 HEADING = re.compile(rf"^### Exercise (\d+) · ({KINDS}): ")

@@ -1,4 +1,4 @@
-"""The spec tests of chapters 09 (evaluation, the training step), 10 (sampling) and 10b
+"""The spec tests of chapters 09 (evaluation, the training step), 10 (sampling) and 10c
 (the dispatcher), tested both ways: typical wrong versions of each unit are rejected
 with a message that names the bug (the key words below), correct versions written
 unlike the book's pass; so does the book's own, and the exercise's stub fails."""
@@ -8,7 +8,7 @@ import pytest
 from llm_tutorial.exercises import grade_many
 from spec_cases import check_both_ways, versions
 
-GEN, EVAL, CLI = "10_generate.ipynb", "09_evaluate.ipynb", "10b_cli.ipynb"
+GEN, EVAL, CLI = "10_generate.ipynb", "09_evaluate.ipynb", "10c_cli.ipynb"
 TOPK = "def top_k_filter(logits, k):\n"
 TOPP = "def top_p_filter(logits, p):\n"
 SAMPLE = (
