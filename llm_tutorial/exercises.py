@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import hashlib
+import importlib.util
 import json
 import linecache
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,9 +34,9 @@ from .utf8 import _is_slow
 # %% auto #0
 __all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'LABEL', 'EXPORT_CALL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
            'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition',
-           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'Grade', 'grade_many',
-           'grade_versions', 'load_edition', 'check_edition', 'chapter_cells', 'run_cells', 'exercises_parser',
-           'exercises_main']
+           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'warm_stop', 'Grade',
+           'grade_many', 'grade_versions', 'load_edition', 'check_edition', 'chapter_cells', 'run_cells',
+           'exercises_parser', 'exercises_main']
 
 # %% ../nbs/93_exercises.ipynb #10185d26023b46108eb7d9f57d49d2b3
 @dataclass(frozen=True)
@@ -723,12 +728,17 @@ def _stop_strays(token: str) -> None:
             pass
 
 
-def _spawn(job: dict, work: Path, token: str) -> tuple[subprocess.Popen, Path]:
+def _spawn(job: dict, work: Path, token: str) -> tuple:
     "Start a child on `job`; it appends its results to the file returned."
     path, res = work / f"job{token[-4:]}.json", work / "result.jsonl"
     path.write_text(json.dumps(job))
-    code = "from llm_tutorial.exercises import _spec_child; _spec_child()"
     env = _child_env() | {_MARK: token}
+    ask = dict(job=str(path), res=str(res), log=str(work / "log"), env=env)
+    ask["cwd"] = str(work)
+    p = _warm_fork(ask)  # a child forked with torch already imported, when it can
+    if p is not None:
+        return p, res
+    code = "from llm_tutorial.exercises import _spec_child; _spec_child()"
     log = open(work / "log", "ab")  # what a unit prints is not kept; errors are
     p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)], cwd=work,
                          env=env, stdout=subprocess.DEVNULL, stderr=log,
@@ -774,7 +784,7 @@ def run_specs(runs: list[dict], limit: float) -> list[dict[str, dict]]:
     results = [{} for _ in runs]
     token = f"{os.getpid()}-{time.time_ns()}"
     with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
-        work, seen = Path(work), 0
+        work, seen, p = Path(work), 0, None
         try:
             while True:
                 todo = [dict(run, units=[u for u in run["units"] if u[0] not in got])
@@ -797,7 +807,142 @@ def run_specs(runs: list[dict], limit: float) -> list[dict[str, dict]]:
                     for got, t in zip(results, todo):
                         got |= {u[0]: bad for u in t["units"]}
         finally:
+            if p is not None and p.poll() is None:  # Ctrl-C: a forked child has
+                os.killpg(p.pid, signal.SIGKILL)  # no marker in /proc's environ
             _stop_strays(token)
+
+# %% ../nbs/93_exercises.ipynb #b8e4d3f2c1a05d66
+def _warm_socket() -> Path:
+    "The warm worker's socket: one per user, Python and version of this module."
+    mod = Path(importlib.util.find_spec("llm_tutorial.exercises").origin)
+    key = f"{sys.executable}|{mod.resolve()}|".encode() + mod.read_bytes()
+    digest = hashlib.sha1(key).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"llm_tutorial-{os.getuid()}-{digest}.sock"
+
+
+def _warm_worker(path: str, idle: float = 600.0) -> None:
+    """`python -c '...; _warm_worker(PATH)'`: import torch once, then fork a child for
+    each job that arrives on the socket `path`; leave after `idle` idle seconds."""
+    import torch  # noqa: F401 (the children's first import: 3 s on a small machine)
+    import torch._dynamo  # noqa: F401 (what torch.optim's first step imports: 2 s)
+
+    with contextlib.suppress(Exception):  # the tokenizer specs' reference: 1 s to load
+        import tiktoken
+
+        tiktoken.get_encoding("gpt2")
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped
+    server = socket.socket(socket.AF_UNIX)
+    tmp = f"{path}.{os.getpid()}"
+    server.bind(tmp)
+    os.replace(tmp, path)  # a client never connects to a half-made socket
+    mine = os.stat(path).st_ino  # (a newer worker may take the name over)
+    server.listen()
+    server.settimeout(idle)
+    stopper = None  # the client that asked it to stop: told when it has
+    while True:
+        try:
+            conn, _ = server.accept()
+        except socket.timeout:
+            break
+        try:
+            ask = json.loads(conn.makefile().readline())
+        except ValueError:  # a client that connected and said nothing
+            conn.close()
+            continue
+        if ask.get("stop"):
+            stopper = conn
+            break
+        if os.fork() == 0:
+            server.close()
+            _warm_child(conn, ask)
+        conn.close()
+    server.close()
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == mine:
+            os.unlink(path)
+    if stopper is not None:
+        stopper.sendall(b"stopped\n")
+
+
+# %% ../nbs/93_exercises.ipynb #c9f5e4a3d2b16e77
+def _warm_child(conn: socket.socket, ask: dict) -> None:
+    "In the forked child: become a fresh child for the job `ask`, run it, and exit."
+    os.setsid()  # a session of its own, as a started child: killpg reaches it all
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(ask["env"])
+    os.chdir(ask["cwd"])
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what a unit prints is not kept
+    os.dup2(os.open(ask["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT), 2)
+    conn.sendall(f"{os.getpid()}\n".encode())
+    sys.argv = ["-c", ask["job"], ask["res"]]
+    code = 0
+    try:
+        _spec_child()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    conn.sendall(f"{code}\n".encode())
+    os._exit(code)
+
+
+# %% ../nbs/93_exercises.ipynb #d0a6f5b4e3c27f88
+class _Forked:
+    "A child of the warm worker, watched like a `subprocess.Popen`."
+
+    def __init__(self, conn: socket.socket):
+        self.conn, self.lines = conn, conn.makefile()
+        self.pid = int(self.lines.readline())
+        self.returncode = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.conn], [], [], 0)[0]:
+            said = self.lines.readline().strip()  # nothing: killed by a signal
+            self.returncode = int(said) if said else -signal.SIGKILL
+            self.conn.close()
+        return self.returncode
+
+    def wait(self) -> int:
+        select.select([self.conn], [], [])
+        return self.poll()
+
+
+def _warm_fork(ask: dict) -> _Forked | None:
+    """A child forked by the warm worker for `ask`, or None (then start one cold): no
+    worker yet (start one for the next check), `LLM_TUTORIAL_WARM=0`, or no `fork`."""
+    if os.environ.get("LLM_TUTORIAL_WARM") == "0" or not hasattr(os, "fork"):
+        return None
+    path = _warm_socket()
+    conn = socket.socket(socket.AF_UNIX)
+    try:
+        conn.connect(str(path))
+        conn.sendall((json.dumps(ask) + "\n").encode())
+        return _Forked(conn)
+    except (OSError, ValueError):  # no worker, or it just left
+        conn.close()
+    code = f"from llm_tutorial.exercises import _warm_worker as w; w({str(path)!r})"
+    subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    return None
+
+
+def warm_stop() -> bool:
+    "Stop this user's warm worker now; whether one was there."
+    conn = socket.socket(socket.AF_UNIX)
+    try:
+        conn.connect(str(_warm_socket()))
+        conn.sendall(b'{"stop": true}\n')
+        conn.settimeout(30)
+        return conn.recv(16) == b"stopped\n"  # once it no longer takes jobs
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
 
 # %% ../nbs/93_exercises.ipynb #aba9ccc70e3249a4aecf7a64290a2bd2
 @dataclass

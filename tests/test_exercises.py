@@ -27,10 +27,12 @@ from llm_tutorial.exercises import (
     UNITS,
     _export_package,
     _source,
+    _warm_socket,
     locate,
     read_notebook,
     replace_unit,
     spec_name,
+    warm_stop,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,9 +208,54 @@ def _ours(token: str) -> list[int]:
     return found
 
 
+def _worker_up(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def warm_worker() -> Path:
+    "The warm worker running, as the first check of a session leaves it."
+    path = _warm_socket()
+    if not _worker_up(path):
+        code = f"from llm_tutorial.exercises import _warm_worker as w; w({str(path)!r})"
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not _worker_up(path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert _worker_up(path), "the warm worker did not start"
+    return path
+
+
+def test_warm_worker_same_verdicts(edition, tmp_path, warm_worker):
+    "A child forked by the warm worker grades as a cold one; warm_stop ends it."
+    root = copy_of(edition, tmp_path)
+    wrong = "def silu(x):\n    return x * x.sigmoid() + 1\n"
+    paste(root, {("04_layers.ipynb", "silu"): wrong})
+    warm = cli("check", root, "--chapter", "04")
+    cold_env = os.environ | {"LLM_TUTORIAL_WARM": "0"}
+    cold = cli("check", root, "--chapter", "04", env=cold_env)
+    assert warm.returncode == cold.returncode == 1, warm.stdout + warm.stderr
+    assert "FAIL         silu" in warm.stdout
+    strip = lambda out: re.sub(r"\d+(\.\d+)? s\b", "N s", out)  # noqa: E731
+    assert strip(warm.stdout) == strip(cold.stdout)
+    assert warm_stop() and not _worker_up(warm_worker)
+    assert not warm_worker.exists(), "the worker left its socket behind"
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
-def test_ctrl_c_and_detached_processes(edition, tmp_path):
+@pytest.mark.parametrize("start", ["cold", "warm"])
+def test_ctrl_c_and_detached_processes(edition, tmp_path, start, request):
     "Ctrl-C: one line, exit 130; a process a unit started and detached is stopped."
+    env = os.environ | {"LLM_TUTORIAL_WARM": "0" if start == "cold" else "1"}
+    if start == "warm":
+        request.getfixturevalue("warm_worker")
     root = copy_of(edition, tmp_path)
     token = f"llm-tutorial-test-{os.getpid()}"
     loop = (
@@ -221,7 +268,8 @@ def test_ctrl_c_and_detached_processes(edition, tmp_path):
     )
     paste(root, {("06_optim.ipynb", "cross_entropy"): loop})
     cmd = [sys.executable, "-m", "llm_tutorial.cli", "exercises", "check", str(root)]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env)  # fmt: skip
     deadline = time.monotonic() + 120
     while not _ours(token) and time.monotonic() < deadline:
         time.sleep(0.2)
