@@ -120,7 +120,8 @@ SLIPS = {
         *exercises(3),
         md(
             "AdamW moves every weight by about the rate per step, Exercise 4 of "
-            "chapter 06; see also Exercise 5 and appendix Q."
+            "chapter 06; see also Exercise 5, appendix Q and appendix B (*Tuning the "
+            "main job*)."
         ),
     ),
     "07_data.ipynb": notebook(
@@ -142,7 +143,12 @@ SLIPS = {
 }
 EXPECTED = {  # the slip -> what the report must name
     "03_tokenizer.ipynb": ["'17.2'", "'24.7'", "'0.3'", "'0.4'"],
-    "09_train.ipynb": ["Exercise 4 of chapter 06", "Exercise 5", "appendix Q"],
+    "09_train.ipynb": [
+        "Exercise 4 of chapter 06",
+        "Exercise 5",
+        "appendix Q",
+        "appendix B (*Tuning",
+    ],
     "07_data.ipynb": ["`_as_generator`", "`Linear.forwrad`"],
     "00_pytorch.ipynb": ["'0.99'", "'1.01'"],
     "02_bpe.ipynb": ["/tmp/tmpk2x9_q1", 'section "Saving"', "#cutting-the-text"],
@@ -182,6 +188,10 @@ def test_fixture_written_right_passes(slips_book):
         md("A figure from [a paper](https://arxiv.org/abs/2001.08361): 1.65 GB."),
         md("The table of [chapter 06](06_optim.ipynb) gives 3.25 s."),
         md('See [below](#saving-files) and section "Saving files".'),
+        md(
+            "Appendix A (*Files, the data folder and\ndownloads*), the appendix 'The "
+            "exercise edition'."
+        ),
         md("## Saving files"),
         code("save(tok)", "save it as runs/tokenizer.json\n"),
     )

@@ -12,7 +12,8 @@ python tools/claims.py [NOTEBOOK ...]   # prints each problem; exit 1 if any
 2. **Cross-references.** "chapter NN" names a notebook `NN_*.ipynb`; "Exercise N"
    (alone: this notebook's; "Exercise N of chapter NN"; "chapter NN's Exercise N") is
    an `### Exercise N` heading there; "appendix X" is the X-th notebook of the
-   sidebar's Appendix section, whose title, if it names a letter, names X; a section
+   sidebar's Appendix section, whose title, if it names a letter, names X, and whose
+   title is the one quoted (`appendix A (*Files, ...*)`); a section
    named in quotes (`section "Streaming"`) is a heading of that notebook; a relative
    link goes to a notebook that exists, and its `#anchor` to one of its headings.
 3. **Names.** A backticked name that looks like the package's code (`snake_case`,
@@ -182,6 +183,11 @@ EX_ALONE = re.compile(
     r"\b[Ee]xercises? (\d+)\b(?! (?:of|in) (?:[Cc]hapter|[Aa]ppendix))"
 )
 APPENDIX = re.compile(r"\b[Aa]ppendi(?:x|ces) ([A-Z])\b")
+APPENDIX_TITLE = (
+    re.compile(  # appendix A (*Files, ...*), the appendix 'The exercise ...'
+        r"\b[Aa]ppendix(?: ([A-Z]))? \(?[*'\"“]([^*'\"”]{3,})[*'\"”]"
+    )
+)
 SECTION = re.compile(r"\b[Ss]ection [\"“']([^\"”']+)[\"”']")
 REL_LINK = re.compile(r"\]\((?!https?:|mailto:)([^)\s#]*)(?:#([^)\s]*))?\)")
 
@@ -267,6 +273,13 @@ def reference_problems(nb: dict, name: str, book: Book) -> list[str]:
         for m in APPENDIX.finditer(text):
             if book.appendix(m[1]) is None:
                 bad(i, f"“{m[0]}”: the sidebar has {len(appendices())} appendices")
+        for m in APPENDIX_TITLE.finditer(text):
+            names = [book.appendix(m[1])] if m[1] else list(appendices())
+            want = " ".join(m[2].lower().split())
+            if not any(want in _title(book, nm) for nm in names if nm):
+                bad(
+                    i, f"“{m[0]}”: no appendix{' ' + m[1] if m[1] else ''} is titled so"
+                )
         for m in EX_OF.finditer(text):
             _exercise(book, bad, i, m[0], m[2], int(m[1]))
         for m in EX_POSS.finditer(text):
@@ -298,6 +311,16 @@ def reference_problems(nb: dict, name: str, book: Book) -> list[str]:
                 if anchor not in {slug(h) for h in headings(there)}:
                     bad(i, f"link #{anchor}: no such heading in {target or name}")
     return problems
+
+
+def _title(book: Book, name: str) -> str:
+    "A notebook's title, lower case, without '# Appendix X:'."
+    first = (
+        source(book.nb(name)["cells"][0]).splitlines()[0] if name in book.nbs else ""
+    )
+    return " ".join(
+        re.sub(r"^#\s*(?:Appendix(?: [A-Z])?:\s*)?", "", first).lower().split()
+    )
 
 
 def _letter(name: str) -> str:
