@@ -75,6 +75,9 @@ NUMBER = re.compile(  # 6,584  12.0  52%  327.68M (a k/M/G/B/T suffix, not a nam
     r"(?<![\w.,/+#-])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?%)?"
     r"(?:(?=([kMGT]B?|B)\b)|(?![\w/]|\.\d|,\d))"
 )
+UNIT = re.compile(
+    r"\s?(?:s|ms|h|min|seconds?|minutes?|steps?|tokens?|bytes?|[kMGT]B)\b"
+)
 SCALE = {"k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}  # 298k = 298,000 (to 1,000)
 NOT_A_CLAIM = re.compile(  # a version, a code point or a port: the word before it
     r"(?:Python|Unicode|version|v|U\+|port|PyTorch|torch|CUDA|nbdev|Quarto)\s?$", re.I
@@ -142,7 +145,8 @@ def number_problems(nb: dict, name: str, book: "Book | None" = None) -> list[str
                 x = float(whole.replace(",", "") + frac)
                 measured = frac or pct or len(whole.replace(",", "")) >= 3
                 whole_number = not frac and not pct
-                if not measured or whole_number and (1900 <= x <= 2100 or _pow2(x)):
+                year = 1900 <= x <= 2100 and not UNIT.match(sentence, m.end())
+                if not measured or whole_number and (year or _pow2(x)):
                     continue  # a year, or a size (256 bytes, 4,096-character chunks)
                 if NOT_A_CLAIM.search(sentence[: m.start()]):
                     continue
