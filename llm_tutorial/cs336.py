@@ -86,6 +86,13 @@ def _like(t: Tensor) -> dict:
     "Device and dtype of `t`, for building a module that holds it."
     return dict(device=t.device, dtype=t.dtype)
 
+
+def _first(weights: dict[str, Tensor], what: str) -> Tensor:
+    "A tensor of `weights` (for its device and dtype); an error naming `what` if none."
+    if not weights:
+        raise ValueError(f"{what} needs its CS336-named weights, got none")
+    return next(iter(weights.values()))
+
 # %% ../nbs/92_cs336.ipynb #1059e119
 def run_train_bpe(
     input_path: str | os.PathLike, vocab_size: int, special_tokens: list[str], **kwargs
@@ -121,6 +128,8 @@ def run_rmsnorm(
     d_model: int, eps: float, weights: Tensor, in_features: Tensor
 ) -> Tensor:
     "RMSNorm of `in_features` `(..., d_model)` with gain `weights` `(d_model,)`."
+    if not eps > 0:  # a negative eps gives NaN for small inputs, NaN everywhere
+        raise ValueError(f"run_rmsnorm: eps must be positive, got {eps}")
     norm = RMSNorm(d_model, eps, **_like(weights))
     return _loaded(norm, {"weight": weights})(in_features)
 
@@ -226,7 +235,7 @@ def run_transformer_block(
     in_features: Tensor,
 ) -> Tensor:
     "Pre-norm block with RoPE, CS336-named `weights`: `(batch, seq, d_model)` -> same."
-    w = next(iter(weights.values()))
+    w = _first(weights, "run_transformer_block")
     block = TransformerBlock(d_model, num_heads, d_ff, max_seq_len, theta, **_like(w))
     return _loaded(block, weights)(in_features)
 
@@ -243,7 +252,7 @@ def run_transformer_lm(
     in_indices: Tensor,
 ) -> Tensor:
     "Logits `(batch, seq, vocab_size)` of the LM with CS336-named `weights`."
-    w = next(iter(weights.values()))
+    w = _first(weights, "run_transformer_lm")
     lm = TransformerLM(
         vocab_size,
         context_length,

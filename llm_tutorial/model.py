@@ -267,7 +267,8 @@ _SIZES = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", 
 
 
 def _check_model_config(c) -> None:
-    "Sizes are positive ints, heads divide d_model, RoPE gets an even head size."
+    """Sizes are positive ints, heads divide d_model, RoPE gets an even head size and a
+    finite positive base (`rope_theta`)."""
     for name in _SIZES:
         v = getattr(c, name)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -281,6 +282,11 @@ def _check_model_config(c) -> None:
             "RoPE needs an even head size, got "
             f"d_model/num_heads={c.d_model // c.num_heads}"
         )
+    theta = c.rope_theta
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)):
+        raise ValueError(f"rope_theta must be a number, got {theta!r}")
+    if not 0 < theta < float("inf"):  # NaN fails too
+        raise ValueError(f"rope_theta must be finite and positive, got {theta}")
 
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass

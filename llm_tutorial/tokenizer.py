@@ -125,10 +125,10 @@ def _int_ids(ids) -> list[int]:
     if isinstance(ids, (str, bytes)):
         msg = f"decode expects a sequence of int token ids, got {type(ids).__name__}"
         raise TypeError(msg)
-    if isinstance(ids, np.ndarray):
-        if ids.dtype.kind not in "iu":
+    if hasattr(ids, "dtype") and hasattr(ids, "reshape"):  # NumPy array, torch tensor
+        if "int" not in str(ids.dtype):  # int8..int64, uint8..uint64; not bool
             raise TypeError(f"token ids must be integers, got an array of {ids.dtype}")
-        return ids.ravel().tolist()
+        return ids.reshape(-1).tolist()
     try:
         ids = list(ids)
     except TypeError:
@@ -221,7 +221,15 @@ def from_files(
 ) -> "Tokenizer":
     """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
     (chapters 01-02)."""
-    vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
+    try:
+        vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
+    except (TypeError, ValueError) as e:  # int() of an id does not name the file
+        if str(vocab_filepath) in str(e) or str(merges_filepath) in str(e):
+            raise
+        raise ValueError(
+            f"{vocab_filepath} is not a valid vocab.json: every id must be an integer "
+            f"({e})"
+        ) from None
     return cls(vocab, merges, special_tokens, **kwargs)
 
 # %% ../nbs/03_tokenizer.ipynb #cb3298f3
@@ -306,7 +314,19 @@ def encode_ordinary(self: Tokenizer, text: str) -> list[int]:
                 else ""
             )
         )
-    return self._encode_pieces(self.pretokenize(text))
+    try:
+        return self._encode_pieces(self.pretokenize(text))
+    except UnicodeEncodeError:  # a lone surrogate: say where in `text`
+        raise _lone_surrogate(text) from None
+
+
+def _lone_surrogate(text: str) -> ValueError:
+    "The error for text UTF-8 cannot encode: its first lone surrogate and where it is."
+    k = next(i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff")
+    return ValueError(
+        f"text has a lone surrogate {text[k]!r} at position {k:,}, which is not valid "
+        "Unicode: read the text with errors='replace' (or fix its source)"
+    )
 
 
 @patch
@@ -316,13 +336,16 @@ def encode(self: Tokenizer, text: str) -> list[int]:
     if self._special_re is None or not isinstance(text, str):
         return self.encode_ordinary(text)
     out, pos = [], 0
-    for m in self._special_re.finditer(text):
-        if m.start() > pos:
-            out += self._encode_pieces(self.pretokenize(text[pos : m.start()]))
-        out.append(self.special_ids[m.group()])
-        pos = m.end()
-    if pos < len(text):
-        out += self._encode_pieces(self.pretokenize(text[pos:]))
+    try:
+        for m in self._special_re.finditer(text):
+            if m.start() > pos:
+                out += self._encode_pieces(self.pretokenize(text[pos : m.start()]))
+            out.append(self.special_ids[m.group()])
+            pos = m.end()
+        if pos < len(text):
+            out += self._encode_pieces(self.pretokenize(text[pos:]))
+    except UnicodeEncodeError:
+        raise _lone_surrogate(text) from None
     return out
 
 # %% ../nbs/03_tokenizer.ipynb #f96761ec
