@@ -5,6 +5,8 @@ python tools/execute_chapter.py nbs/09_train.ipynb [more ...] [--slow]
 Without `--slow`, every `#| slow` cell is left out of the run and keeps the output it
 had (Jupyter's Run All would instead save the note that it was skipped, which
 tests/test_project.py refuses). With `--slow`, every cell runs (LLM_TUTORIAL_SLOW=1).
+The chapter's `nbdev_export()` cell never runs (as in nbdev_test): executing one chapter
+does not rewrite the package from every notebook; run `nbdev_export` yourself.
 Prints each chapter's wall time. Run `nbdev_clean` afterwards."""
 
 import os, sys, time
@@ -26,7 +28,7 @@ def execute(path: Path, run_slow: bool) -> float:
     nb = nbformat.read(path, as_version=4)
     kept = {}
     for i, c in enumerate(nb.cells):
-        if _is_slow(c) and not run_slow:
+        if (_is_slow(c) and not run_slow) or "nbdev_export(" in c.source:
             kept[i] = c
             nb.cells[i] = nbformat.v4.new_code_cell("pass")
     if run_slow:
