@@ -72,6 +72,9 @@ case "$cmd" in
     flags=""
     [ "${1:-}" = "--slow" ] && flags="slow" && export LLM_TUTORIAL_SLOW=1   # the chapters' heavy-cell switch
     export MPLBACKEND=Agg
+    # the exercise checks leave a warm worker (appendix F): none outlives the tests
+    trap '"$VENV/bin/python" -c "from llm_tutorial.exercises import warm_stop as s; s()" \
+      >/dev/null 2>&1 || true' EXIT
     t0=$SECONDS
     echo "== ruff check (88 columns, one statement a line: notebooks, tools, tests)"
     "$VENV/bin/ruff" check --no-cache .
