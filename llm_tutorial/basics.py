@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['autograd_tree', 'SoftmaxFunction', 'softmax_autograd', 'Vocab', 'TextDataset', 'pad_collate']
@@ -118,57 +117,50 @@ class Vocab:
             raise TypeError(f"from_text needs a str, got {type(text).__name__}")
         return cls(sorted(set(text)), **kwargs)
 
-# %% ../nbs/00_pytorch.ipynb #7cdfaefc
-@patch
-def __len__(self: Vocab) -> int:
-    return len(self.itos)
+    def __len__(self) -> int:
+        return len(self.itos)
 
+    def __repr__(self) -> str:
+        n, special = len(self), len(self.specials)
+        return f"Vocab({n} tokens: {special} special, {n - special} characters)"
 
-@patch
-def __repr__(self: Vocab) -> str:
-    n, special = len(self), len(self.specials)
-    return f"Vocab({n} tokens: {special} special, {n - special} characters)"
+    def encode(self, text: str) -> list[int]:
+        """Text → list of ids; unknown characters become `unk_id` (or raise `KeyError`
+        when there is no unk token)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode needs a str, got {type(text).__name__}")
+        if self.unk_id is None:
+            missing = sorted(set(text) - self.stoi.keys())
+            if missing:
+                raise KeyError(
+                    "characters not in the vocabulary (and no unk token): "
+                    f"{missing[:10]}"
+                )
+        return [self.stoi.get(ch, self.unk_id) for ch in text]
 
-
-@patch
-def encode(self: Vocab, text: str) -> list[int]:
-    """Text → list of ids; unknown characters become `unk_id` (or raise `KeyError`
-    when there is no unk token)."""
-    if not isinstance(text, str):
-        raise TypeError(f"encode needs a str, got {type(text).__name__}")
-    if self.unk_id is None:
-        missing = sorted(set(text) - self.stoi.keys())
-        if missing:
-            raise KeyError(
-                f"characters not in the vocabulary (and no unk token): {missing[:10]}"
-            )
-    return [self.stoi.get(ch, self.unk_id) for ch in text]
-
-# %% ../nbs/00_pytorch.ipynb #08fdb382
-@patch
-def decode(self: Vocab, ids) -> str:
-    """Ids (list, tuple, 1-D tensor or array of ints) → text; special tokens are
-    written as their names. An id outside `0..len(self) - 1` (a negative one too)
-    raises `IndexError`."""
-    if isinstance(ids, (torch.Tensor, np.ndarray)):
-        if ids.ndim != 1:
-            raise ValueError(
-                f"decode needs a 1-D sequence of ids, got shape {tuple(ids.shape)}"
-            )
-        ids = ids.tolist()
-    out = []
-    for i in ids:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(
-                f"token ids must be integers, got {i!r} ({type(i).__name__})"
-            )
-        if not 0 <= i < len(self.itos):
-            raise IndexError(
-                f"token id {i} is out of range for a vocabulary of "
-                f"{len(self.itos)} tokens (0..{len(self.itos) - 1})"
-            )
-        out.append(self.itos[i])
-    return "".join(out)
+    def decode(self, ids) -> str:
+        """Ids (list, tuple, 1-D tensor or array of ints) → text; special tokens are
+        written as their names. An id outside `0..len(self) - 1` (a negative one too)
+        raises `IndexError`."""
+        if isinstance(ids, (torch.Tensor, np.ndarray)):
+            if ids.ndim != 1:
+                raise ValueError(
+                    f"decode needs a 1-D sequence of ids, got shape {tuple(ids.shape)}"
+                )
+            ids = ids.tolist()
+        out = []
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise TypeError(
+                    f"token ids must be integers, got {i!r} ({type(i).__name__})"
+                )
+            if not 0 <= i < len(self.itos):
+                raise IndexError(
+                    f"token id {i} is out of range for a vocabulary of "
+                    f"{len(self.itos)} tokens (0..{len(self.itos) - 1})"
+                )
+            out.append(self.itos[i])
+        return "".join(out)
 
 # %% ../nbs/00_pytorch.ipynb #26c7e11f
 def _check_text_ids(ids, seq_len: int, stride: int):
@@ -209,41 +201,35 @@ class TextDataset(Dataset):
         self.ids = _check_text_ids(ids, seq_len, stride)
         self.seq_len, self.stride = int(seq_len), int(stride)
 
-# %% ../nbs/00_pytorch.ipynb #7c5d2de4
-@patch
-def __len__(self: TextDataset) -> int:
-    return (len(self.ids) - self.seq_len - 1) // self.stride + 1
+    def __len__(self) -> int:
+        return (len(self.ids) - self.seq_len - 1) // self.stride + 1
 
+    def _window(self, start: int, stop: int) -> torch.Tensor:
+        w = self.ids[start:stop]  # a view: only this window is read
+        # astype copies the window
+        if isinstance(w, np.ndarray):
+            return torch.from_numpy(w.astype(np.int64))
+        # a copy: editing a sample never edits the corpus
+        return w.to(torch.int64, copy=True)
 
-@patch
-def _window(self: TextDataset, start: int, stop: int) -> torch.Tensor:
-    w = self.ids[start:stop]  # a view: only this window is read
-    # astype copies the window
-    if isinstance(w, np.ndarray):
-        return torch.from_numpy(w.astype(np.int64))
-    # a copy: editing a sample never edits the corpus
-    return w.to(torch.int64, copy=True)
-
-
-@patch
-def __getitem__(self: TextDataset, idx):
-    try:
-        idx = operator.index(idx)
-    except TypeError:
-        raise TypeError(
-            f"TextDataset index must be an integer, got {type(idx).__name__}"
-        ) from None
-    n = len(self)
-    if not -n <= idx < n:
-        raise IndexError(
-            f"TextDataset index {idx} out of range for {n} samples "
-            f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)"
-        )
-    if idx < 0:
-        idx += n
-    start = idx * self.stride
-    chunk = self._window(start, start + self.seq_len + 1)  # (seq_len + 1,)
-    return chunk[:-1], chunk[1:]  # x, y: (seq_len,) each
+    def __getitem__(self, idx):
+        try:
+            idx = operator.index(idx)
+        except TypeError:
+            raise TypeError(
+                f"TextDataset index must be an integer, got {type(idx).__name__}"
+            ) from None
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(
+                f"TextDataset index {idx} out of range for {n} samples "
+                f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)"
+            )
+        if idx < 0:
+            idx += n
+        start = idx * self.stride
+        chunk = self._window(start, start + self.seq_len + 1)  # (seq_len + 1,)
+        return chunk[:-1], chunk[1:]  # x, y: (seq_len,) each
 
 # %% ../nbs/00_pytorch.ipynb #637e91e2
 def _as_ids(t, what: str) -> torch.Tensor:

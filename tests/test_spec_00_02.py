@@ -62,24 +62,21 @@ CASES["Vocab.encode"] = (
     [
         (
             """
-@patch
-def encode(self: Vocab, text: str) -> list[int]:
+def encode(self, text: str) -> list[int]:
     return [self.stoi[ch] for ch in text if ch in self.stoi]
 """,
             "none dropped",
         ),
         (
             """
-@patch
-def encode(self: Vocab, text: str) -> list[int]:
+def encode(self, text: str) -> list[int]:
     return [self.stoi.get(ch, 1) for ch in text]
 """,
             "use self.unk_id",
         ),
         (
             """
-@patch
-def encode(self: Vocab, text: str) -> list[int]:
+def encode(self, text: str) -> list[int]:
     return [self.stoi.get(ch, self.unk_id) for ch in text]
 """,
             "expected a KeyError",
@@ -88,8 +85,7 @@ def encode(self: Vocab, text: str) -> list[int]:
     [
         # a search in itos, the unknown characters by hand
         """
-@patch
-def encode(self: Vocab, text: str) -> list[int]:
+def encode(self, text: str) -> list[int]:
     ids = []
     for ch in text:
         try:
@@ -109,24 +105,21 @@ CASES["Vocab.decode"] = (
     [
         (
             """
-@patch
-def decode(self: Vocab, ids) -> str:
+def decode(self, ids) -> str:
     return "".join(self.itos[i] for i in ids)
 """,
             "check 0 <= id < len(itos)",
         ),
         (
             """
-@patch
-def decode(self: Vocab, ids) -> str:
+def decode(self, ids) -> str:
     return "".join(self.itos[i] for i in ids if i >= len(self.specials))
 """,
             "written as its name",
         ),
         (
             """
-@patch
-def decode(self: Vocab, ids) -> str:
+def decode(self, ids) -> str:
     out = []
     for i in ids:
         if not isinstance(i, int) or not 0 <= i < len(self.itos):
@@ -139,8 +132,7 @@ def decode(self: Vocab, ids) -> str:
     ],
     [
         """
-@patch
-def decode(self: Vocab, ids) -> str:
+def decode(self, ids) -> str:
     ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
     if any(i < 0 or i >= len(self) for i in ids):
         raise IndexError(f"ids must be in 0..{len(self) - 1}")
