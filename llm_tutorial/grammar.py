@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bisect, hashlib, itertools, math, re
 import numpy as np
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Grammar', 'grammar_conflicts', 'logprob', 'ratio_ci']
@@ -83,6 +82,9 @@ class Grammar:
         if start not in self.rules:
             raise ValueError(f"start rule {start!r} is not in the grammar")
 
+    def __repr__(self) -> str:
+        return f"Grammar({len(self.rules)} rules from {self.start}, {self.fingerprint})"
+
     # ---- generation: walk the grammar, draw each choice from integer random numbers
     def _gen(self, rule: _Rule, out: list, st: dict, draw, lps: list):
         if len(rule.options) == 1:
@@ -105,51 +107,40 @@ class Grammar:
                     self._gen(self.rules[name], out, st, draw, lps)
                     st[var] = "".join(out[n0:])
 
-# %% ../nbs/01a_grammar.ipynb #2bd53351
-@patch
-def __repr__(self: Grammar) -> str:
-    return f"Grammar({len(self.rules)} rules from {self.start}, {self.fingerprint})"
+    def sample(self, draw) -> tuple[str, float]:
+        """One story and its natural-log probability; `draw()` returns a random
+        non-negative integer below 2**64."""
+        out, lps = [], []
+        self._gen(self.rules[self.start], out, {}, draw, lps)
+        # fsum: exactly rounded, so the order of the terms does not matter
+        return "".join(out), math.fsum(lps)
 
+    # ---- parsing: replay the grammar against a text; a choice is allowed only if its
+    # text comes next
+    def derivations(self, text: str, max_runs: int = 10_000) -> tuple[list[float], int]:
+        """Log-probabilities of all the ways the grammar can produce exactly `text`, and
+        the number of replays needed."""
+        stack, found, runs = [()], [], 0
+        while stack:
+            runs += 1
+            if runs > max_runs:
+                raise RuntimeError(
+                    f"more than {max_runs} replays: the grammar is too ambiguous for "
+                    "this text"
+                )
+            p = _Replay(self, text, stack.pop())
+            try:
+                p.run(self.rules[self.start])
+            except _NoMatch:
+                continue
+            except _Branch as b:
+                stack.extend(b.prefixes)
+                continue
+            if p.pos == len(text):
+                found.append(math.fsum(p.lps))
+        return found, runs
 
-@patch
-def sample(self: Grammar, draw) -> tuple[str, float]:
-    """One story and its natural-log probability; `draw()` returns a random
-    non-negative integer below 2**64."""
-    out, lps = [], []
-    self._gen(self.rules[self.start], out, {}, draw, lps)
-    # fsum: exactly rounded, so the order of the terms does not matter
-    return "".join(out), math.fsum(lps)
-
-# %% ../nbs/01a_grammar.ipynb #f9919a1a
-# ---- parsing: replay the grammar against a text; a choice is allowed only if its
-# text comes next
-@patch
-def derivations(
-    self: Grammar, text: str, max_runs: int = 10_000
-) -> tuple[list[float], int]:
-    """Log-probabilities of all the ways the grammar can produce exactly `text`, and
-    the number of replays needed."""
-    stack, found, runs = [()], [], 0
-    while stack:
-        runs += 1
-        if runs > max_runs:
-            raise RuntimeError(
-                f"more than {max_runs} replays: the grammar is too ambiguous for "
-                "this text"
-            )
-        p = _Replay(self, text, stack.pop())
-        try:
-            p.run(self.rules[self.start])
-        except _NoMatch:
-            continue
-        except _Branch as b:
-            stack.extend(b.prefixes)
-            continue
-        if p.pos == len(text):
-            found.append(math.fsum(p.lps))
-    return found, runs
-
-
+# %% ../nbs/01a_grammar.ipynb #f5e4e432
 class _NoMatch(Exception):
     pass
 
@@ -158,7 +149,7 @@ class _Branch(Exception):
     def __init__(self, prefixes):
         self.prefixes = prefixes
 
-# %% ../nbs/01a_grammar.ipynb #f5e4e432
+
 class _Replay:
     """One replay of the grammar against `text`, with the first choices forced to
     `forced` (used after an ambiguous choice)."""
@@ -187,29 +178,28 @@ class _Replay:
                 if var is not None:
                     st[var] = text[p0 : self.pos]
 
-# %% ../nbs/01a_grammar.ipynb #75c00dd6
-@patch
-def _choose(self: _Replay, rule: _Rule):
-    "The option of `rule` the text continues with (forced, or the only one that fits)."
-    if len(rule.options) == 1:
-        return rule.options[0]
-    k = len(self.trace)
-    if k < len(self.forced):
-        i = self.forced[k]
-    else:
-        cands = [
-            j
-            for j, oj in enumerate(rule.options)
-            if self.text.startswith(_fill(oj.lead, self.st), self.pos)
-        ]
-        if not cands:
-            raise _NoMatch
-        if len(cands) > 1:
-            raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
-        i = cands[0]
-    self.trace.append(i)
-    self.lps.append(rule.logp[i])
-    return rule.options[i]
+    def _choose(self, rule: _Rule):
+        """The option of `rule` the text continues with (forced, or the only one that
+        fits)."""
+        if len(rule.options) == 1:
+            return rule.options[0]
+        k = len(self.trace)
+        if k < len(self.forced):
+            i = self.forced[k]
+        else:
+            cands = [
+                j
+                for j, oj in enumerate(rule.options)
+                if self.text.startswith(_fill(oj.lead, self.st), self.pos)
+            ]
+            if not cands:
+                raise _NoMatch
+            if len(cands) > 1:
+                raise _Branch([tuple(self.trace) + (j,) for j in reversed(cands)])
+            i = cands[0]
+        self.trace.append(i)
+        self.lps.append(rule.logp[i])
+        return rule.options[i]
 
 # %% ../nbs/01a_grammar.ipynb #a87f3731
 def grammar_conflicts(g: Grammar) -> list[str]:
