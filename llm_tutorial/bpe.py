@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 import regex
 from tqdm import tqdm
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['GPT2_PATTERN', 'ASCII_GPT2_PATTERN', 'LONG_WORD', 'pretokenize', 'special_tokens_re', 'count_pretokens', 'bpe_merges',
@@ -99,54 +98,50 @@ class _LongWords:
         for p, k in Counter(zip(word, word[1:])).items():
             pair_count[p] += k * f
 
-# %% ../nbs/02_bpe.ipynb #b8e390d8
-@patch
-def merge(self: _LongWords, a: int, b: int, c: int, delta: dict):
-    """Replace each current `a b` by `c`, left to right; add count changes to
-    `delta`."""
-    pos = self.where.pop((a, b), None)
-    if pos is None:
-        return
-    self.visited += len(pos)
-    if a == b:
-        pos = sorted(pos)  # `a a a` merges from the left
-    val, nxt, prv, frq, where = self.val, self.nxt, self.prv, self.frq, self.where
-    for i in pos:
-        if val[i] != a:
-            continue  # stale: merged away or changed
-        j = nxt[i]
-        if j < 0 or val[j] != b:
-            continue
-        f, k, h = frq[i], nxt[j], prv[i]
-        val[i] = c
-        val[j] = -1
-        nxt[i] = k
-        if k >= 0:  # (b, x) becomes (c, x)
-            prv[k] = i
-            x = val[k]
-            delta[(b, x)] -= f
-            delta[(c, x)] += f
-            where[(c, x)].append(i)
-        if h >= 0:  # (y, a) becomes (y, c)
-            y = val[h]
-            delta[(y, a)] -= f
-            delta[(y, c)] += f
-            where[(y, c)].append(h)
+    def merge(self, a: int, b: int, c: int, delta: dict):
+        """Replace each current `a b` by `c`, left to right; add count changes to
+        `delta`."""
+        pos = self.where.pop((a, b), None)
+        if pos is None:
+            return
+        self.visited += len(pos)
+        if a == b:
+            pos = sorted(pos)  # `a a a` merges from the left
+        val, nxt, prv, frq, where = self.val, self.nxt, self.prv, self.frq, self.where
+        for i in pos:
+            if val[i] != a:
+                continue  # stale: merged away or changed
+            j = nxt[i]
+            if j < 0 or val[j] != b:
+                continue
+            f, k, h = frq[i], nxt[j], prv[i]
+            val[i] = c
+            val[j] = -1
+            nxt[i] = k
+            if k >= 0:  # (b, x) becomes (c, x)
+                prv[k] = i
+                x = val[k]
+                delta[(b, x)] -= f
+                delta[(c, x)] += f
+                where[(c, x)].append(i)
+            if h >= 0:  # (y, a) becomes (y, c)
+                y = val[h]
+                delta[(y, a)] -= f
+                delta[(y, c)] += f
+                where[(y, c)].append(h)
 
-# %% ../nbs/02_bpe.ipynb #1fa6164c
-@patch
-def words(self: _LongWords) -> list[list[int]]:
-    "The current token ids of every long word (for tests)."
-    nodes = range(len(self.val))
-    heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
-    out = []
-    for i in heads:
-        w = []
-        while i >= 0:
-            w.append(self.val[i])
-            i = self.nxt[i]
-        out.append(w)
-    return out
+    def words(self) -> list[list[int]]:
+        "The current token ids of every long word (for tests)."
+        nodes = range(len(self.val))
+        heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
+        out = []
+        for i in heads:
+            w = []
+            while i >= 0:
+                w.append(self.val[i])
+                i = self.nxt[i]
+            out.append(w)
+        return out
 
 # %% ../nbs/02_bpe.ipynb #efc3d528
 def _index_words(word_counts: dict, n_sp: int, long_word: int) -> tuple:
