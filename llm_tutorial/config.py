@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from .model import ModelConfig
 from .corpus import DATASETS, STORY_CORPORA
+from .utf8 import _read_utf8
 from fastcore.basics import patch
 
 # %% auto #0
@@ -272,11 +273,13 @@ def from_json(cls: TrainConfig, src) -> "TrainConfig":
         p = Path(s)
         if not p.is_file():
             raise FileNotFoundError(f"config file not found: {p}")
-        s = p.read_text(encoding="utf-8")
+        s = _read_utf8(p)  # an error naming the file if it is not UTF-8
     where = "the config" if s is str(src) else f"config file {src}"
     try:
         d = json.loads(s)
-    except json.JSONDecodeError as e:
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply to be a config") from None
+    except ValueError as e:
         raise ValueError(f"{where} is not valid JSON ({e})") from None
     if not isinstance(d, dict):
         raise ValueError(
@@ -319,6 +322,23 @@ def _check_types(c: TrainConfig) -> None:
             continue
         if not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+
+
+_TEXTS = "corpus out_dir device dtype wandb_project".split()
+_PATHS = "train_tokens val_tokens tokenizer resume".split()  # or None
+_FLAGS = "no_rmsnorm post_norm no_rope silu_ffn tie_weights fast compile progress wandb"
+
+
+def _check_kinds(c: TrainConfig) -> None:
+    "Text knobs are strings (paths may be None), flags true or false: a config's typos."
+    for name in _TEXTS + _PATHS:
+        v = getattr(c, name)
+        if not isinstance(v, str) and (v is not None or name in _TEXTS):
+            raise ValueError(f"{name} must be a string, got {v!r}")
+    for name in _FLAGS.split():
+        if not isinstance(getattr(c, name), bool):
+            v = getattr(c, name)
+            raise ValueError(f"{name} must be true or false, got {v!r}")
 
 # %% ../nbs/09_config.ipynb #bfc374e1
 def _check_values(c: TrainConfig) -> None:
@@ -381,6 +401,7 @@ def _check_options(c: TrainConfig) -> None:
 def validate(self: TrainConfig):
     "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
     _check_types(self)
+    _check_kinds(self)
     _check_values(self)
     _check_options(self)
     self._check_schedule()
@@ -515,7 +536,8 @@ def _converter(base, optional):
 
 
 def check_corpus(config: TrainConfig):
-    "The corpus must be a known name or a text file (unless token files are given)."
+    """The corpus must be a known name or a text file that is not empty (unless token
+    files are given)."""
     c = config.corpus
     if (
         config.train_tokens is None
@@ -527,6 +549,8 @@ def check_corpus(config: TrainConfig):
         raise FileNotFoundError(
             f"corpus {c!r} is neither a corpus name ({names}) nor a text file"
         )
+    if config.train_tokens is None and Path(c).is_file() and not Path(c).stat().st_size:
+        raise ValueError(f"corpus file {c} is empty: give a file with some text")
 
 # %% ../nbs/09_config.ipynb #adb89e7b
 def _field_option(group, f, hint) -> None:
@@ -590,6 +614,11 @@ def train_parser() -> argparse.ArgumentParser:
         help="resume a checkpoint even if it belongs to another run",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run that --out-dir holds (its checkpoint, log and plots)",
+    )
+    p.add_argument(
         "--debug", action="store_true", help="show the Python traceback of an error"
     )
     hints, groups = typing.get_type_hints(TrainConfig), {}
@@ -614,14 +643,12 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     "TrainConfig from defaults < --preset < --config file < command-line options."
     ns = vars(train_parser().parse_args(argv))
     cfg_file, preset = ns.pop("config", None), ns.pop("preset", None)
-    for k in ("print_config", "force", "debug"):
+    for k in ("print_config", "force", "overwrite", "debug"):
         ns.pop(k, None)
     base = dict(PRESETS[preset]) if preset else {}
     if cfg_file:
         base.update(config_file_fields(cfg_file))
-    config = TrainConfig.from_dict({**base, **ns})
-    check_corpus(config)
-    return config
+    return TrainConfig.from_dict({**base, **ns})
 
 
 DATA_OPTIONS = (

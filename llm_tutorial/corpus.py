@@ -17,6 +17,7 @@ from llm_tutorial.files import (
     verify_file,
 )
 from .grammar import Grammar, logprob, ratio_ci
+from .utf8 import _read_utf8
 
 # %% auto #0
 __all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'STORY_SPLITS', 'DATASETS', 'ASSETS',
@@ -665,7 +666,7 @@ def load_corpus(name: str, split: str = "train") -> str:
     """The text of `split` of corpus `name` (see `corpus_path`). A one-file corpus (Tiny
     Shakespeare, a file of yours) is split by `split_text`: 90% train, 10%
     validation."""
-    text = corpus_path(name, split).read_text(encoding="utf-8")
+    text = _read_utf8(corpus_path(name, split))  # an error naming a file not UTF-8
     if has_splits(name):
         return text
     train, val = split_text(text)

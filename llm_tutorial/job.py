@@ -12,12 +12,19 @@ from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
 from llm_tutorial.config import (
     TrainConfig,
+    check_corpus,
     config_file_fields,
     data_options,
     user_errors,
 )
 from .data import prepare_data
-from .runlog import plot_losses, run_lock
+from llm_tutorial.runlog import (
+    check_writable,
+    held_run,
+    plot_losses,
+    replace_run,
+    run_lock,
+)
 from .train import set_threads, train
 from .generate import sample_stories, _check_sampling_args
 
@@ -106,7 +113,10 @@ def main_job(
         raise ValueError("samples and validity_samples must be >= 0")
     # before four minutes of training, not after
     _check_sampling_args(temperature, None, None)
+    check_corpus(config)
+    check_writable(out, "the output folder", ": give --out another folder")
     with run_lock(out):  # one job per folder, also around its own files
+        _claim_output(Path(out))
         return _job(
             config,
             corpus,
@@ -117,6 +127,24 @@ def main_job(
             seed,
             t_start,
         )
+
+# %% ../nbs/10b_job.ipynb #730e58b3
+_MARK = ".main_job"  # in a folder whose run the main job made
+
+
+def _claim_output(out: Path) -> None:
+    """The job's folder: refused when it holds a run the main job did not make; the
+    previous main job's run replaced, with a line saying so; then marked as ours."""
+    held = held_run(out)
+    if held is not None and not (out / _MARK).is_file():
+        raise FileExistsError(
+            f"{out} holds {held} that the main job did not make: give --out another "
+            "folder"
+        )
+    if held is not None:
+        _say(f"== {out} holds the previous main job ({held}): replacing it")
+        replace_run(out)
+    (out / _MARK).touch()
 
 # %% ../nbs/10b_job.ipynb #4bfe3925
 def _corpus_stage(corpus: str) -> None:
@@ -322,6 +350,8 @@ def _job(
         config = config.replace(max_time=_training_seconds(budget, t - t_start))
     _say(_train_banner(config, budget))
     res = train(config, data, on_log=_thread_keeper(threads))
+    if res.interrupted:  # Ctrl-C: train saved a checkpoint and said where
+        raise KeyboardInterrupt
     res.model.eval()
     times["train_s"], t = time.perf_counter() - t, time.perf_counter()
     _say("== 5/6 evaluation")

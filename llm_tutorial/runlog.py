@@ -14,8 +14,9 @@ from .data import TrainData, tokenizer_id
 from .config import TrainConfig, check_corpus
 
 # %% auto #0
-__all__ = ['RESUME_MAY_CHANGE', 'RunLog', 'read_log', 'smooth', 'plot_losses', 'RunFolderBusy', 'run_lock', 'check_writable',
-           'check_can_start', 'run_identity', 'check_resume']
+__all__ = ['RUN_FILES', 'RESUME_MAY_CHANGE', 'WEIGHT_SHAPE', 'RunLog', 'read_log', 'smooth', 'plot_losses', 'RunFolderBusy',
+           'run_lock', 'check_writable', 'check_can_start', 'held_run', 'replace_run', 'check_run_folder',
+           'run_identity', 'check_resume']
 
 # %% ../nbs/09_runlog.ipynb #a26579a2
 class RunLog:
@@ -240,6 +241,52 @@ def check_can_start(config: "TrainConfig", data: TrainData | None = None):
             f"checkpoint to resume from not found or not readable: {config.resume}"
         )
 
+# %% ../nbs/09_runlog.ipynb #1011b1e7
+# what a run (and the main job) writes in its folder, besides the tokenizer
+RUN_FILES = (
+    "checkpoint.pt",
+    "log.jsonl",
+    "config.json",
+    "loss.png",
+    "samples.txt",
+    "summary.json",
+)
+
+
+def held_run(folder) -> str | None:
+    """What run the folder holds ('a run at step 1,120', from its log; 'a checkpoint'
+    without one); None when it holds neither a log nor a checkpoint."""
+    log, ckpt = Path(folder) / "log.jsonl", Path(folder) / "checkpoint.pt"
+    if log.is_file():
+        step = max((r.get("step", 0) for r in read_log(log)), default=0)
+        return f"a run at step {step:,}"
+    return "a checkpoint" if ckpt.is_file() else None
+
+
+def replace_run(folder) -> None:
+    "Delete the run files (`RUN_FILES`) in `folder`."
+    for name in RUN_FILES:
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
+def check_run_folder(config: "TrainConfig", overwrite: bool = False) -> str | None:
+    """A folder that holds a run is refused unless this run goes on with it (`resume`
+    'auto' or its checkpoint) or `overwrite` replaces it; returns the line saying what
+    was replaced (None when nothing was)."""
+    out, resume = Path(config.out_dir), config.resume
+    held = held_run(out)
+    own = (out / "checkpoint.pt").resolve()
+    ours = resume == "auto" or (resume is not None and Path(resume).resolve() == own)
+    if held is None or (ours and not overwrite):
+        return None
+    if not overwrite:
+        raise FileExistsError(
+            f"{out} holds {held}: --resume auto to go on, --overwrite to replace it, "
+            "or another --out-dir"
+        )
+    replace_run(out)
+    return f"--overwrite: replaced {held} in {out}"
+
 # %% ../nbs/09_runlog.ipynb #bf4950e4
 RESUME_MAY_CHANGE = {
     "max_steps",
@@ -282,6 +329,18 @@ def run_identity(config: "TrainConfig", data) -> dict:
     }
 
 # %% ../nbs/09_runlog.ipynb #75b8889d
+# the knobs that change the shapes of the weights (or which weights there are)
+WEIGHT_SHAPE = (
+    "vocab_size",
+    "d_model",
+    "num_layers",
+    "d_ff",
+    "no_rmsnorm",
+    "silu_ffn",
+    "tie_weights",
+)
+
+
 def check_resume(
     ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False
 ):
@@ -298,6 +357,14 @@ def check_resume(
     diffs += [
         (k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v
     ]
+    shape = [(k, a, b) for k, a, b in diffs if k in WEIGHT_SHAPE]
+    if force and shape:  # no force loads weights into another shape
+        what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in shape)
+        raise ValueError(
+            f"cannot resume {name}, even with --force: its weights have another shape "
+            f"({what}). Use the checkpoint's values, or train afresh in another "
+            "--out-dir"
+        )
     if diffs and not force:
         what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in diffs)
         raise ValueError(

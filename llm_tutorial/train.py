@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 
-import math, os, sys, time, typing
+import math, os, signal, sys, threading, time, typing
 
 
 from contextlib import contextmanager, nullcontext
@@ -65,6 +65,7 @@ from llm_tutorial.checkpoint import (
 
 from llm_tutorial.config import (
     TrainConfig,
+    check_corpus,
     config_from_args,
     data_options,
     train_parser,
@@ -86,6 +87,7 @@ from llm_tutorial.runlog import (
     RunLog,
     check_can_start,
     check_resume,
+    check_run_folder,
     plot_losses,
     read_log,
     run_identity,
@@ -290,6 +292,7 @@ class RunState:
     compute: dict = field(default_factory=dict)
     log: RunLog | None = None
     wandb: typing.Any = None
+    stop: bool = False  # Ctrl-C asked for a stop at the next step boundary
 
 # %% ../nbs/09_train.ipynb #27f5eccd
 @patch(as_prop=True)
@@ -702,9 +705,11 @@ def _eval_due(run: RunState) -> bool:
 
 def _loop(run: RunState, bar) -> None:
     """The optimizer steps from `run.start`, with evaluations, checkpoints and a time
-    budget."""
+    budget; it stops between two steps when Ctrl-C set `run.stop`."""
     c = run.config
     for step in range(run.start, run.steps):
+        if run.stop:
+            break
         t0 = time.perf_counter()
         lr = _set_lr(run, step)
         loss = _forward_backward(run, step)
@@ -743,10 +748,30 @@ def _result(run: RunState, interrupted: bool) -> TrainResult:
         run.data,
     )
 
+# %% ../nbs/09_train.ipynb #e4e8805a
+@contextmanager
+def _ctrl_c_stops(run: RunState):
+    """Inside: Ctrl-C (SIGINT) sets `run.stop` instead of raising `KeyboardInterrupt`
+    (one process, main thread only); the first one says so on stderr."""
+    if run.dist["ddp"] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum, frame):
+        if not run.stop and run.master:  # os.write: safe inside a signal handler
+            os.write(2, b"\nCtrl-C: stopping after this step to save a checkpoint\n")
+        run.stop = True
+
+    old = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
+
 # %% ../nbs/09_train.ipynb #55fd1196
 def _fit(run: RunState) -> TrainResult:
-    """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last step and
-    returns."""
+    """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last whole
+    step and returns."""
     c = run.config
     bar = tqdm(
         total=run.steps,
@@ -755,29 +780,29 @@ def _fit(run: RunState) -> TrainResult:
         dynamic_ncols=True,
         disable=not (run.master and c.progress),
     )
-    interrupted = False
     run.model.train()
-    try:
-        if run.start == 0:
-            run.final = _evaluate(run, 0)
-        _loop(run, bar)
-        run.final = _evaluate(run, run.done)
-        run.last_ckpt = _checkpoint(run, run.done)
-    except KeyboardInterrupt:
-        interrupted = True
-        run.last_ckpt = _checkpoint(run, run.done)
-        if run.master:
+    with _ctrl_c_stops(run):
+        try:
+            try:
+                if run.start == 0:
+                    run.final = _evaluate(run, 0)
+                _loop(run, bar)
+            except KeyboardInterrupt:  # from `on_log`, or Ctrl-C without the handler
+                run.stop = True
+            if not run.stop:
+                run.final = _evaluate(run, run.done)
+            run.last_ckpt = _checkpoint(run, run.done)
+        finally:
+            bar.close()
+            run.log.close()
+            if run.wandb is not None:
+                run.wandb.finish()
+        if run.stop and run.master:
             print(
                 f"interrupted: saved a checkpoint at step {run.done} to "
-                f"{run.last_ckpt}; "
-                f"resume with --resume {run.last_ckpt}"
+                f"{run.last_ckpt}; resume with --resume {run.last_ckpt}"
             )
-    finally:
-        bar.close()
-        run.log.close()
-        if run.wandb is not None:
-            run.wandb.finish()
-    return _result(run, interrupted)
+        return _result(run, run.stop)
 
 # %% ../nbs/09_train.ipynb #e292e5ea
 def _train(
@@ -799,12 +824,14 @@ def train(
     data: TrainData | None = None,
     on_log: Callable[[dict], None] | None = None,
     force: bool = False,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a `TransformerLM` as `config` says: get_batch → forward → cross_entropy →
     backward → clip → schedule → AdamW step, with evaluation, a JSONL log,
     checkpoints and resume. `on_log(record)` is called for every log record (raise
     KeyboardInterrupt in it to stop like Ctrl-C). Runs under torchrun with
-    DistributedDataParallel. The run folder is checked and locked first; `force`
+    DistributedDataParallel. The run folder is checked and locked first: a folder
+    that holds another run is refused unless `overwrite` replaces it; `force`
     resumes a checkpoint of a different run."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -812,6 +839,9 @@ def train(
     if master:
         check_can_start(config, data)
     with run_lock(config.out_dir) if master else nullcontext():
+        replaced = check_run_folder(config, overwrite) if master else None
+        if replaced:
+            print(replaced)
         return _train(config, data, on_log, force)
 
 # %% ../nbs/09_train.ipynb #5e1c7a23
@@ -897,6 +927,10 @@ def train_main(argv: list[str] | None = None):
     args = train_parser().parse_args(argv)
     try:
         config = config_from_args(argv)
+        if not args.print_config:  # printing needs no data
+            check_corpus(config)
+        if args.overwrite and config.resume is not None:
+            raise ValueError("--overwrite starts afresh: give it without --resume")
     except (ValueError, FileNotFoundError) as e:
         train_parser().error(str(e))
     if args.print_config:
@@ -908,14 +942,15 @@ def train_main(argv: list[str] | None = None):
         print(threads)
     with user_errors("llm-tutorial train", args.debug):
         try:
-            res = train(config, force=args.force)
+            res = train(config, force=args.force, overwrite=args.overwrite)
         finally:
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
-    if res.interrupted:
-        sys.exit(130)  # the checkpoint is saved; train said where
-    if master:
-        _report(config, res)
+        if res.interrupted:  # the checkpoint is saved; train said where
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C: no traceback
+            sys.exit(130)
+        if master:
+            _report(config, res)
     return res
 
 # %% ../nbs/09_train.ipynb #27034eae

@@ -310,7 +310,8 @@ def test_killed_run_leaves_no_lock(tmp_path, tokens):
         time.sleep(0.1)
     first.kill()  # kill -9: the lock file stays, the lock does not
     first.wait()
-    again = run(*args, "--max-steps", "3")
+    # (the folder may hold the killed run's log: --overwrite replaces it)
+    again = run(*args, "--max-steps", "3", "--overwrite")
     assert again.returncode == 0, again.stderr
 
 
