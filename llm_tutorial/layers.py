@@ -10,7 +10,6 @@ import math
 import torch
 import torch.nn as nn
 from torch import Tensor
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['fast_op', 'Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
@@ -218,6 +217,32 @@ class RotaryPositionalEmbedding(nn.Module):
         self.register_buffer("cos", angles.cos().to(**f32), persistent=False)
         self.register_buffer("sin", angles.sin().to(**f32), persistent=False)
 
+    def forward(self, x: Tensor, token_positions: Tensor) -> Tensor:
+        """Rotate each pair `(x[..., 2k], x[..., 2k+1])` of `x` `(..., seq, d_k)` by the
+        angle `p · theta^(-2k/d_k)`, `p` its position in `token_positions` `(..., seq)`
+        (broadcast against x's leading dims); same shape and dtype as `x`."""
+        check_rope_input(self, x, token_positions)
+        cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
+        sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
+        x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
+        # (..., d_k/2, 2)
+        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+        return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
+
+    def rotate(self, x: Tensor, token_positions: Tensor) -> Tensor:
+        """`forward` without the range check of the positions, which reads them (on a
+        GPU: a wait); for callers that made the positions themselves."""
+        if torch.compiler.is_compiling():  # the check is skipped there anyway
+            return self.forward(x, token_positions)
+        self._trusted = True
+        try:
+            return self.forward(x, token_positions)
+        finally:
+            self._trusted = False
+
+    def extra_repr(self):
+        return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
+
 # %% ../nbs/04_layers.ipynb #4141418c
 def check_rope_input(
     rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
@@ -244,42 +269,6 @@ def check_rope_input(
             f"token positions must lie in [0, max_seq_len="
             f"{rope.max_seq_len}), got [{lo.item()}, {hi.item()}]"
         )
-
-# %% ../nbs/04_layers.ipynb #6ab131fa
-@patch
-def forward(
-    self: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
-) -> Tensor:
-    """Rotate each pair `(x[..., 2k], x[..., 2k+1])` of `x` `(..., seq, d_k)` by the
-    angle `p · theta^(-2k/d_k)`, `p` its position in `token_positions` `(..., seq)`
-    (broadcast against x's leading dims); same shape and dtype as `x`."""
-    check_rope_input(self, x, token_positions)
-    cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
-    sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
-    x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
-    # (..., d_k/2, 2)
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
-
-
-@patch
-def rotate(
-    self: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
-) -> Tensor:
-    """`forward` without the range check of the positions, which reads them (on a GPU:
-    a wait); for callers that made the positions themselves."""
-    if torch.compiler.is_compiling():  # the check is skipped there anyway
-        return self.forward(x, token_positions)
-    self._trusted = True
-    try:
-        return self.forward(x, token_positions)
-    finally:
-        self._trusted = False
-
-
-@patch
-def extra_repr(self: RotaryPositionalEmbedding):
-    return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 # %% ../nbs/04_layers.ipynb #15761564
 def softmax(x: Tensor, dim: int = -1) -> Tensor:

@@ -187,8 +187,7 @@ def forward(self, x):
 )
 
 _ROPE_DEF = """
-@patch
-def forward(self: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor):
+def forward(self, x: Tensor, token_positions: Tensor):
     check_rope_input(self, x, token_positions)
 """
 CASES["RotaryPositionalEmbedding.forward"] = (
