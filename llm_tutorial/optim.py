@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 
 import torch
 from .model import ModelConfig, count_parameters, forward_flops
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['check_ce_args', 'cross_entropy', 'AdamW', 'get_lr_cosine_schedule', 'gradient_clipping', 'adamw_accounting']
@@ -75,48 +74,46 @@ class AdamW(torch.optim.Optimizer):
             params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         )
 
-# %% ../nbs/06_optim.ipynb #b10e571a
-@patch
-@torch.no_grad()
-def step(self: AdamW, closure: Callable | None = None):
-    """One AdamW update of every parameter that has a gradient (the handout's
-    algorithm); hyper-parameters read from each param group at every step, the state
-    kept in `self.state[p]` (so `state_dict()` saves it)."""
-    loss = None
-    if closure is not None:
-        with torch.enable_grad():
-            loss = closure()
-    for group in self.param_groups:
-        lr, (b1, b2), eps, wd = (
-            group["lr"],
-            group["betas"],
-            group["eps"],
-            group["weight_decay"],
-        )
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError("AdamW does not support sparse gradients")
-            state = self.state[p]
-            if not state:  # lazy init: first step for this parameter
-                state["step"] = 0
-                state["exp_avg"] = torch.zeros_like(
-                    p, memory_format=torch.preserve_format
-                )
-                state["exp_avg_sq"] = torch.zeros_like(
-                    p, memory_format=torch.preserve_format
-                )
-            m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
-            state["step"] = t = state["step"] + 1
-            m.mul_(b1).add_(g, alpha=1 - b1)  # m ← β1 m + (1-β1) g
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)  # v ← β2 v + (1-β2) g²
-            lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-            # θ ← θ - α_t m / (√v + ε)
-            p.addcdiv_(m, v.sqrt().add_(eps), value=-lr_t)
-            if wd != 0:
-                p.mul_(1 - lr * wd)  # θ ← θ - αλθ
-    return loss
+    @torch.no_grad()
+    def step(self, closure: Callable | None = None):
+        """One AdamW update of every parameter that has a gradient (the handout's
+        algorithm); hyper-parameters read from each param group at every step, the state
+        kept in `self.state[p]` (so `state_dict()` saves it)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (b1, b2), eps, wd = (
+                group["lr"],
+                group["betas"],
+                group["eps"],
+                group["weight_decay"],
+            )
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamW does not support sparse gradients")
+                state = self.state[p]
+                if not state:  # lazy init: first step for this parameter
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+                state["step"] = t = state["step"] + 1
+                m.mul_(b1).add_(g, alpha=1 - b1)  # m ← β1 m + (1-β1) g
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)  # v ← β2 v + (1-β2) g²
+                lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+                # θ ← θ - α_t m / (√v + ε)
+                p.addcdiv_(m, v.sqrt().add_(eps), value=-lr_t)
+                if wd != 0:
+                    p.mul_(1 - lr * wd)  # θ ← θ - αλθ
+        return loss
 
 # %% ../nbs/06_optim.ipynb #60c0feed
 def get_lr_cosine_schedule(

@@ -82,7 +82,7 @@ CE_WRONG = [
 ]
 
 # AdamW.step ---------------------------------------------------------------------
-ADAMW_HEAD = "@patch\n@torch.no_grad()\ndef step(self: AdamW, closure=None):\n"
+ADAMW_HEAD = "@torch.no_grad()\ndef step(self, closure=None):\n"
 ADAMW = (
     ADAMW_HEAD
     + """\
