@@ -12,6 +12,7 @@ import numpy as np
 from .files import atomic_write, data_dir
 from .data import TrainData, tokenizer_id
 from .config import TrainConfig, check_corpus
+from .checkpoint import read_checkpoint
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'RESUME_MAY_CHANGE', 'WEIGHT_SHAPE', 'RunLog', 'read_log', 'smooth', 'plot_losses', 'RunFolderBusy',
@@ -224,9 +225,12 @@ def check_writable(folder, what: str, hint: str = "") -> Path:
     return folder
 
 
-def check_can_start(config: "TrainConfig", data: TrainData | None = None):
+def check_can_start(
+    config: "TrainConfig", data: TrainData | None = None, force: bool = False
+):
     """What `train` checks before any work: the corpus, the run folder, the data cache,
-    the checkpoint."""
+    the checkpoint to resume (readable, and of this run's settings unless `force`;
+    its tokenizer and data are checked once they are loaded)."""
     if data is None:
         check_corpus(config)
     check_writable(config.out_dir, "the run folder", ": choose another --out-dir")
@@ -236,10 +240,15 @@ def check_can_start(config: "TrainConfig", data: TrainData | None = None):
             "the data cache",
             ": set LLM_TUTORIAL_DATA to a folder you can write",
         )
-    if config.resume not in (None, "auto") and not os.access(config.resume, os.R_OK):
+    resume, own = config.resume, Path(config.out_dir) / "checkpoint.pt"
+    if resume == "auto":
+        resume = str(own) if own.is_file() else None
+    if resume is not None and not os.access(resume, os.R_OK):
         raise FileNotFoundError(
-            f"checkpoint to resume from not found or not readable: {config.resume}"
+            f"checkpoint to resume from not found or not readable: {resume}"
         )
+    if resume is not None:  # a damaged or foreign checkpoint: now, not after the data
+        check_resume(read_checkpoint(resume), config, {}, resume, force)
 
 # %% ../nbs/09_runlog.ipynb #1011b1e7
 # what a run (and the main job) writes in its folder, besides the tokenizer

@@ -837,7 +837,7 @@ def train(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     master = dist_info()["rank"] == 0
     if master:
-        check_can_start(config, data)
+        check_can_start(config, data, force)
     with run_lock(config.out_dir) if master else nullcontext():
         replaced = check_run_folder(config, overwrite) if master else None
         if replaced:
