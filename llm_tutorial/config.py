@@ -5,7 +5,7 @@
 # %% ../nbs/09_config.ipynb #c03a146c
 from __future__ import annotations
 
-import argparse, json, math, sys, typing
+import argparse, json, math, signal, sys, typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -508,6 +508,7 @@ def user_errors(prog: str, debug: bool = False):
     except KeyboardInterrupt:
         if debug:
             raise
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again: no traceback
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as e:

@@ -5,7 +5,7 @@
 # %% ../nbs/03_tokenizer.ipynb #dd4246b0
 from __future__ import annotations
 
-import heapq, itertools, math, multiprocessing as mp, os, re, shutil, tempfile
+import heapq, itertools, math, multiprocessing as mp, os, re, shutil, signal, tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -564,6 +564,8 @@ _WORKER_TOK = None
 def _init_worker(tok):
     global _WORKER_TOK
     _WORKER_TOK = tok
+    # Ctrl-C is the parent's to handle (it ends the pool): no traceback per worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _encode_range_worker(args):

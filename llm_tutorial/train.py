@@ -937,10 +937,10 @@ def train_main(argv: list[str] | None = None):
         print(config.to_json())
         return config
     master = dist_info()["rank"] == 0
-    threads = set_threads()
-    if master:
-        print(threads)
     with user_errors("llm-tutorial train", args.debug):
+        threads = set_threads()
+        if master:
+            print(threads)
         try:
             res = train(config, force=args.force, overwrite=args.overwrite)
         finally:

@@ -151,6 +151,29 @@ def test_ctrl_c_twice_stops_cleanly_and_resumes_exactly(tmp_path, tokens):
     assert train_losses(cut) == train_losses(straight)
 
 
+def test_ctrl_c_while_the_data_is_encoded(tmp_path):
+    "The encoding workers leave Ctrl-C to the command: one line, no traceback each."
+    env = {**ENV, "PYTHONUNBUFFERED": "1", "LLM_TUTORIAL_DATA": str(tmp_path / "c")}
+    args = ["train", "--corpus", "stories", *TINY, "--out-dir", tmp_path / "r"]
+    cmd = [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)]
+    p = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for line in p.stdout:  # the encoding starts right after the tokenizer
+            if "trained a BPE tokenizer" in line:
+                break
+        for pause in (0.1, 0.2):
+            time.sleep(pause)
+            p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "llm-tutorial train: interrupted" in err, err
+
+
 # --- bad input: one line naming the file or option, before any work
 
 
