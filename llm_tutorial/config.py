@@ -326,7 +326,9 @@ def _check_types(c: TrainConfig) -> None:
 
 _TEXTS = "corpus out_dir device dtype wandb_project".split()
 _PATHS = "train_tokens val_tokens tokenizer resume".split()  # or None
-_FLAGS = "no_rmsnorm post_norm no_rope silu_ffn tie_weights fast compile progress wandb"
+_FLAGS = (
+    "no_rmsnorm post_norm no_rope silu_ffn tie_weights fast compile progress wandb"
+).split()
 
 
 def _check_kinds(c: TrainConfig) -> None:
@@ -335,9 +337,9 @@ def _check_kinds(c: TrainConfig) -> None:
         v = getattr(c, name)
         if not isinstance(v, str) and (v is not None or name in _TEXTS):
             raise ValueError(f"{name} must be a string, got {v!r}")
-    for name in _FLAGS.split():
-        if not isinstance(getattr(c, name), bool):
-            v = getattr(c, name)
+    for name in _FLAGS:
+        v = getattr(c, name)
+        if not isinstance(v, bool):
             raise ValueError(f"{name} must be true or false, got {v!r}")
 
 # %% ../nbs/09_config.ipynb #bfc374e1

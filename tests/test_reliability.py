@@ -190,6 +190,18 @@ def test_force_cannot_resume_into_another_shape(tmp_path, tokens):
         assert "state_dict" not in line
 
 
+def test_a_bad_checkpoint_to_resume_stops_before_the_data(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    cache = tmp_path / "cache"
+    args = ["--corpus", "stories-small", *TINY, "--out-dir", tmp_path / "r"]
+    p = run("train", *args, "--resume", bad, env={"LLM_TUTORIAL_DATA": str(cache)})
+    assert (
+        p.returncode == 1 and f"{bad} is not a readable checkpoint" in one_error_line(p)
+    )
+    assert not [f for f in cache.rglob("*") if f.is_file()], "no corpus, no tokens"
+
+
 def test_bad_config_files_are_one_line(tmp_path):
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
