@@ -251,14 +251,17 @@ def check_can_start(
         check_resume(read_checkpoint(resume), config, {}, resume, force)
 
 # %% ../nbs/09_runlog.ipynb #1011b1e7
-# what a run (and the main job) writes in its folder, besides the tokenizer
+# what a run (and the main job, chapter 10b) writes in its folder
 RUN_FILES = (
     "checkpoint.pt",
     "log.jsonl",
     "config.json",
     "loss.png",
+    "vocab.json",
+    "merges.txt",
     "samples.txt",
     "summary.json",
+    ".main_job",
 )
 
 
