@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int | None:
     """Entry point of the `llm-tutorial` console script: `llm-tutorial COMMAND
     [options]` runs `COMMANDS[COMMAND][0]` on the options and returns its exit status;
     no command or `--help` prints the help naming every command, an unknown command
-    argparse's error (exit 2)."""
+    argparse's error (exit 2); Ctrl-C while a command starts, one line (exit 130)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
         prog="llm-tutorial",
@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int | None:
         # --help, or an error naming the valid commands
         p.parse_args(argv or ["--help"])
         return None
-    status = COMMANDS[argv[0]][0](argv[1:])
+    try:
+        status = COMMANDS[argv[0]][0](argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C before the command handles it (its imports)
+        print(f"llm-tutorial {argv[0]}: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     # the console script exits with main()'s return value
     return status if isinstance(status, int) else 0
 

@@ -174,6 +174,20 @@ def test_ctrl_c_while_the_data_is_encoded(tmp_path):
     assert "Traceback" not in err and "llm-tutorial train: interrupted" in err, err
 
 
+def test_ctrl_c_while_the_command_starts(tmp_path):
+    "Ctrl-C while `llm-tutorial train` imports its modules (torch): one line, 130."
+    cmd = [sys.executable, "-m", "llm_tutorial.cli", "train", "--out-dir", tmp_path]
+    p = subprocess.Popen(
+        list(map(str, cmd)), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(0.5)  # the dispatcher is up (0.1 s); importing torch takes seconds
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert err.strip() == "llm-tutorial train: stopped (Ctrl-C)", err
+
+
 # --- bad input: one line naming the file or option, before any work
 
 
