@@ -5,7 +5,7 @@
 # %% ../nbs/02_bpe.ipynb #8d120939
 from __future__ import annotations
 
-import heapq, os, re, time, warnings, multiprocessing as mp
+import heapq, os, re, signal, time, warnings, multiprocessing as mp
 from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -362,6 +362,11 @@ def _chunk_bounds(
         )
 
 # %% ../nbs/02_bpe.ipynb #12accec3
+def _leave_ctrl_c():
+    "In a worker: Ctrl-C is the parent's to handle (it ends the pool), no traceback."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _count_jobs(jobs: list, num_processes: int, bar) -> Counter:
     "The summed pre-token counts of the chunks `jobs`, in worker processes if several."
     pool = None
@@ -369,7 +374,8 @@ def _count_jobs(jobs: list, num_processes: int, bar) -> Counter:
         results = map(_count_chunk, jobs)
     else:
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        pool = mp.get_context(method).Pool(min(num_processes, len(jobs)))
+        workers = min(num_processes, len(jobs))
+        pool = mp.get_context(method).Pool(workers, initializer=_leave_ctrl_c)
         results = pool.imap(_count_chunk, jobs)  # in file order, whatever the workers
     counts = Counter()
     try:

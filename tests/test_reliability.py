@@ -188,6 +188,31 @@ def test_ctrl_c_while_the_command_starts(tmp_path):
     assert err.strip() == "llm-tutorial train: stopped (Ctrl-C)", err
 
 
+def test_bpe_workers_leave_ctrl_c_to_the_parent():
+    "A Ctrl-C that reaches BPE's counting workers kills none of them (no traceback)."
+    code = """
+import os, signal, collections
+from llm_tutorial import bpe
+
+def chunk(job):
+    os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends the whole group
+    return collections.Counter({job[1]: 1})
+
+class Bar:
+    def update(self, n):
+        pass
+
+bpe._count_chunk = chunk
+jobs = [(None, i, i + 1, None) for i in range(4)]
+print(sorted(bpe._count_jobs(jobs, 2, Bar())))
+"""
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert p.stdout.strip() == "[0, 1, 2, 3]" and "Traceback" not in p.stderr, p.stderr
+
+
 # --- bad input: one line naming the file or option, before any work
 
 
