@@ -37,7 +37,6 @@ PENDING = {
     "09_train.ipynb",
     "10_generate.ipynb",
     "10b_job.ipynb",
-    "92_cs336.ipynb",
 }
 NOTEBOOKS = sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb"))
 EXPORT_HEADING = "## Export your code to the package"
