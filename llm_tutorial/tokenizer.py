@@ -22,7 +22,6 @@ from llm_tutorial.bpe import (
 )
 from .files import atomic_write
 from .utf8 import load_vocab_merges
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['LONG_PIECE', 'bpe_merge', 'Tokenizer', 'token_dtype']
@@ -145,6 +144,15 @@ def _int_ids(ids) -> list[int]:
             )
     return [int(i) for i in ids]
 
+
+def _lone_surrogate(text: str) -> ValueError:
+    "The error for text UTF-8 cannot encode: its first lone surrogate and where it is."
+    k = next(i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff")
+    return ValueError(
+        f"text has a lone surrogate {text[k]!r} at position {k:,}, which is not valid "
+        "Unicode: read the text with errors='replace' (or fix its source)"
+    )
+
 # %% ../nbs/03_tokenizer.ipynb #5ee8ddbd
 class Tokenizer:
     """Byte-level BPE tokenizer: GPT-2 pre-tokenization, merges applied in training
@@ -171,6 +179,242 @@ class Tokenizer:
         _rank_merges(self)
         self._cache: dict[str, list[int]] = {}  # pre-token -> ids
         self._compile()
+
+    @classmethod
+    def from_files(
+        cls,
+        vocab_filepath,
+        merges_filepath,
+        special_tokens: list[str] | None = None,
+        **kwargs,
+    ) -> "Tokenizer":
+        """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
+        (chapters 01-02)."""
+        try:
+            vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
+        except (TypeError, ValueError) as e:  # int() of an id does not name the file
+            if str(vocab_filepath) in str(e) or str(merges_filepath) in str(e):
+                raise
+            raise ValueError(
+                f"{vocab_filepath} is not a valid vocab.json: every id must be an "
+                f"integer ({e})"
+            ) from None
+        return cls(vocab, merges, special_tokens, **kwargs)
+
+    def _compile(self):
+        self._re = regex.compile(self.pattern)
+        self._ascii_re = (
+            re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None
+        )
+        self._special_re = special_tokens_re(self.special_tokens)
+
+    def __getstate__(self):
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("_re", "_ascii_re", "_special_re")
+        }
+
+    # pickled to worker processes
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._compile()
+
+    def __len__(self):
+        return len(self.vocab)
+
+    def __repr__(self):
+        return (
+            f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, "
+            f"special_tokens={self.special_tokens})"
+        )
+
+    def pretokenize(self, text: str) -> list[str]:
+        "Split `text` (treated as ordinary text) into pre-tokens."
+        # same result, faster
+        if self._ascii_re is not None and text.isascii():
+            return self._ascii_re.findall(text)
+        return self._re.findall(text)
+
+    def _encode_pieces(self, pieces: list[str]) -> list[int]:
+        cache = self._cache
+        # all cached: no Python loop
+        try:
+            return list(itertools.chain.from_iterable(map(cache.__getitem__, pieces)))
+        except KeyError:
+            pass
+        out = []
+        for p in pieces:
+            ids = cache.get(p)
+            if ids is None:
+                ids = bpe_merge(
+                    [self._byte_ids[b] for b in p.encode("utf-8")], self._ranks
+                )
+                # bounded memory on endless streams
+                if len(cache) >= self.cache_size:
+                    cache.clear()
+                if len(p) <= LONG_PIECE:
+                    cache[p] = ids  # not a giant pre-token
+            out.extend(ids)
+        return out
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        "Encode `text`, treating special-token strings in it as ordinary text."
+        if not isinstance(text, str):
+            raise TypeError(
+                f"encode expects str, got {type(text).__name__}"
+                + (
+                    " (decode the bytes first)"
+                    if isinstance(text, (bytes, bytearray))
+                    else ""
+                )
+            )
+        try:
+            return self._encode_pieces(self.pretokenize(text))
+        except UnicodeEncodeError:  # a lone surrogate: say where in `text`
+            raise _lone_surrogate(text) from None
+
+    def encode(self, text: str) -> list[int]:
+        """Encode `text` to token ids; special tokens in it become their own ids (the
+        longest first where they overlap)."""
+        if self._special_re is None or not isinstance(text, str):
+            return self.encode_ordinary(text)
+        out, pos = [], 0
+        try:
+            for m in self._special_re.finditer(text):
+                if m.start() > pos:
+                    out += self._encode_pieces(self.pretokenize(text[pos : m.start()]))
+                out.append(self.special_ids[m.group()])
+                pos = m.end()
+            if pos < len(text):
+                out += self._encode_pieces(self.pretokenize(text[pos:]))
+        except UnicodeEncodeError:
+            raise _lone_surrogate(text) from None
+        return out
+
+    def decode(self, ids) -> str:
+        """Token ids → text; byte sequences that are not valid UTF-8 become U+FFFD
+        (never raises on valid ids)."""
+        ids = _int_ids(ids)
+        try:
+            return b"".join(map(self.vocab.__getitem__, ids)).decode(
+                "utf-8", errors="replace"
+            )
+        except KeyError:
+            pass
+        for k, i in enumerate(ids):  # find the culprit for a clear message
+            if i not in self.vocab:
+                raise ValueError(
+                    f"token id {i} at position {k} is not in the vocabulary (ids "
+                    f"0..{max(self.vocab)})"
+                )
+
+    def _encode_stable_prefix(self, buf: str) -> tuple[list[int], str]:
+        """Encode the longest prefix of `buf` that no continuation can change; return
+        its ids and the rest of `buf`."""
+        # a special token may have begun in buf[hold:]
+        hold = len(buf) - max(self._max_special - 1, 0)
+        out, pos = [], 0
+        if self._special_re is not None:
+            for m in self._special_re.finditer(buf):
+                if m.start() >= hold:
+                    break
+                if m.start() > pos:
+                    out += self._encode_pieces(self.pretokenize(buf[pos : m.start()]))
+                out.append(self.special_ids[m.group()])
+                pos = m.end()
+        if pos >= hold:
+            return out, buf[pos:]
+        pieces = self.pretokenize(buf[pos:hold])
+        if len(pieces) <= 2:
+            return out, buf[pos:]
+        # the last two pre-tokens may still change
+        keep = hold - len(pieces[-1]) - len(pieces[-2])
+        out += self._encode_pieces(pieces[:-2])
+        return out, buf[keep:]
+
+    def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
+        """Lazily encode an iterable of str (e.g. an open file) in bounded memory;
+        equals `encode` of the concatenation."""
+        if isinstance(iterable, (str, bytes)):
+            raise TypeError(
+                "encode_iterable expects an iterable of str (e.g. an open file), not "
+                "a single string; use encode"
+            )
+        # gather small chunks (a file's lines) into ~stream_buffer characters per step
+        pending, n = [], 0
+        need = self.stream_buffer
+        for chunk in iterable:
+            if not isinstance(chunk, str):
+                raise TypeError(
+                    f"encode_iterable expects str chunks, got {type(chunk).__name__} "
+                    "(open the file in text mode)"
+                )
+            pending.append(chunk)
+            n += len(chunk)
+            if n >= need:
+                ids, rest = self._encode_stable_prefix("".join(pending))
+                yield from ids
+                pending, n = [rest], len(rest)
+                need = 2 * n + self.stream_buffer  # a long unfinished run: wait
+        yield from self.encode("".join(pending))
+
+    def to_tiktoken(self, name: str = "llm_tutorial"):
+        """A `tiktoken.Encoding` with our merges, ids, pattern and special tokens: the
+        same tokens at Rust speed."""
+        import tiktoken
+
+        merged = [self.token_to_id[a + b] for a, b in self.merges]
+        if any(x >= y for x, y in zip(merged, merged[1:])):
+            raise ValueError(
+                "to_tiktoken needs merged-token ids that increase with merge order "
+                "(tiktoken uses the id as the merge rank)"
+            )
+        ranks = {bytes([b]): self._byte_ids[b] for b in range(256)}
+        for (a, b), i in zip(self.merges, merged):
+            ranks.setdefault(a + b, i)
+        return tiktoken.Encoding(
+            name=name,
+            pat_str=self.pattern,
+            mergeable_ranks=ranks,
+            special_tokens=dict(self.special_ids),
+        )
+
+    def encode_file(
+        self,
+        input_path,
+        output_path,
+        num_workers: int | None = None,
+        chunk_bytes: int = 1 << 20,
+        progress: bool = True,
+    ) -> int:
+        """Encode a UTF-8 text file to `output_path` (`.npy`, else raw `.bin`) as uint16
+        (uint32 for big vocabs) with worker processes."""
+        input_path, output_path = Path(input_path), Path(output_path)
+        if not input_path.is_file():
+            raise FileNotFoundError(f"input text file not found: {input_path}")
+        if type(chunk_bytes) is not int or chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
+        dtype = token_dtype(max(self.vocab) + 1)
+        size = input_path.stat().st_size
+        bounds = _file_cuts(self, input_path, max(1, math.ceil(size / chunk_bytes)))
+        ranges = list(zip(bounds[:-1], bounds[1:]))
+        num_workers = max(1, min(num_workers or os.cpu_count() or 1, len(ranges)))
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_path.parent) as raw:
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                disable=not progress,
+                desc=f"encoding {input_path.name}",
+            ) as bar:
+                n = _encode_ranges(
+                    self, input_path, ranges, dtype, num_workers, raw, bar
+                )
+            raw.seek(0)
+            _write_tokens(raw, output_path, dtype, n)
+        return n
 
 # %% ../nbs/03_tokenizer.ipynb #4f83dfc6
 def _index_vocab(tok: Tokenizer, special_tokens) -> None:
@@ -209,319 +453,6 @@ def _rank_merges(tok: Tokenizer) -> None:
                     f"merge {r} {(a, b)!r}: token {part!r} is not in the vocab"
                 )
         tok._ranks.setdefault((ids[a], ids[b]), (r, ids[a + b]))
-
-# %% ../nbs/03_tokenizer.ipynb #6ecd4e08
-@patch(cls_method=True)
-def from_files(
-    cls: Tokenizer,
-    vocab_filepath,
-    merges_filepath,
-    special_tokens: list[str] | None = None,
-    **kwargs,
-) -> "Tokenizer":
-    """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
-    (chapters 01-02)."""
-    try:
-        vocab, merges = load_vocab_merges(vocab_filepath, merges_filepath)
-    except (TypeError, ValueError) as e:  # int() of an id does not name the file
-        if str(vocab_filepath) in str(e) or str(merges_filepath) in str(e):
-            raise
-        raise ValueError(
-            f"{vocab_filepath} is not a valid vocab.json: every id must be an integer "
-            f"({e})"
-        ) from None
-    return cls(vocab, merges, special_tokens, **kwargs)
-
-# %% ../nbs/03_tokenizer.ipynb #cb3298f3
-@patch
-def _compile(self: Tokenizer):
-    self._re = regex.compile(self.pattern)
-    self._ascii_re = (
-        re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None
-    )
-    self._special_re = special_tokens_re(self.special_tokens)
-
-
-@patch
-def __getstate__(self: Tokenizer):
-    return {
-        k: v
-        for k, v in self.__dict__.items()
-        if k not in ("_re", "_ascii_re", "_special_re")
-    }
-
-
-# pickled to worker processes
-@patch
-def __setstate__(self: Tokenizer, state):
-    self.__dict__.update(state)
-    self._compile()
-
-
-@patch
-def __len__(self: Tokenizer):
-    return len(self.vocab)
-
-
-@patch
-def __repr__(self: Tokenizer):
-    return (
-        f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, "
-        f"special_tokens={self.special_tokens})"
-    )
-
-# %% ../nbs/03_tokenizer.ipynb #da9933e0
-@patch
-def pretokenize(self: Tokenizer, text: str) -> list[str]:
-    "Split `text` (treated as ordinary text) into pre-tokens."
-    # same result, faster
-    if self._ascii_re is not None and text.isascii():
-        return self._ascii_re.findall(text)
-    return self._re.findall(text)
-
-
-@patch
-def _encode_pieces(self: Tokenizer, pieces: list[str]) -> list[int]:
-    cache = self._cache
-    # all cached: no Python loop
-    try:
-        return list(itertools.chain.from_iterable(map(cache.__getitem__, pieces)))
-    except KeyError:
-        pass
-    out = []
-    for p in pieces:
-        ids = cache.get(p)
-        if ids is None:
-            ids = bpe_merge([self._byte_ids[b] for b in p.encode("utf-8")], self._ranks)
-            # bounded memory on endless streams
-            if len(cache) >= self.cache_size:
-                cache.clear()
-            if len(p) <= LONG_PIECE:
-                cache[p] = ids  # not a giant pre-token
-        out.extend(ids)
-    return out
-
-# %% ../nbs/03_tokenizer.ipynb #b78cca84
-@patch
-def encode_ordinary(self: Tokenizer, text: str) -> list[int]:
-    "Encode `text`, treating special-token strings in it as ordinary text."
-    if not isinstance(text, str):
-        raise TypeError(
-            f"encode expects str, got {type(text).__name__}"
-            + (
-                " (decode the bytes first)"
-                if isinstance(text, (bytes, bytearray))
-                else ""
-            )
-        )
-    try:
-        return self._encode_pieces(self.pretokenize(text))
-    except UnicodeEncodeError:  # a lone surrogate: say where in `text`
-        raise _lone_surrogate(text) from None
-
-
-def _lone_surrogate(text: str) -> ValueError:
-    "The error for text UTF-8 cannot encode: its first lone surrogate and where it is."
-    k = next(i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff")
-    return ValueError(
-        f"text has a lone surrogate {text[k]!r} at position {k:,}, which is not valid "
-        "Unicode: read the text with errors='replace' (or fix its source)"
-    )
-
-
-@patch
-def encode(self: Tokenizer, text: str) -> list[int]:
-    """Encode `text` to token ids; special tokens in it become their own ids (the
-    longest first where they overlap)."""
-    if self._special_re is None or not isinstance(text, str):
-        return self.encode_ordinary(text)
-    out, pos = [], 0
-    try:
-        for m in self._special_re.finditer(text):
-            if m.start() > pos:
-                out += self._encode_pieces(self.pretokenize(text[pos : m.start()]))
-            out.append(self.special_ids[m.group()])
-            pos = m.end()
-        if pos < len(text):
-            out += self._encode_pieces(self.pretokenize(text[pos:]))
-    except UnicodeEncodeError:
-        raise _lone_surrogate(text) from None
-    return out
-
-# %% ../nbs/03_tokenizer.ipynb #f96761ec
-@patch
-def decode(self: Tokenizer, ids) -> str:
-    """Token ids → text; byte sequences that are not valid UTF-8 become U+FFFD
-    (never raises on valid ids)."""
-    ids = _int_ids(ids)
-    try:
-        return b"".join(map(self.vocab.__getitem__, ids)).decode(
-            "utf-8", errors="replace"
-        )
-    except KeyError:
-        pass
-    for k, i in enumerate(ids):  # find the culprit for a clear message
-        if i not in self.vocab:
-            raise ValueError(
-                f"token id {i} at position {k} is not in the vocabulary (ids "
-                f"0..{max(self.vocab)})"
-            )
-
-# %% ../nbs/03_tokenizer.ipynb #e3c960e1
-@patch
-def _encode_stable_prefix(self: Tokenizer, buf: str) -> tuple[list[int], str]:
-    """Encode the longest prefix of `buf` that no continuation can change; return
-    its ids and the rest of `buf`."""
-    # a special token may have begun in buf[hold:]
-    hold = len(buf) - max(self._max_special - 1, 0)
-    out, pos = [], 0
-    if self._special_re is not None:
-        for m in self._special_re.finditer(buf):
-            if m.start() >= hold:
-                break
-            if m.start() > pos:
-                out += self._encode_pieces(self.pretokenize(buf[pos : m.start()]))
-            out.append(self.special_ids[m.group()])
-            pos = m.end()
-    if pos >= hold:
-        return out, buf[pos:]
-    pieces = self.pretokenize(buf[pos:hold])
-    if len(pieces) <= 2:
-        return out, buf[pos:]
-    # the last two pre-tokens may still change
-    keep = hold - len(pieces[-1]) - len(pieces[-2])
-    out += self._encode_pieces(pieces[:-2])
-    return out, buf[keep:]
-
-# %% ../nbs/03_tokenizer.ipynb #46183b60
-@patch
-def encode_iterable(self: Tokenizer, iterable: Iterable[str]) -> Iterator[int]:
-    """Lazily encode an iterable of str (e.g. an open file) in bounded memory;
-    equals `encode` of the concatenation."""
-    if isinstance(iterable, (str, bytes)):
-        raise TypeError(
-            "encode_iterable expects an iterable of str (e.g. an open file), not "
-            "a single string; use encode"
-        )
-    # gather small chunks (a file's lines) into ~stream_buffer characters per step
-    pending, n = [], 0
-    need = self.stream_buffer
-    for chunk in iterable:
-        if not isinstance(chunk, str):
-            raise TypeError(
-                f"encode_iterable expects str chunks, got {type(chunk).__name__} "
-                "(open the file in text mode)"
-            )
-        pending.append(chunk)
-        n += len(chunk)
-        if n >= need:
-            ids, rest = self._encode_stable_prefix("".join(pending))
-            yield from ids
-            pending, n = [rest], len(rest)
-            need = 2 * n + self.stream_buffer  # a long unfinished run: wait
-    yield from self.encode("".join(pending))
-
-# %% ../nbs/03_tokenizer.ipynb #cb20777e
-@patch
-def to_tiktoken(self: Tokenizer, name: str = "llm_tutorial"):
-    """A `tiktoken.Encoding` with our merges, ids, pattern and special tokens: the
-    same tokens at Rust speed."""
-    import tiktoken
-
-    merged = [self.token_to_id[a + b] for a, b in self.merges]
-    if any(x >= y for x, y in zip(merged, merged[1:])):
-        raise ValueError(
-            "to_tiktoken needs merged-token ids that increase with merge order "
-            "(tiktoken uses the id as the merge rank)"
-        )
-    ranks = {bytes([b]): self._byte_ids[b] for b in range(256)}
-    for (a, b), i in zip(self.merges, merged):
-        ranks.setdefault(a + b, i)
-    return tiktoken.Encoding(
-        name=name,
-        pat_str=self.pattern,
-        mergeable_ranks=ranks,
-        special_tokens=dict(self.special_ids),
-    )
-
-# %% ../nbs/03_tokenizer.ipynb #24bba04a
-@patch
-def encode_file(
-    self: Tokenizer,
-    input_path,
-    output_path,
-    num_workers: int | None = None,
-    chunk_bytes: int = 1 << 20,
-    progress: bool = True,
-) -> int:
-    """Encode a UTF-8 text file to `output_path` (`.npy`, else raw `.bin`) as uint16
-    (uint32 for big vocabs) with worker processes."""
-    input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.is_file():
-        raise FileNotFoundError(f"input text file not found: {input_path}")
-    if type(chunk_bytes) is not int or chunk_bytes < 1:
-        raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
-    dtype = token_dtype(max(self.vocab) + 1)
-    size = input_path.stat().st_size
-    bounds = _file_cuts(self, input_path, max(1, math.ceil(size / chunk_bytes)))
-    ranges = list(zip(bounds[:-1], bounds[1:]))
-    num_workers = max(1, min(num_workers or os.cpu_count() or 1, len(ranges)))
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=output_path.parent) as raw:
-        with tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            disable=not progress,
-            desc=f"encoding {input_path.name}",
-        ) as bar:
-            n = _encode_ranges(self, input_path, ranges, dtype, num_workers, raw, bar)
-        raw.seek(0)
-        _write_tokens(raw, output_path, dtype, n)
-    return n
-
-# %% ../nbs/03_tokenizer.ipynb #a58376a2
-def _encode_ranges(
-    tok: Tokenizer, path, ranges, dtype, num_workers: int, raw, bar
-) -> int:
-    "Encode the byte `ranges` of `path`, in order, into the file `raw`; the count."
-    n = 0
-
-    def write(arr, nbytes):
-        nonlocal n
-        raw.write(arr.astype(dtype, copy=False).tobytes())
-        n += len(arr)
-        bar.update(nbytes)
-
-    if num_workers == 1:
-        for s, e in ranges:
-            write(_encode_range(tok, path, s, e, dtype), e - s)
-        return n
-    # fork shares the tokenizer, warm cache included, with the workers for free;
-    # spawn pickles it
-    fork = "fork" in mp.get_all_start_methods()
-    if fork:  # warm the cache once
-        (s, e), *ranges = ranges
-        write(_encode_range(tok, path, s, e, dtype), e - s)
-    ctx = mp.get_context("fork" if fork else "spawn")
-    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(tok,)) as pool:
-        jobs = [(str(path), s, e, dtype) for s, e in ranges]
-        for (s, e), arr in zip(ranges, pool.imap(_encode_range_worker, jobs)):
-            write(arr, e - s)
-    return n
-
-# %% ../nbs/03_tokenizer.ipynb #83a0e1f1
-def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
-    "The `n` tokens of `raw` as `output_path` (.npy with its header, else raw bytes)."
-    with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
-        if output_path.suffix == ".npy":
-            header = {
-                "descr": np.lib.format.dtype_to_descr(dtype),
-                "fortran_order": False,
-                "shape": (n,),
-            }
-            np.lib.format.write_array_header_1_0(f, header)
-        shutil.copyfileobj(raw, f, 1 << 22)
 
 # %% ../nbs/03_tokenizer.ipynb #b500e048
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -570,3 +501,46 @@ def _init_worker(tok):
 
 def _encode_range_worker(args):
     return _encode_range(_WORKER_TOK, *args)
+
+# %% ../nbs/03_tokenizer.ipynb #a58376a2
+def _encode_ranges(
+    tok: Tokenizer, path, ranges, dtype, num_workers: int, raw, bar
+) -> int:
+    "Encode the byte `ranges` of `path`, in order, into the file `raw`; the count."
+    n = 0
+
+    def write(arr, nbytes):
+        nonlocal n
+        raw.write(arr.astype(dtype, copy=False).tobytes())
+        n += len(arr)
+        bar.update(nbytes)
+
+    if num_workers == 1:
+        for s, e in ranges:
+            write(_encode_range(tok, path, s, e, dtype), e - s)
+        return n
+    # fork shares the tokenizer, warm cache included, with the workers for free;
+    # spawn pickles it
+    fork = "fork" in mp.get_all_start_methods()
+    if fork:  # warm the cache once
+        (s, e), *ranges = ranges
+        write(_encode_range(tok, path, s, e, dtype), e - s)
+    ctx = mp.get_context("fork" if fork else "spawn")
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(tok,)) as pool:
+        jobs = [(str(path), s, e, dtype) for s, e in ranges]
+        for (s, e), arr in zip(ranges, pool.imap(_encode_range_worker, jobs)):
+            write(arr, e - s)
+    return n
+
+# %% ../nbs/03_tokenizer.ipynb #83a0e1f1
+def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
+    "The `n` tokens of `raw` as `output_path` (.npy with its header, else raw bytes)."
+    with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
+        if output_path.suffix == ".npy":
+            header = {
+                "descr": np.lib.format.dtype_to_descr(dtype),
+                "fortran_order": False,
+                "shape": (n,),
+            }
+            np.lib.format.write_array_header_1_0(f, header)
+        shutil.copyfileobj(raw, f, 1 << 22)

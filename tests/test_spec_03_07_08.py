@@ -90,8 +90,7 @@ def bpe_merge(ids, ranks):
 
 # Tokenizer.encode ----------------------------------------------------------------
 _ENC = """
-@patch
-def encode(self: Tokenizer, text: str) -> list[int]:
+def encode(self, text: str) -> list[int]:
 """
 _SPLIT = """
     out = []
@@ -173,8 +172,7 @@ CASES["Tokenizer.encode"] = (
 
 # Tokenizer.decode ----------------------------------------------------------------
 _DEC = """
-@patch
-def decode(self: Tokenizer, ids) -> str:
+def decode(self, ids) -> str:
 """
 CASES["Tokenizer.decode"] = (
     "03_tokenizer.ipynb",
@@ -217,8 +215,7 @@ CASES["Tokenizer.decode"] = (
 
 # Tokenizer.encode_iterable -------------------------------------------------------
 _ITER = """
-@patch
-def encode_iterable(self: Tokenizer, iterable: Iterable[str]) -> Iterator[int]:
+def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
 """
 CASES["Tokenizer.encode_iterable"] = (
     "03_tokenizer.ipynb",
