@@ -20,7 +20,6 @@ from llm_tutorial.layers import (
     scaled_dot_product_attention,
     fast_op,
 )
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'check_attention_args', 'causal_attend',
@@ -65,39 +64,31 @@ class KVCache:
     def max_seq_len(self) -> int:
         return self.k.shape[3]
 
-# %% ../nbs/05_model.ipynb #cc023076
-@patch
-def update(
-    self: KVCache, layer_idx: int, k: Tensor, v: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
-    all keys/values `(batch, heads, pos+n, d_k)`."""
-    n, end = k.shape[-2], self.pos + k.shape[-2]
-    if end > self.max_seq_len:
-        raise ValueError(
-            f"KV cache full: {self.pos} cached + {n} new tokens > "
-            f"max_seq_len={self.max_seq_len}"
-        )
-    if k.shape[0] != self.batch_size:
-        raise ValueError(
-            f"KV cache was made for batch size {self.batch_size}, got a batch of "
-            f"{k.shape[0]}"
-        )
-    self.k[layer_idx, :, :, self.pos : end] = k
-    self.v[layer_idx, :, :, self.pos : end] = v
-    return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
+    def update(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
+        all keys/values `(batch, heads, pos+n, d_k)`."""
+        n, end = k.shape[-2], self.pos + k.shape[-2]
+        if end > self.max_seq_len:
+            raise ValueError(
+                f"KV cache full: {self.pos} cached + {n} new tokens > "
+                f"max_seq_len={self.max_seq_len}"
+            )
+        if k.shape[0] != self.batch_size:
+            raise ValueError(
+                f"KV cache was made for batch size {self.batch_size}, got a batch of "
+                f"{k.shape[0]}"
+            )
+        self.k[layer_idx, :, :, self.pos : end] = k
+        self.v[layer_idx, :, :, self.pos : end] = v
+        return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
 
+    def reset(self):
+        "Forget everything (the memory is kept for reuse)."
+        self.pos = 0
 
-@patch
-def reset(self: KVCache):
-    "Forget everything (the memory is kept for reuse)."
-    self.pos = 0
-
-
-@patch
-def __repr__(self: KVCache):
-    shape = tuple(self.k.shape)
-    return f"KVCache(pos={self.pos}, shape={shape}, dtype={self.k.dtype})"
+    def __repr__(self):
+        shape = tuple(self.k.shape)
+        return f"KVCache(pos={self.pos}, shape={shape}, dtype={self.k.dtype})"
 
 # %% ../nbs/05_model.ipynb #7306ddd2
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -163,33 +154,32 @@ class MultiHeadSelfAttention(nn.Module):
         if theta is not None:
             self.rope = RotaryPositionalEmbedding(theta, self.d_k, max_seq_len, device)
 
-# %% ../nbs/05_model.ipynb #44e1db0c
-@patch
-def forward(
-    self: MultiHeadSelfAttention,
-    x: Tensor,
-    token_positions: Tensor | None = None,
-    kv_cache: KVCache | None = None,
-    layer_idx: int = 0,
-) -> Tensor:
-    """`x` `(..., seq, d_model)` -> same: causal attention in every head, RoPE on its q
-    and k at `token_positions` `(..., seq)` (default `0 .. seq-1`). With a `kv_cache`,
-    the new keys and values join layer `layer_idx` of the cache (`update`) and the
-    queries sit at positions `kv_cache.pos ...`; the model moves `pos` on, not this."""
-    n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
-    if self.max_seq_len is not None and offset + n > self.max_seq_len:
-        raise ValueError(
-            f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
-        )
-    q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-    k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-    v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
-    if self.rope is not None:
-        q, k = rope_qk(self, q, k, token_positions, offset)
-    if kv_cache is not None:
-        k, v = kv_cache.update(layer_idx, k, v)  # (batch, heads, offset+seq, d_k)
-    out = causal_attend(q, k, v, offset, self.fast)  # (..., heads, seq, d_k)
-    return self.output_proj(merge_heads(out))  # (..., seq, d_model)
+    def forward(
+        self,
+        x: Tensor,
+        token_positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
+        """`x` `(..., seq, d_model)` -> same: causal attention in every head, RoPE on
+        its q and k at `token_positions` `(..., seq)` (default `0 .. seq-1`). With a
+        `kv_cache`, the new keys and values join layer `layer_idx` of the cache
+        (`update`) and the queries sit at positions `kv_cache.pos ...`; the model moves
+        `pos` on, not this."""
+        n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
+        if self.max_seq_len is not None and offset + n > self.max_seq_len:
+            raise ValueError(
+                f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
+            )
+        q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+        k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+        v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
+        if self.rope is not None:
+            q, k = rope_qk(self, q, k, token_positions, offset)
+        if kv_cache is not None:
+            k, v = kv_cache.update(layer_idx, k, v)  # (batch, heads, offset+seq, d_k)
+        out = causal_attend(q, k, v, offset, self.fast)  # (..., heads, seq, d_k)
+        return self.output_proj(merge_heads(out))  # (..., seq, d_model)
 
 # %% ../nbs/05_model.ipynb #3c6ea692
 def rope_qk(
@@ -242,25 +232,23 @@ class TransformerBlock(nn.Module):
         else:
             self.ffn = SwiGLU(d_model, d_ff, fast=fast, **kw)
 
-# %% ../nbs/05_model.ipynb #4c62a909
-@patch
-def forward(
-    self: TransformerBlock,
-    x: Tensor,
-    token_positions: Tensor | None = None,
-    kv_cache: KVCache | None = None,
-    layer_idx: int = 0,
-) -> Tensor:
-    """Pre-norm `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; with `post_norm` (the
-    ablation) `z = ln1(x + attn(x))`, `y = ln2(z + ffn(z))`. `token_positions`,
-    `kv_cache` and `layer_idx` go to `attn`."""
-    # x: (batch, seq, d_model) -> (batch, seq, d_model)
-    if self.post_norm:
-        x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
-        return self.ln2(x + self.ffn(x))
-    # (batch, seq, d)
-    z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
-    return z + self.ffn(self.ln2(z))  # (batch, seq, d)
+    def forward(
+        self,
+        x: Tensor,
+        token_positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
+        """Pre-norm `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; with `post_norm` (the
+        ablation) `z = ln1(x + attn(x))`, `y = ln2(z + ffn(z))`. `token_positions`,
+        `kv_cache` and `layer_idx` go to `attn`."""
+        # x: (batch, seq, d_model) -> (batch, seq, d_model)
+        if self.post_norm:
+            x = self.ln1(x + self.attn(x, token_positions, kv_cache, layer_idx))
+            return self.ln2(x + self.ffn(x))
+        # (batch, seq, d)
+        z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
+        return z + self.ffn(self.ln2(z))  # (batch, seq, d)
 
 # %% ../nbs/05_model.ipynb #be68b337
 _SIZES = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
@@ -312,10 +300,9 @@ class ModelConfig:
     def __post_init__(self):
         _check_model_config(self)
 
-# %% ../nbs/05_model.ipynb #93b5fe55
-@patch(as_prop=True)
-def d_k(self: ModelConfig) -> int:
-    return self.d_model // self.num_heads
+    @property
+    def d_k(self) -> int:
+        return self.d_model // self.num_heads
 
 # %% ../nbs/05_model.ipynb #6f02f9f7
 class TransformerLM(nn.Module):
@@ -337,6 +324,50 @@ class TransformerLM(nn.Module):
         self.vocab_size, self.context_length = vocab_size, context_length
         _build_layers(self, c, device, dtype)
         self.set_fast(c.fast)
+
+    def forward(self, in_indices: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        """Ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`: embed, every block
+        at positions `0 .. seq-1`, `ln_final`, `lm_head`. With a `kv_cache` the ids are
+        the new tokens, at positions `pos ... pos+seq-1`; block `i` uses layer `i` of
+        the cache, and `kv_cache.pos` grows by `seq` after the last block."""
+        check_lm_input(self, in_indices, kv_cache)
+        offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
+        positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
+        x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, positions, kv_cache, i)  # (batch, seq, d_model)
+        if kv_cache is not None:
+            kv_cache.pos += n
+        return self.lm_head(self.ln_final(x))  # (batch, seq, vocab)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: ModelConfig | dict,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> TransformerLM:
+        "A model from a `ModelConfig` or its `asdict` form (as checkpoints store it)."
+        if isinstance(cfg, dict):
+            cfg = ModelConfig(**cfg)
+        return cls(**asdict(cfg), device=device, dtype=dtype)
+
+    def set_fast(self, fast: bool = True) -> "TransformerLM":
+        "Switch every module to chapter 11's twins (`fast=True`) or back; same weights."
+        if fast:
+            fast_op("attention")  # import llm_tutorial.fast now, not while compiling
+        for m in self.modules():
+            if hasattr(m, "fast"):
+                m.fast = fast
+        self.config = replace(self.config, fast=fast)
+        return self
+
+    def new_kv_cache(self, batch_size: int, max_seq_len: int | None = None) -> KVCache:
+        "An empty `KVCache` on the model's device and dtype, for `max_seq_len` tokens."
+        c, w = self.config, self.lm_head.weight
+        n = max_seq_len or c.context_length
+        shape = (c.num_layers, batch_size, c.num_heads, n, c.d_k)
+        return KVCache(*shape, device=w.device, dtype=w.dtype)
 
 # %% ../nbs/05_model.ipynb #8605553a
 def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
@@ -365,62 +396,6 @@ def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
     if c.tie_weights:  # one Parameter, two names
         m.lm_head.weight = m.token_embeddings.weight
         m.lm_head.reset_parameters()  # initialized like the head
-
-# %% ../nbs/05_model.ipynb #d26fc98b
-@patch
-def forward(
-    self: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None = None
-) -> Tensor:
-    """Ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`: embed, every block at
-    positions `0 .. seq-1`, `ln_final`, `lm_head`. With a `kv_cache` the ids are the
-    new tokens, at positions `pos ... pos+seq-1`; block `i` uses layer `i` of the
-    cache, and `kv_cache.pos` grows by `seq` after the last block."""
-    check_lm_input(self, in_indices, kv_cache)
-    offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
-    positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
-    x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
-    for i, layer in enumerate(self.layers):
-        x = layer(x, positions, kv_cache, i)  # (batch, seq, d_model)
-    if kv_cache is not None:
-        kv_cache.pos += n
-    return self.lm_head(self.ln_final(x))  # (batch, seq, vocab)
-
-# %% ../nbs/05_model.ipynb #9d053694
-def _from_config(
-    cls,
-    cfg: ModelConfig | dict,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> TransformerLM:
-    "A model from a `ModelConfig` or its `asdict` form (as checkpoints store it)."
-    if isinstance(cfg, dict):
-        cfg = ModelConfig(**cfg)
-    return cls(**asdict(cfg), device=device, dtype=dtype)
-
-
-def _set_fast(self, fast: bool = True) -> "TransformerLM":
-    "Switch every module to chapter 11's twins (`fast=True`) or back; same weights."
-    if fast:
-        fast_op("attention")  # import llm_tutorial.fast now, not while compiling
-    for m in self.modules():
-        if hasattr(m, "fast"):
-            m.fast = fast
-    self.config = replace(self.config, fast=fast)
-    return self
-
-
-def _new_kv_cache(self, batch_size: int, max_seq_len: int | None = None) -> KVCache:
-    "An empty `KVCache` on the model's device and dtype, for `max_seq_len` tokens."
-    c, w = self.config, self.lm_head.weight
-    n = max_seq_len or c.context_length
-    return KVCache(
-        c.num_layers, batch_size, c.num_heads, n, c.d_k, device=w.device, dtype=w.dtype
-    )
-
-
-TransformerLM.from_config = classmethod(_from_config)
-TransformerLM.set_fast = _set_fast
-TransformerLM.new_kv_cache = _new_kv_cache
 
 # %% ../nbs/05_model.ipynb #778cdda3
 def check_lm_input(model: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None):

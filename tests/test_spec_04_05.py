@@ -435,9 +435,7 @@ def causal_mask(n, offset=0, device=None):
 )
 
 _MHSA_DEF = """
-@patch
-def forward(self: MultiHeadSelfAttention, x, token_positions=None, kv_cache=None,
-            layer_idx=0):
+def forward(self, x, token_positions=None, kv_cache=None, layer_idx=0):
     n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
 """
 _MHSA_END = """
@@ -539,9 +537,7 @@ CASES["MultiHeadSelfAttention.forward"] = (
 )
 
 _BLOCK_DEF = """
-@patch
-def forward(self: TransformerBlock, x, token_positions=None, kv_cache=None,
-            layer_idx=0):
+def forward(self, x, token_positions=None, kv_cache=None, layer_idx=0):
 """
 CASES["TransformerBlock.forward"] = (
     "05_model.ipynb",
@@ -616,8 +612,7 @@ CASES["TransformerBlock.forward"] = (
 )
 
 _LM_DEF = """
-@patch
-def forward(self: TransformerLM, in_indices, kv_cache=None):
+def forward(self, in_indices, kv_cache=None):
     check_lm_input(self, in_indices, kv_cache)
     offset = kv_cache.pos if kv_cache is not None else 0
     n = in_indices.shape[1]
