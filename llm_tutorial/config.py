@@ -12,7 +12,6 @@ from pathlib import Path
 from .model import ModelConfig
 from .corpus import DATASETS, STORY_CORPORA
 from .utf8 import _read_utf8
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_errors', 'check_corpus', 'train_parser',
@@ -225,69 +224,6 @@ class _SystemKnobs:
         "llm-tutorial", "Weights & Biases project", group="system"
     )
 
-# %% ../nbs/09_config.ipynb #f2315665
-@dataclass
-class TrainConfig(
-    _SystemKnobs, _EvalKnobs, _OptimKnobs2, _OptimKnobs, _ModelKnobs, _DataKnobs
-):
-    """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
-    log."""
-
-    def __post_init__(self):
-        self.validate()
-
-    @property
-    def total_steps(self) -> int:
-        """Optimizer steps of the run: `max_steps`, or the token budget divided by the
-        tokens per step."""
-        if self.max_tokens is None:
-            return self.max_steps
-        return max(
-            1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
-        )
-
-    @property
-    def eval_every(self) -> int:
-        "Steps between evaluations: `eval_interval`, or a tenth of the run's steps."
-        if self.eval_interval is None:
-            return max(1, self.total_steps // 10)
-        return self.eval_interval
-
-# %% ../nbs/09_config.ipynb #3782fb99
-@patch(cls_method=True)
-def from_dict(cls: TrainConfig, d: dict) -> "TrainConfig":
-    """Build from a dict; unknown keys are an error (a typo must not be silently
-    ignored)."""
-    known = {f.name for f in fields(cls)}
-    bad = sorted(set(d) - known)
-    if bad:
-        raise ValueError(f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}")
-    return cls(**d)
-
-
-@patch(cls_method=True)
-def from_json(cls: TrainConfig, src) -> "TrainConfig":
-    "From a JSON string or the path of a JSON file."
-    s = str(src)
-    if not s.lstrip().startswith("{"):
-        p = Path(s)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file not found: {p}")
-        s = _read_utf8(p)  # an error naming the file if it is not UTF-8
-    where = "the config" if s is str(src) else f"config file {src}"
-    try:
-        d = json.loads(s)
-    except RecursionError:
-        raise ValueError(f"{where} is nested too deeply to be a config") from None
-    except ValueError as e:
-        raise ValueError(f"{where} is not valid JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise ValueError(
-            f"{where} must hold a JSON object of TrainConfig fields, got "
-            f"{type(d).__name__}"
-        )
-    return cls.from_dict(d)
-
 # %% ../nbs/09_config.ipynb #34f1b51b
 _FINITE = (
     "lr min_lr beta1 beta2 eps weight_decay embedding_lr_mult grad_clip "
@@ -398,58 +334,109 @@ def _check_options(c: TrainConfig) -> None:
             f"max_time must be a positive number of seconds, got {c.max_time}"
         )
 
-# %% ../nbs/09_config.ipynb #e4ada3f6
-@patch
-def validate(self: TrainConfig):
-    "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-    _check_types(self)
-    _check_kinds(self)
-    _check_values(self)
-    _check_options(self)
-    self._check_schedule()
-    self.model_config()  # the model's own checks (an even RoPE head size)
+# %% ../nbs/09_config.ipynb #f2315665
+@dataclass
+class TrainConfig(
+    _SystemKnobs, _EvalKnobs, _OptimKnobs2, _OptimKnobs, _ModelKnobs, _DataKnobs
+):
+    """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
+    log."""
 
-# %% ../nbs/09_config.ipynb #3873e33f
-@patch
-def _check_schedule(self: TrainConfig):
-    """The warm-up must end before the run and the cosine; the cosine cannot end
-    before the warm-up."""
-    total = self.total_steps
-    if self.cosine_steps is not None and self.cosine_steps < self.warmup_steps:
-        raise ValueError(
-            f"cosine_steps={self.cosine_steps} ends before "
-            f"warmup_steps={self.warmup_steps}; "
-            "raise --cosine-steps or lower --warmup-steps"
-        )
-    if self.warmup_steps and self.warmup_steps >= total:
-        raise ValueError(
-            f"warmup_steps={self.warmup_steps} must be below the run's {total} "
-            "steps "
-            f"(max_steps/max_tokens): lower --warmup-steps or raise --max-steps"
+    def __post_init__(self):
+        self.validate()
+
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps of the run: `max_steps`, or the token budget divided by the
+        tokens per step."""
+        if self.max_tokens is None:
+            return self.max_steps
+        return max(
+            1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
         )
 
+    @property
+    def eval_every(self) -> int:
+        "Steps between evaluations: `eval_interval`, or a tenth of the run's steps."
+        if self.eval_interval is None:
+            return max(1, self.total_steps // 10)
+        return self.eval_interval
 
-@patch
-def model_config(self: TrainConfig) -> ModelConfig:
-    "The `ModelConfig` of chapter 05 built from the knobs of the same names."
-    names = {f.name for f in fields(ModelConfig)}
-    return ModelConfig(**{n: getattr(self, n) for n in names if hasattr(self, n)})
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Build from a dict; unknown keys are an error (a typo must not be silently
+        ignored)."""
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise ValueError(
+                f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}"
+            )
+        return cls(**d)
 
+    @classmethod
+    def from_json(cls, src) -> "TrainConfig":
+        "From a JSON string or the path of a JSON file."
+        s = str(src)
+        if not s.lstrip().startswith("{"):
+            p = Path(s)
+            if not p.is_file():
+                raise FileNotFoundError(f"config file not found: {p}")
+            s = _read_utf8(p)  # an error naming the file if it is not UTF-8
+        where = "the config" if s is str(src) else f"config file {src}"
+        try:
+            d = json.loads(s)
+        except RecursionError:
+            raise ValueError(f"{where} is nested too deeply to be a config") from None
+        except ValueError as e:
+            raise ValueError(f"{where} is not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise ValueError(
+                f"{where} must hold a JSON object of TrainConfig fields, got "
+                f"{type(d).__name__}"
+            )
+        return cls.from_dict(d)
 
-@patch
-def to_dict(self: TrainConfig) -> dict:
-    return asdict(self)
+    def validate(self):
+        "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
+        _check_types(self)
+        _check_kinds(self)
+        _check_values(self)
+        _check_options(self)
+        self._check_schedule()
+        self.model_config()  # the model's own checks (an even RoPE head size)
 
+    def _check_schedule(self):
+        """The warm-up must end before the run and the cosine; the cosine cannot end
+        before the warm-up."""
+        total = self.total_steps
+        if self.cosine_steps is not None and self.cosine_steps < self.warmup_steps:
+            raise ValueError(
+                f"cosine_steps={self.cosine_steps} ends before "
+                f"warmup_steps={self.warmup_steps}; "
+                "raise --cosine-steps or lower --warmup-steps"
+            )
+        if self.warmup_steps and self.warmup_steps >= total:
+            raise ValueError(
+                f"warmup_steps={self.warmup_steps} must be below the run's {total} "
+                "steps "
+                f"(max_steps/max_tokens): lower --warmup-steps or raise --max-steps"
+            )
 
-@patch
-def to_json(self: TrainConfig) -> str:
-    return json.dumps(self.to_dict(), indent=2)
+    def model_config(self) -> ModelConfig:
+        "The `ModelConfig` of chapter 05 built from the knobs of the same names."
+        names = {f.name for f in fields(ModelConfig)}
+        return ModelConfig(**{n: getattr(self, n) for n in names if hasattr(self, n)})
 
-# %% ../nbs/09_config.ipynb #bd352212
-@patch
-def replace(self: TrainConfig, **kw) -> "TrainConfig":
-    "A copy with some knobs changed."
-    return TrainConfig.from_dict({**self.to_dict(), **kw})
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def replace(self, **kw) -> "TrainConfig":
+        "A copy with some knobs changed."
+        return TrainConfig.from_dict({**self.to_dict(), **kw})
 
 # %% ../nbs/09_config.ipynb #8276a859
 # CS336 assignment 1: the handout fixes the model, the vocabulary and the token budget;
