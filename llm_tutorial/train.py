@@ -37,7 +37,6 @@ from .model import TransformerLM
 
 
 from .layers import fast_op
-from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
@@ -173,31 +172,27 @@ class WeightAverage:
         for a, (_, p) in zip(self.avg, self.named):
             p.copy_(a)
 
-# %% ../nbs/09_train.ipynb #0bab45ff
-@patch
-def state_dict(self: WeightAverage) -> dict:
-    return {
-        "decay": self.decay,
-        "n": self.n,
-        "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
-    }
+    def state_dict(self) -> dict:
+        return {
+            "decay": self.decay,
+            "n": self.n,
+            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
+        }
 
-
-@patch
-def load_state_dict(self: WeightAverage, state: dict):
-    w = state["weights"]
-    if sorted(w) != sorted(k for k, _ in self.named):
-        raise ValueError(
-            "the saved weight average does not match this model's parameters"
-        )
-    for a, (k, _) in zip(self.avg, self.named):
-        if w[k].shape != a.shape:
+    def load_state_dict(self, state: dict):
+        w = state["weights"]
+        if sorted(w) != sorted(k for k, _ in self.named):
             raise ValueError(
-                f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
-                f"{tuple(a.shape)}"
+                "the saved weight average does not match this model's parameters"
             )
-        a.copy_(w[k])
-    self.n = int(state["n"])
+        for a, (k, _) in zip(self.avg, self.named):
+            if w[k].shape != a.shape:
+                raise ValueError(
+                    f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
+                    f"{tuple(a.shape)}"
+                )
+            a.copy_(w[k])
+        self.n = int(state["n"])
 
 # %% ../nbs/09_train.ipynb #c24dd2ac
 def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list[dict]:
@@ -294,30 +289,24 @@ class RunState:
     wandb: typing.Any = None
     stop: bool = False  # Ctrl-C asked for a stop at the next step boundary
 
-# %% ../nbs/09_train.ipynb #27f5eccd
-@patch(as_prop=True)
-def master(self: RunState) -> bool:
-    return self.dist["rank"] == 0
+    @property
+    def master(self) -> bool:
+        return self.dist["rank"] == 0
 
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out_dir)
 
-@patch(as_prop=True)
-def out(self: RunState) -> Path:
-    return Path(self.config.out_dir)
+    @property
+    def steps(self) -> int:
+        return self.config.total_steps
 
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.batch_size * self.config.context_length
 
-@patch(as_prop=True)
-def steps(self: RunState) -> int:
-    return self.config.total_steps
-
-
-@patch(as_prop=True)
-def tokens_per_step(self: RunState) -> int:
-    return self.config.batch_size * self.config.context_length
-
-# %% ../nbs/09_train.ipynb #8ae19a2b
-@patch
-def wall(self: RunState) -> float:
-    return self.wall0 + time.perf_counter() - self.t_start
+    def wall(self) -> float:
+        return self.wall0 + time.perf_counter() - self.t_start
 
 # %% ../nbs/09_train.ipynb #cf6dc46d
 def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
