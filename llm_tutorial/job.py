@@ -36,6 +36,16 @@ def _say(msg: str):
     print(msg, flush=True)
 
 
+def _where(p) -> str:
+    """Path `p` as the reader knows it: relative to the working folder when inside it,
+    with `~` for the home folder, else as it is."""
+    p = Path(p).absolute()
+    for base, name in ((Path.cwd(), ""), (Path.home(), "~")):
+        if p.is_relative_to(base):
+            return str(Path(name, p.relative_to(base)))
+    return str(p)
+
+
 # Measured with 4-minute main jobs on the full grammar (appendix 91, Tuning the main
 # job): a lower peak learning rate gets through the loss plateau
 # in ~600 steps instead of ~1,300 (safer on a slower machine); annealing further and
@@ -151,7 +161,7 @@ def _corpus_stage(corpus: str) -> None:
     "Stage 1: the corpus's two splits (generated or downloaded if missing)."
     paths = {s: corpus_path(corpus, s) for s in ("train", "validation")}
     for s, p in paths.items():
-        _say(f"   {s}: {p} ({p.stat().st_size / 1e6:.1f} MB)")
+        _say(f"   {s}: {_where(p)} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
 def _data_stage(config: TrainConfig) -> tuple:
@@ -299,9 +309,9 @@ def _write_outputs(out: Path, res, data, stories: list[str], summary: dict) -> N
         ("summary", out / "summary.json"),
         ("bpe cache", data.info.get("tokenizer")),
     ]:  # the cached tokenizer
-        _say(f"   {what:11} {p}")
+        _say(f"   {what:11} {p if p is None else _where(p)}")
     _say(
-        f"   sample more: llm-tutorial generate --checkpoint {res.checkpoint} "
+        f"   sample more: llm-tutorial generate --checkpoint {_where(res.checkpoint)} "
         '--prompt "Once upon a time" --top-p 0.9'
     )
 
