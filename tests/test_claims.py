@@ -28,8 +28,7 @@ import claims  # noqa: E402
 
 # Notebooks whose findings are their owners' to fix (listed in the issue's notes);
 # the lead empties this set once they are fixed.
-PENDING = {
-}
+PENDING: set[str] = set()
 NOTEBOOKS = sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb"))
 EXPORT_HEADING = "## Export your code to the package"
 
