@@ -4,6 +4,7 @@ records table and the record test on synthetic runs, and one error line for bad
 options. No wall-clock time is asserted."""
 
 import json, os, subprocess, sys
+from pathlib import Path
 
 import pytest
 
@@ -167,6 +168,7 @@ def test_wilson():
         (["--d-model", "-3"], "d_model"),
         (["--idea", " "], "idea must be a short text"),
         (["--seed", "x"], "--seed"),
+        (["--device", "nonsense"], "nonsense"),
     ],
 )
 def test_bad_options_one_line(args, message, tmp_path):
@@ -181,3 +183,24 @@ def test_context_shorter_than_a_story(tmp_path):
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
     assert "context_length 64 is too short" in p.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_appendix_shows_latest_record():
+    """Appendix D's table is printed from benchmarks/results/speedrun.jsonl: its saved
+    output names the latest run (re-execute nbs/91_tuning.ipynb after a speedrun)."""
+    root = Path(__file__).resolve().parents[1]
+    runs = read_records(root / "benchmarks" / "results" / "speedrun.jsonl")
+    if not runs:
+        pytest.skip("no speedrun recorded yet")
+    nb = json.loads((root / "nbs" / "91_tuning.ipynb").read_text(encoding="utf-8"))
+    shown = "".join(
+        "".join(o.get("text", ""))
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+    )
+    last = max(r["when"] for r in runs)[:16].replace("T", " ")
+    assert f"{len(runs)} runs, " in shown and f"the latest ran {last} UTC" in shown, (
+        "nbs/91_tuning.ipynb does not show the latest speedrun: re-run it (python "
+        "tools/execute_chapter.py nbs/91_tuning.ipynb; nbdev_clean --fname "
+        "nbs/91_tuning.ipynb)"
+    )
