@@ -91,7 +91,7 @@ case "$cmd" in
     "$VENV/bin/nbdev_test" --n_workers 2 --timing --flags "$flags" --skip_file_re "$skip"
     t2=$SECONDS
     echo "== pytest tests/"
-    "$VENV/bin/python" -m pytest -q --durations=8 tests
+    "$VENV/bin/python" -m pytest -q --durations=15 tests
     t3=$SECONDS
     echo "== times: ruff $((t1 - t0)) s, nbdev_test $((t2 - t1)) s, pytest $((t3 - t2)) s," \
       "all $((t3 - t0)) s (set-up excluded)" ;;

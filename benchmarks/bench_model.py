@@ -9,7 +9,7 @@ same run:
       04's),
   (b) the plain `TransformerLM` of chapters 04-05 (every layer as its formula reads,
       gradients by autograd),
-  (c) the same model with `fast=True`, chapter 11's twins
+  (c) the same model after chapter 11's `speed_up`, its twins
       (F.scaled_dot_product_attention, F.rms_norm, F.silu, the hand-written embedding
       backward, and RoPE as one complex multiply, `rope_complex`; the built-ins model
       keeps chapter 04's real-valued RoPE, so that is where the fast path can beat it).
@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from benchmarks.common import record, best_of
 from llm_tutorial.layers import RotaryPositionalEmbedding
+from llm_tutorial.fast import speed_up
 from llm_tutorial.model import ModelConfig, TransformerLM, forward_flops
 
 TINYSTORIES = ModelConfig(
@@ -159,7 +160,7 @@ def main():
     }
     for name in ("builtins", "fast"):
         models[name].load_state_dict(ours.state_dict())
-    models["fast"].set_fast(True)
+    speed_up(models["fast"])
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     ids = torch.randint(0, c.vocab_size, (B, c.context_length + 1))
     x, y = ids[:, :-1], ids[:, 1:]

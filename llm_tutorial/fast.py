@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import math
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .layers import RotaryPositionalEmbedding
-from .model import ModelConfig, forward_flops
+from llm_tutorial.layers import (
+    Embedding,
+    RMSNorm,
+    RotaryPositionalEmbedding,
+    SiLUFeedForward,
+    SwiGLU,
+)
+from .model import ModelConfig, MultiHeadSelfAttention, forward_flops
 from .optim import adamw_accounting, check_ce_args
 
 # %% auto #0
-__all__ = ['FAST_OPS', 'embedding_lookup', 'rms_norm_manual', 'rms_norm_fused', 'softmax_backward', 'softmax_fast',
+__all__ = ['FAST_TWINS', 'embedding_lookup', 'rms_norm_manual', 'rms_norm_fused', 'softmax_backward', 'softmax_fast',
            'blocked_causal_attention', 'fused_causal_attention', 'rope_complex', 'CrossEntropyFunction',
-           'cross_entropy_fast', 'blocked_pairs', 'blocked_forward_flops', 'blocked_activation_bytes']
+           'cross_entropy_fast', 'FastEmbedding', 'FastRMSNorm', 'FastSwiGLU', 'FastSiLUFeedForward', 'FastRoPE',
+           'FastAttention', 'speed_up', 'blocked_pairs', 'blocked_forward_flops', 'blocked_activation_bytes']
 
 # %% ../nbs/11_fast.ipynb #65ed45b4
 class _Lookup(torch.autograd.Function):
@@ -234,15 +242,64 @@ def cross_entropy_fast(
     return CrossEntropyFunction.apply(logits, targets, keep)
 
 # %% ../nbs/11_fast.ipynb #1f759519
-FAST_OPS = {
-    "embedding": embedding_lookup,  # (weight, ids) -> rows
-    "rms_norm": rms_norm_fused,  # (x, weight, eps) -> normalized x
-    "silu": F.silu,  # (x) -> x · sigmoid(x)
-    "rope": rope_complex,  # (rope module, x, positions) -> rotated x
-    "attention": fused_causal_attention,  # (q, k, v, offset) -> causal attention
-    # (logits, targets) -> mean loss (chapter 09's loop)
-    "cross_entropy": cross_entropy_fast,
+class FastEmbedding(Embedding):
+    "`Embedding` with the hand-written backward of `embedding_lookup`."
+
+    def forward(self, token_ids: Tensor) -> Tensor:
+        return embedding_lookup(self.weight, token_ids.long())  # (..., embedding_dim)
+
+
+class FastRMSNorm(RMSNorm):
+    "`RMSNorm` by PyTorch's fused kernel."
+
+    def forward(self, x: Tensor) -> Tensor:
+        return rms_norm_fused(x, self.weight, self.eps)  # (..., d_model)
+
+
+class FastSwiGLU(SwiGLU):
+    "`SwiGLU` with PyTorch's SiLU."
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))  # (..., d_model)
+
+
+class FastSiLUFeedForward(SiLUFeedForward):
+    "`SiLUFeedForward` with PyTorch's SiLU."
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.w2(F.silu(self.w1(x)))  # (..., d_model)
+
+
+class FastRoPE(RotaryPositionalEmbedding):
+    "RoPE as one complex multiply per pair."
+
+    def forward(self, x: Tensor, token_positions: Tensor) -> Tensor:
+        return rope_complex(self, x, token_positions)  # (..., seq, d_k)
+
+
+class FastAttention(MultiHeadSelfAttention):
+    "Causal self-attention by PyTorch's fused kernel."
+
+    attend = staticmethod(fused_causal_attention)
+
+
+FAST_TWINS = {
+    Embedding: FastEmbedding,
+    RMSNorm: FastRMSNorm,
+    SwiGLU: FastSwiGLU,
+    SiLUFeedForward: FastSiLUFeedForward,
+    RotaryPositionalEmbedding: FastRoPE,
+    MultiHeadSelfAttention: FastAttention,
 }
+
+
+def speed_up(model: nn.Module) -> nn.Module:
+    """Give every module of `model` that has a twin in `FAST_TWINS` the twin's class,
+    in place: same parameters, same state dict, same results within rounding."""
+    for m in model.modules():
+        m.__class__ = FAST_TWINS.get(type(m), type(m))
+    return model
+
 
 # %% ../nbs/11_fast.ipynb #58debaeb
 def blocked_pairs(seq_len: int, block_size: int = 64) -> int:

@@ -5,27 +5,14 @@
 # %% ../nbs/04_layers.ipynb #17f0255e
 from __future__ import annotations
 
-import importlib
 import math
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['fast_op', 'Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
+__all__ = ['Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
            'RotaryPositionalEmbedding', 'check_rope_input', 'softmax', 'scaled_dot_product_attention']
-
-# %% ../nbs/04_layers.ipynb #a7092195
-_FAST_OPS: dict = {}  # chapter 11's twins by name, filled at first use
-
-
-def fast_op(name: str):
-    "Chapter 11's fast twin of a plain function, by name (`'rms_norm'`, ...)."
-    if not _FAST_OPS:
-        # a later chapter: import lazily
-        fast = importlib.import_module("llm_tutorial.fast")
-        _FAST_OPS.update(fast.FAST_OPS)
-    return _FAST_OPS[name]
 
 # %% ../nbs/04_layers.ipynb #e93f9bd1
 class Linear(nn.Module):
@@ -68,11 +55,9 @@ class Embedding(nn.Module):
         embedding_dim: int,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        fast: bool = False,
     ):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.fast = fast  # chapter 11's lookup (same weights, same result)
         shape = (num_embeddings, embedding_dim)
         # (vocab, d)
         self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
@@ -90,8 +75,6 @@ class Embedding(nn.Module):
         if dt not in (torch.int32, torch.int64):
             # indexing reads uint8 as a mask, rejects int16
             token_ids = token_ids.long()
-        if self.fast:
-            return fast_op("embedding")(self.weight, token_ids)
         return self.weight[token_ids]  # (..., embedding_dim): row i is token i's vector
 
     def extra_repr(self):
@@ -107,23 +90,20 @@ class RMSNorm(nn.Module):
         eps: float = 1e-5,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        fast: bool = False,
     ):
         super().__init__()
-        self.d_model, self.eps, self.fast = d_model, eps, fast
+        self.d_model, self.eps = d_model, eps
         # (d_model,)
         self.weight = nn.Parameter(torch.ones(d_model, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> (..., d_model), same dtype as x
-        if self.fast:
-            return fast_op("rms_norm")(x, self.weight, self.eps)
         x32 = x.to(torch.promote_types(x.dtype, torch.float32))  # (..., d_model)
         rms = torch.sqrt(x32.square().mean(dim=-1, keepdim=True) + self.eps)  # (..., 1)
         return (x32 / rms * self.weight).to(x.dtype)  # (..., d_model)
 
     def extra_repr(self):
-        return f"{self.d_model}, eps={self.eps}" + (", fast=True" if self.fast else "")
+        return f"{self.d_model}, eps={self.eps}"
 
 # %% ../nbs/04_layers.ipynb #fa7e3dda
 def silu(x: Tensor) -> Tensor:
@@ -152,19 +132,17 @@ class SwiGLU(nn.Module):
         d_ff: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        fast: bool = False,
     ):
         super().__init__()
         d_ff = d_ff or swiglu_d_ff(d_model)
-        self.d_model, self.d_ff, self.fast = d_model, d_ff, fast
+        self.d_model, self.d_ff = d_model, d_ff
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)  # (d_model, d_ff)
         self.w3 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> hidden (..., d_ff) -> (..., d_model)
-        act = fast_op("silu") if self.fast else silu
-        return self.w2(act(self.w1(x)) * self.w3(x))
+        return self.w2(silu(self.w1(x)) * self.w3(x))
 
 # %% ../nbs/04_layers.ipynb #04e68861
 class SiLUFeedForward(nn.Module):
@@ -177,18 +155,16 @@ class SiLUFeedForward(nn.Module):
         d_ff: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        fast: bool = False,
     ):
         super().__init__()
         d_ff = d_ff or 4 * d_model
-        self.d_model, self.d_ff, self.fast = d_model, d_ff, fast
+        self.d_model, self.d_ff = d_model, d_ff
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)  # (d_ff, d_model)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)  # (d_model, d_ff)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (..., d_model) -> (..., d_model)
-        act = fast_op("silu") if self.fast else silu
-        return self.w2(act(self.w1(x)))
+        return self.w2(silu(self.w1(x)))
 
 # %% ../nbs/04_layers.ipynb #a0c9df93
 class RotaryPositionalEmbedding(nn.Module):

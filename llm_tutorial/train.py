@@ -36,8 +36,6 @@ from .utf8 import save_vocab_merges
 from .model import TransformerLM
 
 
-from .layers import fast_op
-
 # %% auto #0
 __all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
            'print_progress', 'idle_cores', 'set_threads', 'train_main']
@@ -440,6 +438,12 @@ def _compute(run: RunState, records: list[dict]) -> None:
     c, device = run.config, run.device
     run.log = RunLog(run.out / "log.jsonl" if run.master else None, records)
     run.wandb = _init_wandb(c) if c.wandb and run.master else None
+    loss_fn = cross_entropy
+    if c.fast:  # chapter 11's twins: same weights, same results, less time
+        from llm_tutorial.fast import cross_entropy_fast, speed_up
+
+        speed_up(run.model)
+        loss_fn = cross_entropy_fast
     if c.compile:
         run.model = torch.compile(run.model)
     if run.dist["ddp"]:
@@ -450,8 +454,7 @@ def _compute(run: RunState, records: list[dict]) -> None:
     run.compute = dict(
         autocast=_autocast(device, c.dtype),
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
-        # chapter 11's twin
-        loss_fn=fast_op("cross_entropy") if c.fast else cross_entropy,
+        loss_fn=loss_fn,
         params=[p for p in run.model.parameters() if p.requires_grad],
         flops_per_token=train_flops_per_token(c.model_config(), c.context_length),
         peak=peak,

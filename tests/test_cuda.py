@@ -16,6 +16,7 @@ import torch
 from llm_tutorial.checkpoint import load_checkpoint, read_checkpoint
 from llm_tutorial.data import get_batch
 from llm_tutorial.generate import generate
+from llm_tutorial.fast import speed_up
 from llm_tutorial.model import TransformerLM
 from llm_tutorial.config import TrainConfig
 from llm_tutorial.data import TrainData
@@ -37,8 +38,10 @@ SEQ = np.array([(i * 7 + i // 13) % 50 for i in range(20_000)], dtype=np.uint16)
 
 
 def _model(fast: bool) -> TransformerLM:
+    "The plain model, or with chapter 11's twins (`speed_up`)."
     torch.manual_seed(0)
-    return TransformerLM(**SHAPE, fast=fast)
+    m = TransformerLM(**SHAPE)
+    return speed_up(m) if fast else m
 
 
 def _tiny(tmp_path, name: str, **kw) -> TrainConfig:

@@ -83,3 +83,63 @@ def test_patch_only_extends_a_class_of_an_earlier_notebook():
         patched = set().union(*map(_patched_classes, trees))
         split += [f"{nb.name}: {c}" for c in sorted(defined & patched)]
     assert not split, f"classes split by @patch in their own notebook: {split}"
+
+
+# A later chapter's module imported on purpose (issue 33): training applies chapter 11's
+# twins when its config asks for speed, and the command line imports every command.
+LATER_ON_PURPOSE = {
+    ("train", "fast"),
+    ("cli", "exercises"),
+    ("cli", "speedrun"),
+}
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules `path` imports anywhere (function-level imports included,
+    and `importlib` by name: a string 'llm_tutorial.NAME')."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            name = node.module or ""
+            if node.level == 1:
+                found |= {name.split(".")[0]} if name else {a.name for a in node.names}
+            elif name.startswith("llm_tutorial."):
+                found.add(name.split(".")[1])
+            elif name == "llm_tutorial":
+                found |= {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if "." in a.name}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = re.fullmatch(r"llm_tutorial\.(\w+)", node.value)
+            found |= {m.group(1)} if m else set()
+    return (found & modules) - {path.stem}
+
+
+def test_import_graph_follows_the_book():
+    """No import cycle among the package's modules, and no module imports a later
+    chapter's module (by the notebook it is written in), but for LATER_ON_PURPOSE."""
+    paths = {
+        p.stem: p
+        for p in (ROOT / "llm_tutorial").glob("*.py")
+        if p.stem not in ("_modidx", "__init__")
+    }
+    graph = {m: _imports(p, set(paths)) for m, p in paths.items()}
+    source = re.compile(r"File to edit: \.\./nbs/(\S+)\.ipynb")
+    chapter = {
+        m: source.search(p.read_text(encoding="utf-8"))[1] for m, p in paths.items()
+    }
+    later = {(m, d) for m in graph for d in graph[m] if chapter[d] > chapter[m]}
+    assert later <= LATER_ON_PURPOSE, sorted(later - LATER_ON_PURPOSE)
+    state = {}  # module -> "open" while on the path, "done" after
+
+    def visit(m, path):
+        if state.get(m) == "open":
+            raise AssertionError("import cycle: " + " -> ".join(path + [m]))
+        if state.get(m) != "done":
+            state[m] = "open"
+            for d in sorted(graph[m]):
+                visit(d, path + [m])
+            state[m] = "done"
+
+    for m in sorted(graph):
+        visit(m, [])
