@@ -63,7 +63,7 @@ def test_dry_run_end_to_end(tmp_path):
         timeout=1200,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert "== 1/2 CUDA tests (device cpu)" in p.stdout and " passed" in p.stdout
+    assert "== 1/3 CUDA tests (device cpu)" in p.stdout and " passed" in p.stdout
     lines = (tmp_path / "res" / "gpu_check.jsonl").read_text().splitlines()
     assert len(lines) == 1
     res = json.loads(lines[0])["results"]
