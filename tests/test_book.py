@@ -268,6 +268,7 @@ def test_readme_shows_latest_main_job():
     )
 
 
+@pytest.mark.slow  # headless Chromium over the built book: about 40 s
 def test_in_browser(site):
     """Every page in headless Chromium: internal links, images, typeset math, no
     traceback; with LLM_TUTORIAL_SCREENSHOTS=DIR also one screenshot per page in DIR

@@ -91,6 +91,7 @@ MAIN_KNOBS |= dict(vocab_size=300, bpe_train_bytes=200_000, doc_eval_stories=20)
 MAIN_KNOBS |= dict(warmup_steps=2, max_steps=8, eval_batches=2)
 
 
+@pytest.mark.slow  # two main jobs and a train run: about 35 s
 def test_the_main_job_runs_twice_and_never_takes_a_train_run(tmp_path, tokens, cache):
     (tmp_path / "tiny.json").write_text(json.dumps(MAIN_KNOBS))
     main = ["main", "--config", tmp_path / "tiny.json", "--out", tmp_path / "m"]

@@ -136,6 +136,7 @@ def test_train_then_generate_text_file(tmp_path, cache):
     assert g.stdout.startswith("The cat")
 
 
+@pytest.mark.slow  # the story-corpus and text-file round trips run by default
 def test_train_then_generate_token_files(tmp_path, tokens, cache):
     base = [
         "train",
