@@ -37,8 +37,8 @@ from .model import TransformerLM
 
 
 # %% auto #0
-__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'RunState', 'train',
-           'print_progress', 'idle_cores', 'set_threads', 'train_main']
+__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'Compute', 'RunState',
+           'train', 'print_progress', 'idle_cores', 'set_threads', 'train_main']
 
 # %% ../nbs/09_train.ipynb #26e7019b
 from llm_tutorial.optim import (
@@ -259,6 +259,19 @@ class TrainResult:
 
 # %% ../nbs/09_train.ipynb #a5aad2a6
 @dataclass
+class Compute:
+    "How every step of the run computes, set once by `_compute`."
+
+    autocast: typing.Any  # bfloat16/float16 autocast, or a nullcontext
+    scaler: torch.amp.GradScaler | None  # float16 only
+    loss_fn: typing.Callable  # (logits, targets) -> mean loss
+    params: list  # the trained parameters (what clipping sees)
+    flops_per_token: float  # training FLOPs per token, for MFU
+    peak: float | None  # the device's peak FLOP/s (None: not known)
+    peak_source: str  # where `peak` comes from
+
+
+@dataclass
 class RunState:
     "A training run in progress: what the loop reads and updates."
 
@@ -281,8 +294,7 @@ class RunState:
     last_ckpt: Path | None = None
     last_ckpt_step: int | None = None
     final: dict = field(default_factory=dict)
-    # autocast, scaler, loss_fn, params, MFU figures
-    compute: dict = field(default_factory=dict)
+    compute: Compute | None = None  # how each step runs (`_compute`)
     log: RunLog | None = None
     wandb: typing.Any = None
     stop: bool = False  # Ctrl-C asked for a stop at the next step boundary
@@ -451,7 +463,7 @@ def _compute(run: RunState, records: list[dict]) -> None:
         run.model = torch.nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
     run.raw = unwrap_model(run.model)
     peak, source = device_peak_flops(device, c.dtype, c.peak_tflops)
-    run.compute = dict(
+    run.compute = Compute(
         autocast=_autocast(device, c.dtype),
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
         loss_fn=loss_fn,
@@ -486,16 +498,16 @@ def _config_record(run: RunState) -> dict:
         "world_size": run.dist["world_size"],
         "params": sum(p.numel() for p in run.raw.parameters()),
         "data": run.data.info,
-        "flops_per_token": run.compute["flops_per_token"],
-        "peak_flops": run.compute["peak"],
-        "peak_source": run.compute["peak_source"],
+        "flops_per_token": run.compute.flops_per_token,
+        "peak_flops": run.compute.peak,
+        "peak_source": run.compute.peak_source,
     }
 
 # %% ../nbs/09_train.ipynb #c7289860
 def _evaluate(run: RunState, step: int) -> dict:
     """Losses on fixed random windows and, for stories, on whole stories; emitted and
     returned."""
-    c, data, raw, autocast = run.config, run.data, run.raw, run.compute["autocast"]
+    c, data, raw, autocast = run.config, run.data, run.raw, run.compute.autocast
     raw.eval()
     t0 = time.perf_counter()
     g = torch.Generator()
@@ -594,12 +606,12 @@ def _forward_backward(run: RunState, step: int) -> float:
         )  # (micro_bs, context) each
         last = micro == c.grad_accum_steps - 1
         with nullcontext() if not ddp or last else run.model.no_sync():
-            with comp["autocast"]:
+            with comp.autocast:
                 logits = run.model(x)  # (micro_bs, context, vocab)
             flat = logits.float().reshape(-1, logits.shape[-1])
-            loss = comp["loss_fn"](flat, y.reshape(-1))
+            loss = comp.loss_fn(flat, y.reshape(-1))
             scaled = loss / c.grad_accum_steps
-            (comp["scaler"].scale(scaled) if comp["scaler"] else scaled).backward()
+            (comp.scaler.scale(scaled) if comp.scaler else scaled).backward()
         loss_sum += loss.detach()
     if ddp:
         torch.distributed.all_reduce(loss_sum, op=torch.distributed.ReduceOp.AVG)
@@ -628,11 +640,11 @@ def _optimizer_step(run: RunState) -> float:
     """Clip the gradients to a global norm of `grad_clip` (0: none), step the
     optimizer (through the scaler in float16), update the average with the new
     weights, clear the gradients; returns the norm before clipping."""
-    c, scaler = run.config, run.compute["scaler"]
+    c, scaler = run.config, run.compute.scaler
     if scaler:
         scaler.unscale_(run.opt)
     clip = c.grad_clip if c.grad_clip > 0 else float("inf")
-    gnorm = gradient_clipping(run.compute["params"], clip)
+    gnorm = gradient_clipping(run.compute.params, clip)
     if scaler:
         scaler.step(run.opt)
         scaler.update()
@@ -662,14 +674,14 @@ def _log_step(
             "tokens_per_s": tps,
             "time": run.wall(),
         }
-        if comp["peak"]:
-            rec["mfu"] = mfu(tps, comp["flops_per_token"], comp["peak"], world)
+        if comp.peak:
+            rec["mfu"] = mfu(tps, comp.flops_per_token, comp.peak, world)
         _emit(run, rec)
     if bar.n % 10 == 0 or done == run.steps:
         avg = run.tokens_per_step * (done - run.start) / max(run.train_time, 1e-9)
         shown = dict(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{avg:,.0f}")
-        if comp["peak"]:
-            share = mfu(avg, comp["flops_per_token"], comp["peak"], world)
+        if comp.peak:
+            share = mfu(avg, comp.flops_per_token, comp.peak, world)
             shown["mfu"] = f"{100 * share:.1f}%"
         bar.set_postfix(**shown, refresh=False)
     bar.update(1)

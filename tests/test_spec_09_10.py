@@ -31,14 +31,14 @@ FB_BODY = """\
         x, y = get_batch(run.data.train, run.micro_bs, c.context_length,
                          run.device, generator=g)
         logits = run.model(x)
-        loss = run.compute["loss_fn"](logits.reshape(-1, logits.shape[-1]),
+        loss = run.compute.loss_fn(logits.reshape(-1, logits.shape[-1]),
                                       y.reshape(-1))
         (loss / c.grad_accum_steps).backward()
         total += loss.item()
     return total / c.grad_accum_steps
 """
 OS_BODY = """\
-    params = [p for p in run.compute["params"] if p.grad is not None]
+    params = [p for p in run.compute.params if p.grad is not None]
     norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params)).item()
     clip = run.config.grad_clip
     if clip > 0 and norm > clip:
