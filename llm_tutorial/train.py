@@ -531,11 +531,9 @@ def _evaluate(run: RunState, step: int) -> dict:
                 run.micro_bs,
                 autocast,
             )
-            rec.update(
-                doc_val_loss=d["loss"],
-                doc_val_docs=d["docs"],
-                doc_val_skipped=d["skipped"],
-            )
+            if d["docs"]:  # none when every story is longer than the context
+                rec["doc_val_loss"] = d["loss"]
+            rec.update(doc_val_docs=d["docs"], doc_val_skipped=d["skipped"])
     if data.entropy_floor is not None:
         rec["entropy_floor"] = data.entropy_floor
     rec["peak_mem_mb"] = peak_memory_mb(run.device)
@@ -880,6 +878,8 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
     )
     if "doc_val_loss" in f:
         msg += f", whole-story validation {f['doc_val_loss']:.4f}"
+    elif f.get("doc_val_skipped"):  # every story is longer than the context
+        msg += f", no whole-story validation (stories > {config.context_length} tokens)"
     if f.get("entropy_floor") is not None:
         msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
     print(msg)

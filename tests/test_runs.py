@@ -88,6 +88,8 @@ def test_train_then_generate_story_corpus(tmp_path, cache):
         env=cache,
     )
     assert p.returncode == 0, p.stderr
+    assert "Warning" not in p.stderr, p.stderr  # the loss plot of a 32-token context
+    assert "no whole-story validation (stories > 32 tokens)" in p.stdout, p.stdout
     assert (tmp_path / "r" / "vocab.json").is_file() and (
         tmp_path / "r" / "merges.txt"
     ).is_file()
