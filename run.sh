@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # llm_tutorial's two commands (see README):
 #   bash run.sh main [options]   set up .venv (runtime only) and run the main job
-#   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: ruff, nbdev_test over all
-#                                notebooks, then pytest tests/ (project checks, README, offline book build
-#                                and, where Chromium is installed or installable as root, its browser check)
-#                                (--slow: also the #| slow cells, with LLM_TUTORIAL_SLOW=1)
+#   bash run.sh test [--slow]    set up .venv (with dev tools) and run every test: ruff, then pytest tests/
+#                                on two workers: every notebook as nbdev_test runs it, project checks,
+#                                README, offline book build and, where Chromium is installed or installable
+#                                as root, its browser check (--slow: also the #| slow cells and the long
+#                                cases, with LLM_TUTORIAL_SLOW=1)
 #   bash run.sh setup            set up .venv with dev tools (JupyterLab included) and stop
 # Variables: PYTHON (default python3), VENV (default .venv),
 #            TORCH (pip requirement for PyTorch, default torch==2.13.0; e.g.
@@ -69,8 +70,7 @@ case "$cmd" in
     setup dev
     shared_env
     browser
-    flags=""
-    [ "${1:-}" = "--slow" ] && flags="slow" && export LLM_TUTORIAL_SLOW=1   # the chapters' heavy-cell switch
+    [ "${1:-}" = "--slow" ] && export LLM_TUTORIAL_SLOW=1   # the chapters' heavy-cell switch
     export MPLBACKEND=Agg
     # the exercise checks leave a warm worker (appendix F): none outlives the tests
     trap '"$VENV/bin/python" -c "from llm_tutorial.exercises import warm_stop as s; s()" \
@@ -79,22 +79,14 @@ case "$cmd" in
     echo "== ruff check (88 columns, one statement a line: notebooks, tools, tests)"
     "$VENV/bin/ruff" check --no-cache .
     t1=$SECONDS
-    n=$(ls nbs/*.ipynb | wc -l)
-    [ "$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }
-    # the chapters that read the shipped data run in pytest instead, on a fresh offline
-    # clone (tests/test_fresh_clone.py): each notebook runs once (--slow: all run here)
-    offline=$("$VENV/bin/python" tests/test_fresh_clone.py)
-    skip="^([_.]|(${offline// /|})\.ipynb$)"
-    [ -n "$flags" ] && skip="^[_.]"
-    echo "== nbdev_test on $n notebooks${flags:+ (flags: $flags)}, but for $offline" \
-      "(pytest runs these on an offline clone)"
-    "$VENV/bin/nbdev_test" --n_workers 2 --timing --flags "$flags" --skip_file_re "$skip"
+    echo "== pytest tests/: every chapter (tests/test_notebooks.py, as nbdev_test runs it;" \
+      "those that read the shipped data on a fresh offline clone) and the project's tests," \
+      "on two workers, the longest first"
+    "$VENV/bin/python" -m pytest -q --durations=15 -n 2 --dist loadfile \
+      --no-loadscope-reorder tests
     t2=$SECONDS
-    echo "== pytest tests/"
-    "$VENV/bin/python" -m pytest -q --durations=15 tests
-    t3=$SECONDS
-    echo "== times: ruff $((t1 - t0)) s, nbdev_test $((t2 - t1)) s, pytest $((t3 - t2)) s," \
-      "all $((t3 - t0)) s (set-up excluded)" ;;
+    echo "== times: ruff $((t1 - t0)) s, pytest $((t2 - t1)) s, all $((t2 - t0)) s" \
+      "(set-up excluded)" ;;
   *)
     sed -n '2,12p' "$0"; exit 2 ;;
 esac
