@@ -1,6 +1,7 @@
 """Shared by the tests: no warm exercise worker outlives the test session, and tests
-marked `slow` run only with `bash run.sh test --slow` (LLM_TUTORIAL_SLOW=1). `bash run.sh
-test` runs them on two pytest-xdist workers, the chapters included (test_notebooks)."""
+marked `slow` run only with `bash run.sh test --slow` (LLM_TUTORIAL_SLOW=1). `bash
+run.sh test` runs them on two pytest-xdist workers, the chapters included
+(tests/test_notebooks.py)."""
 
 import os, signal
 
@@ -23,7 +24,8 @@ def pytest_configure(config):
 # same time. (`--dist loadgroup` would split a file, but pytest-xdist 3.8 ignores its
 # groups under pytest 9.)
 LONGEST = ["test_notebooks", "test_runs", "test_fresh_clone", "test_reliability",
-           "test_book", "test_exercises", "test_speedrun", "test_gpu_check", "test_ddp"]  # fmt: skip
+           "test_book", "test_exercises", "test_speedrun", "test_gpu_check",
+           "test_ddp"]  # fmt: skip
 
 
 def _rank(item) -> int:

@@ -6,8 +6,8 @@ committed (`git ls-files`: tracked files and new ones not ignored, so data that
 above it and no `LLM_TUTORIAL_SHARED`; empty data and tiktoken caches; no network (every
 download goes to a closed port, host names do not resolve). Each chapter runs as
 `nbdev_test` runs it (nbdev's `test_nb`, `#| slow` cells left out), importing the
-clone's package, in one process per group of chapters. No chapter may fail, touch the network or
-print that it skipped a demonstration. Prints each chapter's wall time.
+clone's package, in one process per group of chapters. No chapter may fail, touch the
+network or print that it skipped a demonstration. Prints each chapter's wall time.
 """
 
 import json, os, re, shutil, subprocess, sys
@@ -111,7 +111,7 @@ def _env(tmp: Path, clone: Path) -> dict:
 
 @pytest.mark.parametrize("chapters", WORKERS, ids=["+".join(w) for w in WORKERS])
 def test_chapters_run_offline_on_a_fresh_clone(tmp_path, chapters):
-    "A group of chapters in one process (pytest-xdist runs the two groups side by side)."
+    "A group of chapters in one process."
     clone = tmp_path / "clone"
     _clone(clone)
     p = subprocess.run(
