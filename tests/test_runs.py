@@ -1,12 +1,15 @@
 """Run folders under real processes: `train` then `generate` with no other option, two
 runs on one folder, Ctrl-C, resuming another run's checkpoint, a finished run, bad
-input that must give one `error:` line."""
+input that must give one `error:` line. Commands are forked from a process that has
+imported torch (tests/forkrun.py); Ctrl-C and kill use new processes."""
 
-import json, os, re, signal, subprocess, sys, time
+import atexit, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from forkrun import ForkRunner
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 TINY = [
@@ -42,14 +45,20 @@ TINY = [
 ]
 
 
+_forker = []  # this process's ForkRunner, started by the first command
+
+
 def run(*args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**ENV, **(env or {})},
-        timeout=timeout,
-    )
+    "`llm-tutorial ARGS`: forked from a server that has imported torch (tests/forkrun)."
+    args, env = list(map(str, args)), {**ENV, **(env or {})}
+    if os.environ.get("LLM_TUTORIAL_SLOW"):  # --slow: every command a new process
+        cmd = [sys.executable, "-m", "llm_tutorial.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=timeout)  # fmt: skip
+    if not _forker:
+        _forker.append(ForkRunner(ENV))
+        atexit.register(_forker[0].close)
+    return _forker[0].run(args, env, timeout)
 
 
 def one_error_line(p):
@@ -271,7 +280,12 @@ def test_two_runs_one_folder(tmp_path, tokens):
         second = run(*args, "--max-steps", "5")
         assert second.returncode == 1
         assert f"another run (process {first.pid}) is using" in one_error_line(second)
-        # Ctrl-C: a checkpoint, exit 130, no final line
+        # Ctrl-C once it trains: a checkpoint, exit 130, no final line
+        log = tmp_path / "r" / "log.jsonl"
+        for _ in range(600):
+            if log.is_file() and '"kind": "train"' in log.read_text():
+                break
+            time.sleep(0.1)
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=120)
         assert first.returncode == 130, err
