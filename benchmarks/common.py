@@ -2,7 +2,7 @@
 
 Every benchmark appends one JSON object per run to benchmarks/results/<bench>.jsonl:
 {"bench": ..., "when": ISO-8601 UTC, "machine": {...}, "results": {...}} The book's
-performance appendix (nbs/90_performance.ipynb) renders the latest line of each file."""
+performance appendix (nbs/92_performance.ipynb) renders the latest line of each file."""
 
 import datetime, json, os, platform, subprocess, time
 from pathlib import Path

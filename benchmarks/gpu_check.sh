@@ -27,7 +27,7 @@ if [ "$dry" = 1 ]; then
   echo "== test cells of chapters 09 and 10 on the device: skipped in a dry run"
 elif [ -x "$NBT" ]; then
   echo "== test cells of chapters 09 and 10 (their training runs use device auto: the GPU)"
-  for nb in nbs/09_train.ipynb nbs/10_generate.ipynb; do "$NBT" --path "$nb"; done
+  for nb in nbs/09d_train.ipynb nbs/10_generate.ipynb; do "$NBT" --path "$nb"; done
 else
   echo "== test cells skipped: no nbdev_test next to $PY (bash run.sh setup installs it)"
 fi

@@ -10,8 +10,7 @@ from pathlib import Path
 from .files import atomic_write
 
 # %% auto #0
-__all__ = ['SLOW_ENV', 'bytes_to_unicode', 'unicode_to_bytes', 'save_vocab_merges', 'load_vocab_merges', 'slow_enabled',
-           'heavy_cells']
+__all__ = ['bytes_to_unicode', 'unicode_to_bytes', 'save_vocab_merges', 'load_vocab_merges']
 
 # %% ../nbs/01_bytes.ipynb #0eb56b05
 def bytes_to_unicode() -> dict[int, str]:
@@ -110,67 +109,3 @@ def load_vocab_merges(
             )
         merges.append((_str_to_token(parts[0], u2b), _str_to_token(parts[1], u2b)))
     return vocab, merges
-
-# %% ../nbs/01_bytes.ipynb #197f43e0
-SLOW_ENV = "LLM_TUTORIAL_SLOW"
-
-
-_RUN_SLOW = {"on": None}  # None: follow the environment variable
-
-
-_OFF = ("", "0", "false", "no", "off")
-
-
-def slow_enabled() -> bool:
-    """Whether `#| slow` cells run: `heavy_cells(run)`'s choice, else
-    `LLM_TUTORIAL_SLOW`."""
-    if _RUN_SLOW["on"] is not None:
-        return _RUN_SLOW["on"]
-    return os.environ.get(SLOW_ENV, "").strip().lower() not in _OFF
-
-
-def _is_slow(lines: list[str]) -> bool:
-    "Whether a cell's first source lines carry nbdev's `#| slow` flag."
-    return any(l.replace(" ", "").strip() == "#|slow" for l in lines[:5])
-
-
-def _skip_slow(lines: list[str]) -> list[str]:
-    """IPython input transformer: while heavy cells are off, a `#| slow` cell prints a
-    note."""
-    if slow_enabled() or not _is_slow(lines):
-        return lines
-    msg = (
-        "skipped a heavy cell (#| slow): its saved output is the one shown in the "
-        "book; "
-        f"to run it, start Jupyter with {SLOW_ENV}=1 or call heavy_cells(True) first"
-    )
-    return [f"print({msg!r})\n"]
-
-# %% ../nbs/01_bytes.ipynb #11571cb2
-def heavy_cells(run: bool | None = None) -> bool:
-    """The chapter's switch for its `#| slow` cells; returns whether they run. `run`:
-    True or False, or None to read `LLM_TUTORIAL_SLOW`. In Jupyter, while off, Run
-    All skips those cells (each prints a note); under `nbdev_test` it changes
-    nothing, since `nbdev_test` skips them itself unless `--flags slow`."""
-    _RUN_SLOW["on"] = run
-    on = slow_enabled()
-    shell = _ipython()
-    if shell is None or os.environ.get("IN_TEST"):
-        return on
-    others = [
-        t
-        for t in shell.input_transformers_cleanup
-        if getattr(t, "__name__", "") != "_skip_slow"
-    ]
-    shell.input_transformers_cleanup[:] = others + [_skip_slow]
-    skipped = f"are skipped by Run All (saved outputs shown; {SLOW_ENV}=1 runs them)"
-    print(f"heavy cells (#| slow) {'run' if on else skipped}")
-    return on
-
-
-def _ipython():
-    "The running IPython shell, or None outside one."
-    try:
-        return get_ipython()  # noqa: F821 (defined inside IPython only)
-    except NameError:
-        return None

@@ -226,7 +226,7 @@ def markdown_outputs(path) -> str:
 def test_performance_appendix_is_current():
     """The appendix shows the latest line of every benchmarks/results/*.jsonl: re-run it
     after a benchmark."""
-    shown = markdown_outputs(ROOT / "nbs" / "90_performance.ipynb")
+    shown = markdown_outputs(ROOT / "nbs" / "92_performance.ipynb")
     stale = []
     for f in sorted((ROOT / "benchmarks" / "results").glob("*.jsonl")):
         if f.stem == "speedrun":  # appendix D's table: test_speedrun checks it
@@ -244,10 +244,10 @@ def test_performance_appendix_is_current():
         if f"Measured **{when}**" not in shown:
             stale.append(f"{f.name} (latest run {when})")
     assert not stale, (
-        "nbs/90_performance.ipynb does not show the latest results of "
+        "nbs/92_performance.ipynb does not show the latest results of "
         + ", ".join(stale)
-        + ": re-run it (python tools/execute_chapter.py nbs/90_performance.ipynb; "
-        "nbdev_clean --fname nbs/90_performance.ipynb)"
+        + ": re-run it (python tools/execute_chapter.py nbs/92_performance.ipynb; "
+        "nbdev_clean --fname nbs/92_performance.ipynb)"
     )
 
 

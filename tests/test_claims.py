@@ -101,7 +101,7 @@ SLIPS = {
             "on 64 cores."
         ),
     ),
-    "09_train.ipynb": notebook(
+    "09d_train.ipynb": notebook(
         *exercises(3),
         md(
             "AdamW moves every weight by about the rate per step, Exercise 4 of "
@@ -128,7 +128,7 @@ SLIPS = {
 }
 EXPECTED = {  # the slip -> what the report must name
     "03_tokenizer.ipynb": ["'17.2'", "'24.7'", "'0.3'", "'0.4'"],
-    "09_train.ipynb": [
+    "09d_train.ipynb": [
         "Exercise 4 of chapter 06",
         "Exercise 5",
         "appendix Q",

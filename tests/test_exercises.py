@@ -1,4 +1,4 @@
-"""The exercise edition (appendix `nbs/93_exercises.ipynb`), graded by spec tests.
+"""The exercise edition (appendix `nbs/95_exercises.ipynb`), graded by spec tests.
 
 - a new edition: `check --status` and `check` report every unit "not written";
 - every unit's spec test rejects a unit that raises, and passes the book's answers
@@ -365,7 +365,7 @@ def test_own_package_for_cs336(edition, tmp_path):
 
 CHAPTERS = (
     "00_pytorch 01_bytes 01b_corpus 02_bpe 03_tokenizer 04_layers 05_model 06_optim "
-    "07_data 08_checkpoint 09_train 10_generate 10b_job 10c_cli 11_fast"
+    "07_data 08_checkpoint 09d_train 10_generate 10b_job 10c_cli 11_fast"
 ).split()
 KINDS = "Implement|Predict, then run|Experiment"
 HEADING = re.compile(rf"^### Exercise (\d+) · ({KINDS}): ")
@@ -397,3 +397,17 @@ def test_chapter_ends_with_exercises(chapter):
     units = {u.name.split(".")[-1] for u in UNITS if u.notebook == f"{chapter}.ipynb"}
     mine = {m for s in code for m in re.findall(r"^def my_(\w+)", s, re.M)}
     assert not mine & units, f"my_* duplicates of units: {mine & units}"
+
+
+def test_a_chapter_in_parts():
+    "`--chapter 09` picks the units of 09a-09d; `--chapter 01` only chapter 01's."
+    from llm_tutorial.exercises import _pick
+
+    recs = [
+        dict(chapter=nb.split("_")[0], notebook=nb, name=nb)
+        for nb in ["01_bytes.ipynb", "01b_corpus.ipynb", "09b_evaluate.ipynb",
+                   "09d_train.ipynb"]  # fmt: skip
+    ]
+    names = lambda chapter: [r["name"] for r in _pick(recs, chapter, None)]  # noqa: E731
+    assert names("9") == names("09") == ["09b_evaluate.ipynb", "09d_train.ipynb"]
+    assert names("01") == ["01_bytes.ipynb"] and names("09d") == ["09d_train.ipynb"]

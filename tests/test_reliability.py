@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_runs import ENV, TINY, one_error_line, run
+from test_runs import ENV, TINY, one_error_line, run, train_on
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +27,7 @@ def cache(tmp_path_factory):
 
 def base(tokens, out) -> list:
     "`train` on the tiny token files into `out`."
-    return [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "64",
-        "--out-dir",
-        out,
-    ]
+    return train_on(tokens, "--vocab-size 64 --out-dir", out)
 
 
 def train_losses(folder) -> list:

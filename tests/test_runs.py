@@ -12,37 +12,20 @@ import pytest
 from forkrun import ForkRunner
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-TINY = [
-    "--vocab-size",
-    "300",
-    "--context-length",
-    "32",
-    "--d-model",
-    "32",
-    "--num-layers",
-    "1",
-    "--num-heads",
-    "2",
-    "--d-ff",
-    "64",
-    "--batch-size",
-    "8",
-    "--warmup-steps",
-    "2",
-    "--eval-batches",
-    "2",
-    "--eval-interval",
-    "0",
-    "--checkpoint-interval",
-    "0",
-    "--no-progress",
-    "--device",
-    "cpu",
-    "--bpe-train-bytes",
-    "200000",
-    "--doc-eval-stories",
-    "20",
-]
+TINY = (  # a model and run small enough for seconds of training
+    "--vocab-size 300 --context-length 32 --d-model 32 --num-layers 1 --num-heads 2 "
+    "--d-ff 64 --batch-size 8 --warmup-steps 2 --eval-batches 2 --eval-interval 0 "
+    "--checkpoint-interval 0 --no-progress --device cpu --bpe-train-bytes 200000 "
+    "--doc-eval-stories 20"
+).split()
+
+
+def train_on(tokens, *more) -> list:
+    """`train` on the tiny token files with TINY's settings, then `more` (a string is
+    split at spaces: "--vocab-size 64 --max-steps 4")."""
+    data = ["--train-tokens", tokens / "train.npy", "--val-tokens", tokens / "val.npy"]
+    rest = [w for m in more for w in (m.split() if isinstance(m, str) else [m])]
+    return ["train", *data, *TINY, *rest]
 
 
 _forker = []  # this process's ForkRunner, started by the first command
@@ -149,18 +132,7 @@ def test_train_then_generate_text_file(tmp_path, cache):
 
 @pytest.mark.slow  # the story-corpus and text-file round trips run by default
 def test_train_then_generate_token_files(tmp_path, tokens, cache):
-    base = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "300",
-        "--max-steps",
-        "10",
-    ]
+    base = train_on(tokens, "--vocab-size 300 --max-steps 10")
     # token files with their tokenizer: the tokenizer travels into the run folder
     first = run(
         "train",
@@ -250,20 +222,9 @@ def test_generate_refuses_another_tokenizer(tmp_path, cache):
 
 
 def test_two_runs_one_folder(tmp_path, tokens):
-    args = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "64",
-        "--max-steps",
-        "100000",
-        "--out-dir",
-        tmp_path / "r",
-    ]
+    args = train_on(
+        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r"
+    )
     first = subprocess.Popen(
         [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)],
         env=ENV,
@@ -300,20 +261,9 @@ def test_two_runs_one_folder(tmp_path, tokens):
 
 
 def test_killed_run_leaves_no_lock(tmp_path, tokens):
-    args = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "64",
-        "--max-steps",
-        "100000",
-        "--out-dir",
-        tmp_path / "r",
-    ]
+    args = train_on(
+        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r"
+    )
     first = subprocess.Popen(
         [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)],
         env=ENV,
@@ -333,18 +283,7 @@ def test_killed_run_leaves_no_lock(tmp_path, tokens):
 
 
 def test_resume_checks_the_run(tmp_path, tokens):
-    base = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "64",
-        "--out-dir",
-        tmp_path / "r",
-    ]
+    base = train_on(tokens, "--vocab-size 64 --out-dir", tmp_path / "r")
     assert run(*base, "--max-steps", "6").returncode == 0
     # another model shape: one line naming the field and both values
     p = run(*base, "--max-steps", "8", "--resume", "auto", "--d-model", "64")
@@ -386,18 +325,7 @@ def test_bad_options_are_usage_errors(tmp_path, args, message):
 
 def test_runtime_errors_are_one_line(tmp_path, tokens):
     (tmp_path / "file").write_text("x")
-    base = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "64",
-        "--max-steps",
-        "4",
-    ]
+    base = train_on(tokens, "--vocab-size 64 --max-steps 4")
     p = run(*base, "--out-dir", tmp_path / "file")
     assert p.returncode == 1 and "is a file, not a folder" in one_error_line(p)
     p = run(*base, "--out-dir", tmp_path / "file" / "sub")
@@ -427,20 +355,7 @@ def test_runtime_errors_are_one_line(tmp_path, tokens):
 
 
 def test_generate_bad_input(tmp_path, tokens):
-    base = [
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *TINY,
-        "--vocab-size",
-        "300",
-        "--max-steps",
-        "3",
-        "--out-dir",
-        tmp_path / "r",
-    ]
+    base = train_on(tokens, "--vocab-size 300 --max-steps 3 --out-dir", tmp_path / "r")
     assert run(*base).returncode == 0
     from llm_tutorial.corpus import EOT
     from llm_tutorial.tokenizer import Tokenizer

@@ -8,7 +8,7 @@ import pytest
 from llm_tutorial.exercises import grade_many
 from spec_cases import check_both_ways, versions
 
-GEN, EVAL, CLI = "10_generate.ipynb", "09_evaluate.ipynb", "10c_cli.ipynb"
+GEN, EVAL, CLI = "10_generate.ipynb", "09b_evaluate.ipynb", "10c_cli.ipynb"
 TOPK = "def top_k_filter(logits, k):\n"
 TOPP = "def top_p_filter(logits, p):\n"
 SAMPLE = (
@@ -20,7 +20,7 @@ LOSS = (
     "                  autocast=nullcontext()):\n"
 )
 MAIN = "def main(argv=None):\n"
-TRAIN = "09_train.ipynb"
+TRAIN = "09d_train.ipynb"
 FB = "def _forward_backward(run, step):\n"
 OS = "def _optimizer_step(run):\n"
 FB_BODY = """\

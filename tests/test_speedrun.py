@@ -187,12 +187,12 @@ def test_context_shorter_than_a_story(tmp_path):
 
 def test_appendix_shows_latest_record():
     """Appendix D's table is printed from benchmarks/results/speedrun.jsonl: its saved
-    output names the latest run (re-execute nbs/91_tuning.ipynb after a speedrun)."""
+    output names the latest run (re-execute nbs/93_tuning.ipynb after a speedrun)."""
     root = Path(__file__).resolve().parents[1]
     runs = read_records(root / "benchmarks" / "results" / "speedrun.jsonl")
     if not runs:
         pytest.skip("no speedrun recorded yet")
-    nb = json.loads((root / "nbs" / "91_tuning.ipynb").read_text(encoding="utf-8"))
+    nb = json.loads((root / "nbs" / "93_tuning.ipynb").read_text(encoding="utf-8"))
     shown = "".join(
         "".join(o.get("text", ""))
         for c in nb["cells"]
@@ -200,7 +200,7 @@ def test_appendix_shows_latest_record():
     )
     last = max(r["when"] for r in runs)[:16].replace("T", " ")
     assert f"{len(runs)} runs, " in shown and f"the latest ran {last} UTC" in shown, (
-        "nbs/91_tuning.ipynb does not show the latest speedrun: re-run it (python "
-        "tools/execute_chapter.py nbs/91_tuning.ipynb; nbdev_clean --fname "
-        "nbs/91_tuning.ipynb)"
+        "nbs/93_tuning.ipynb does not show the latest speedrun: re-run it (python "
+        "tools/execute_chapter.py nbs/93_tuning.ipynb; nbdev_clean --fname "
+        "nbs/93_tuning.ipynb)"
     )

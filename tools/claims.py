@@ -246,7 +246,8 @@ class Book:
         "The notebooks that 'chapter KEY' (or 'chapter KEY_STEM') names."
         if stem:
             return [n for n in self.nbs if n == f"{key}_{stem}.ipynb"]
-        return [n for n in self.nbs if n.split("_")[0] == key]
+        # chapter 09 is 09a_config ... 09d_train; chapter 10b is 10b_job
+        return [n for n in self.nbs if re.fullmatch(rf"{key}[a-z]?", n.split("_")[0])]
 
     def appendix(self, letter: str) -> str | None:
         i = ord(letter) - ord("A")

@@ -1,6 +1,6 @@
 """Execute chapters in place, keeping the saved outputs of their `#| slow` cells.
 
-python tools/execute_chapter.py nbs/09_train.ipynb [more ...] [--slow]
+python tools/execute_chapter.py nbs/09d_train.ipynb [more ...] [--slow]
 
 Without `--slow`, every `#| slow` cell is left out of the run and keeps the output it
 had (Jupyter's Run All would instead save the note that it was skipped, which
