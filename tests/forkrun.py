@@ -10,7 +10,7 @@ tracebacks are those of the real command. The tests that press Ctrl-C or kill a 
 start real processes; with `bash run.sh test --slow` every command does
 (LLM_TUTORIAL_SLOW=1)."""
 
-import json, os, select, subprocess, sys, tempfile
+import json, os, select, signal, subprocess, sys, tempfile
 from pathlib import Path
 
 SERVER = r"""
@@ -68,14 +68,19 @@ class ForkRunner:
     "Runs `llm-tutorial ARGS` in a child of a server that has imported torch."
 
     def __init__(self, env: dict):
+        self.env = env
+        self.tmp = Path(tempfile.mkdtemp(prefix="forkrun-"))
+        self._start()
+
+    def _start(self):
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=env,
+            env=self.env,
+            start_new_session=True,  # its group: the server and its commands
         )
-        self.tmp = Path(tempfile.mkdtemp(prefix="forkrun-"))
 
     def run(self, args: list[str], env: dict, timeout: float):
         "The command's CompletedProcess (exit code, stdout, stderr)."
@@ -86,6 +91,9 @@ class ForkRunner:
         self.proc.stdin.write(json.dumps(ask) + "\n")
         self.proc.stdin.flush()
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the command too
+            self.proc.wait()
+            self._start()  # a fresh server for the next command
             raise subprocess.TimeoutExpired(args, timeout)
         code = json.loads(self.proc.stdout.readline())
         stdout = out.read_text(errors="replace")
