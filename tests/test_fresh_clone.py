@@ -137,7 +137,3 @@ def test_chapters_run_offline_on_a_fresh_clone(tmp_path, chapters):
     if "03_tokenizer" in chapters:  # GPT-2's files came from the package into the cache
         cached = tmp_path / "cache" / "tiktoken_cache"
         assert len(list(cached.iterdir())) == 2
-
-
-if __name__ == "__main__":  # the chapters this test runs
-    print(" ".join(CHAPTERS))
