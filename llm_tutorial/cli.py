@@ -73,8 +73,7 @@ def _main_cmd(argv) -> dict:
                 overrides.pop(k, None)
         if a.max_minutes < 0:
             raise ValueError(
-                f"max_minutes must be positive (0: no limit), got {a.max_minutes}"
-            )
+                f"max_minutes must be positive (0: no limit), got {a.max_minutes}")
         if a.samples < 0 or a.validity_samples < 0:
             raise ValueError("samples and validity_samples must be >= 0")
         _check_sampling_args(a.temperature, None, None)
@@ -84,18 +83,10 @@ def _main_cmd(argv) -> dict:
             raise
         p.error(str(e))
     job = dict(
-        corpus=a.corpus,
-        out=a.out,
-        device=a.device,
-        max_minutes=a.max_minutes or None,
-        max_tokens=a.max_tokens,
-        samples=a.samples,
-        validity_samples=a.validity_samples,
-        temperature=a.temperature,
-        seed=a.seed,
-        progress=not a.no_progress,
-        started=_STARTED,
-    )
+        corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,
+        max_tokens=a.max_tokens, samples=a.samples, validity_samples=a.validity_samples,
+        temperature=a.temperature, seed=a.seed, progress=not a.no_progress,
+        started=_STARTED)
     with user_errors("llm-tutorial main", a.debug):
         return main_job(**job, **overrides)
 
@@ -114,16 +105,13 @@ def _later(module: str, name: str):
 COMMANDS = {
     "main": (
         _main_cmd,
-        "the end-to-end job: corpus → tokenizer → training → evaluation → samples",
-    ),
+        "the end-to-end job: corpus → tokenizer → training → evaluation → samples"),
     "train": (
         _later("llm_tutorial.train", "train_main"),
-        "train a model (chapter 09); every TrainConfig knob is an option",
-    ),
+        "train a model (chapter 09); every TrainConfig knob is an option"),
     "generate": (
         _later("llm_tutorial.generate", "generate_main"),
-        "sample text from a checkpoint (chapter 10)",
-    ),
+        "sample text from a checkpoint (chapter 10)"),
     "exercises": (
         _later("llm_tutorial.exercises", "exercises_main"),  # the appendix
         "the exercise edition: write one (new) or grade it (check); appendix",

@@ -10,12 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import llm_tutorial
-from llm_tutorial.files import (
-    atomic_write,
-    data_dir,
-    download,
-    verify_file,
-)
+from .files import atomic_write, data_dir, download, verify_file
 from .grammar import Grammar, logprob, ratio_ci
 from .utf8 import _read_utf8
 
@@ -329,15 +324,8 @@ _RULES_8 = {
 # %% ../nbs/01b_corpus.ipynb #99bbb325
 # the grammar: its rules in the order above
 STORY_GRAMMAR = {
-    **_RULES_1,
-    **_RULES_2,
-    **_RULES_3,
-    **_RULES_4,
-    **_RULES_5,
-    **_RULES_6,
-    **_RULES_7,
-    **_RULES_8,
-}
+    **_RULES_1, **_RULES_2, **_RULES_3, **_RULES_4, **_RULES_5, **_RULES_6, **_RULES_7,
+    **_RULES_8}
 
 # %% ../nbs/01b_corpus.ipynb #eb028bd6
 # The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a
@@ -350,8 +338,7 @@ _EVENTS = [
     (2, " The <SKYTHING> was <SKYADJ>, and <SOUND>.<NEXT>"),
     (2, " {N} told {F} a story about <TALE>.<NEXT>"),
     (2, " “Look!” said {N}. “A <ACOLOR> <ANIMALN> is <DOING> <WHERE>!”<NEXT>"),
-    (2, " Then {N} <MOVED> to <LANDMARK> and <SAWDID>.<NEXT>"),
-]
+    (2, " Then {N} <MOVED> to <LANDMARK> and <SAWDID>.<NEXT>")]
 
 
 def _day_out(events: list, max_events: int) -> dict:
@@ -359,9 +346,7 @@ def _day_out(events: list, max_events: int) -> dict:
     ends the paragraph."""
     rules = {
         f"DAY{k}": [(w, t.replace("<NEXT>", f"<DAY{k + 1}>")) for w, t in events]
-        + [(4, "\n")]
-        for k in range(1, max_events + 1)
-    }
+        + [(4, "\n")] for k in range(1, max_events + 1)}
     return {**rules, f"DAY{max_events + 1}": ["\n"]}
 
 
@@ -378,10 +363,8 @@ def small_story_grammar(max_options: int = 3, max_events: int = 1) -> dict:
             f"{max_events}"
         )
     rules = {
-        r: opts[:max_options]
-        for r, opts in STORY_GRAMMAR.items()
-        if not re.fullmatch(r"DAY\d+", r)
-    }
+        r: opts[:max_options] for r, opts in STORY_GRAMMAR.items()
+        if not re.fullmatch(r"DAY\d+", r)}
     return {**rules, **_day_out(_EVENTS[:max_options], max_events)}
 
 # %% ../nbs/01b_corpus.ipynb #b155e616
@@ -409,11 +392,8 @@ def _drawer(seed: int):
 
 
 def generate_stories(
-    n_stories: int,
-    seed: int = 0,
-    with_logprob: bool = False,
-    grammar: Grammar = STORIES,
-) -> list:
+        n_stories: int, seed: int = 0, with_logprob: bool = False,
+        grammar: Grammar = STORIES) -> list:
     """`n_stories` stories from `grammar` (a list of str), or `(story, logprob)` pairs
     if `with_logprob`."""
     if not isinstance(n_stories, int) or n_stories < 0:
@@ -454,11 +434,8 @@ class EntropyFloor:
 
 # %% ../nbs/01b_corpus.ipynb #9356649f
 def entropy_floor(
-    n_stories: int = 20_000,
-    tokenizer: object | None = None,
-    seed: int = 12345,
-    grammar: Grammar = STORIES,
-) -> EntropyFloor:
+        n_stories: int = 20_000, tokenizer: object | None = None, seed: int = 12345,
+        grammar: Grammar = STORIES) -> EntropyFloor:
     """Entropy rate of the story source (`grammar`) in bits/byte (and nats/token if
     `tokenizer` has `.encode`), by Monte Carlo over `n_stories` stories drawn from
     `seed` (the same seed, the same estimate): the ratio of the mean -log2 p to the
@@ -468,8 +445,7 @@ def entropy_floor(
         raise ValueError(f"n_stories must be an integer >= 2, got {n_stories!r}")
     if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
         raise TypeError(
-            "tokenizer must have an .encode(text) method returning a list of token ids"
-        )
+            "tokenizer must have an .encode(text) method returning a list of token ids")
     pairs = generate_stories(n_stories, seed=seed, with_logprob=True, grammar=grammar)
     nats = np.array([-lp for _, lp in pairs])
     nbytes = np.array([len(s.encode("utf-8")) + len(EOT) for s, _ in pairs])
@@ -503,22 +479,16 @@ def validity(texts, grammar: Grammar = STORIES) -> dict:
     ok = [(t, lp) for t, lp in zip(texts, lps) if lp > -math.inf]
     nbytes = sum(len(t.encode("utf-8")) + len(EOT) for t, _ in ok)
     return {
-        "n": len(texts),
-        "valid": len(ok) / len(texts),
-        "bits_per_byte": (-math.fsum(lp for _, lp in ok) / math.log(2) / nbytes)
-        if ok
-        else math.nan,
-    }
+        "n": len(texts), "valid": len(ok) / len(texts),
+        "bits_per_byte": (-math.fsum(lp for _, lp in ok) / math.log(2) / nbytes) if ok
+        else math.nan}
 
 # %% ../nbs/01b_corpus.ipynb #1a7e6749
 # split -> (seed, bytes)
 STORY_SPLITS = {"train": (1, 8_000_000), "validation": (2, 500_000)}
 _SPLIT_ALIASES = {
-    "train": "train",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-}
+    "train": "train", "validation": "validation", "valid": "validation",
+    "val": "validation"}
 
 
 def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> Path:
@@ -530,8 +500,7 @@ def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> 
     with atomic_write(path, "wb") as f:
         while total < n_bytes:
             chunk = "".join(grammar.sample(draw)[0] + EOT for _ in range(16)).encode(
-                "utf-8"
-            )
+                "utf-8")
             f.write(chunk)
             total += len(chunk)
     return Path(path)
@@ -544,30 +513,20 @@ _TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
 _TS_VALID = "TinyStoriesV2-GPT4-valid.txt"
 _SHAKESPEARE = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
-    "tinyshakespeare/input.txt"
-)
+    "tinyshakespeare/input.txt")
 DATASETS = {
     "tinystories": {
         "train": dict(
-            file=_TS_TRAIN,
-            url=_TS + _TS_TRAIN,
-            size=2_227_753_162,
-            sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443",
-        ),
+            file=_TS_TRAIN, url=_TS + _TS_TRAIN, size=2_227_753_162,
+            sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443"),
         "validation": dict(
-            file=_TS_VALID,
-            url=_TS + _TS_VALID,
-            size=22_502_601,
-            sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d",
-        ),
+            file=_TS_VALID, url=_TS + _TS_VALID, size=22_502_601,
+            sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d"),
     },
     "tinyshakespeare": dict(
-        file="tinyshakespeare.txt",
-        shipped="tinyshakespeare.txt",
-        url=_SHAKESPEARE,
+        file="tinyshakespeare.txt", shipped="tinyshakespeare.txt", url=_SHAKESPEARE,
         size=1_115_394,
-        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-    ),
+        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
 }
 
 # %% ../nbs/01b_corpus.ipynb #41924b02
@@ -585,8 +544,7 @@ def story_file(split: str = "train", corpus: str = "stories") -> Path:
     split = _SPLIT_ALIASES[split]
     fingerprint = STORY_CORPORA[corpus].fingerprint
     return (
-        data_dir() / f"{corpus}-v1-{fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt"
-    )
+        data_dir() / f"{corpus}-v1-{fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt")
 
 
 # the files the package ships (sources and licences: assets/NOTICE.md)
@@ -629,11 +587,9 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
         if not path.is_file():
             if not download_missing:
                 raise FileNotFoundError(
-                    f"{path} not found; put the file there or allow the download"
-                )
+                    f"{path} not found; put the file there or allow the download")
             download(
-                spec["url"], path, sha256=spec.get("sha256"), size=spec.get("size")
-            )
+                spec["url"], path, sha256=spec.get("sha256"), size=spec.get("size"))
         return path
     p = Path(name).expanduser()
     if p.is_file():
@@ -692,14 +648,12 @@ GPT2_URLS = (_GPT2 + "encoder.json", _GPT2 + "vocab.bpe")
 
 GPT2_SHA256 = (
     "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-    "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-)
+    "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")
 
 
 GPT2_CACHE_NAMES = (
     "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
-    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee",
-)
+    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee")
 
 # %% ../nbs/01b_corpus.ipynb #1916d67c
 def _tiktoken_cache() -> Path:

@@ -22,23 +22,12 @@ from torch import Tensor
 from .bpe import train_bpe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import get_batch
-from llm_tutorial.layers import (
-    Embedding,
-    Linear,
-    RMSNorm,
-    RotaryPositionalEmbedding,
-    SwiGLU,
-    scaled_dot_product_attention,
-    silu,
-    softmax,
-)
+from .layers import (
+    Embedding, Linear, RMSNorm, RotaryPositionalEmbedding, SwiGLU,
+    scaled_dot_product_attention, silu, softmax)
 from .model import MultiHeadSelfAttention, TransformerBlock, TransformerLM
-from llm_tutorial.optim import (
-    AdamW,
-    cross_entropy,
-    get_lr_cosine_schedule,
-    gradient_clipping,
-)
+from .optim import (
+    AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping)
 from .tokenizer import Tokenizer
 
 # %% ../nbs/94_cs336.ipynb #0d9fc7a1
@@ -51,8 +40,7 @@ def cs336_key(key: str) -> str:
 
 
 def book_state_dict(
-    weights: dict[str, Tensor], module: torch.nn.Module
-) -> dict[str, Tensor]:
+        weights: dict[str, Tensor], module: torch.nn.Module) -> dict[str, Tensor]:
     "CS336-named `weights` as `module`'s state dict; ValueError: wrong key or shape."
     ours, out = module.state_dict(), {}
     what = type(module).__name__
@@ -102,10 +90,8 @@ def run_train_bpe(
 
 
 def get_tokenizer(
-    vocab: dict[int, bytes],
-    merges: list[tuple[bytes, bytes]],
-    special_tokens: list[str] | None = None,
-) -> Any:
+        vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
+        special_tokens: list[str] | None = None) -> Any:
     "Chapter 03's BPE tokenizer (`encode`, `decode`, `encode_iterable`) of `merges`."
     return Tokenizer(vocab, merges, special_tokens)
 
@@ -117,16 +103,14 @@ def run_linear(d_in: int, d_out: int, weights: Tensor, in_features: Tensor) -> T
 
 
 def run_embedding(
-    vocab_size: int, d_model: int, weights: Tensor, token_ids: Tensor
-) -> Tensor:
+        vocab_size: int, d_model: int, weights: Tensor, token_ids: Tensor) -> Tensor:
     "Rows of `weights` `(vocab_size, d_model)` for `token_ids` `(...)`: `(..., d)`."
     emb = Embedding(vocab_size, d_model, **_like(weights))
     return _loaded(emb, {"weight": weights})(token_ids)
 
 
 def run_rmsnorm(
-    d_model: int, eps: float, weights: Tensor, in_features: Tensor
-) -> Tensor:
+        d_model: int, eps: float, weights: Tensor, in_features: Tensor) -> Tensor:
     "RMSNorm of `in_features` `(..., d_model)` with gain `weights` `(d_model,)`."
     if not eps > 0:  # a negative eps gives NaN for small inputs, NaN everywhere
         raise ValueError(f"run_rmsnorm: eps must be positive, got {eps}")
@@ -140,13 +124,8 @@ def run_silu(in_features: Tensor) -> Tensor:
 
 # %% ../nbs/94_cs336.ipynb #b83f26de
 def run_swiglu(
-    d_model: int,
-    d_ff: int,
-    w1_weight: Tensor,
-    w2_weight: Tensor,
-    w3_weight: Tensor,
-    in_features: Tensor,
-) -> Tensor:
+        d_model: int, d_ff: int, w1_weight: Tensor, w2_weight: Tensor,
+        w3_weight: Tensor, in_features: Tensor) -> Tensor:
     "SwiGLU `w2(silu(w1 x) * w3 x)` with the given weights: `(..., d_model)` -> same."
     ffn = SwiGLU(d_model, d_ff, **_like(w1_weight))
     ws = {"w1.weight": w1_weight, "w2.weight": w2_weight, "w3.weight": w3_weight}
@@ -154,12 +133,8 @@ def run_swiglu(
 
 
 def run_rope(
-    d_k: int,
-    theta: float,
-    max_seq_len: int,
-    in_query_or_key: Tensor,
-    token_positions: Tensor,
-) -> Tensor:
+        d_k: int, theta: float, max_seq_len: int, in_query_or_key: Tensor,
+        token_positions: Tensor) -> Tensor:
     "RoPE of `in_query_or_key` `(..., seq, d_k)` at `token_positions` `(..., seq)`."
     x = in_query_or_key
     rope = RotaryPositionalEmbedding(theta, d_k, max_seq_len, device=x.device)
@@ -172,53 +147,35 @@ def run_softmax(in_features: Tensor, dim: int) -> Tensor:
 
 
 def run_scaled_dot_product_attention(
-    Q: Tensor, K: Tensor, V: Tensor, mask: Tensor | None = None
-) -> Tensor:
+        Q: Tensor, K: Tensor, V: Tensor, mask: Tensor | None = None) -> Tensor:
     "softmax(Q Kᵀ/√d_k) V; boolean `mask` `(..., queries, keys)`, True = may attend."
     return scaled_dot_product_attention(Q, K, V, mask)
 
 # %% ../nbs/94_cs336.ipynb #85ea26fa
 def _attention(
-    d_model: int,
-    num_heads: int,
-    weights: tuple[Tensor, ...],
-    max_seq_len: int | None = None,
-    theta: float | None = None,
+        d_model: int, num_heads: int, weights: tuple[Tensor, ...],
+        max_seq_len: int | None = None, theta: float | None = None,
 ) -> MultiHeadSelfAttention:
     "Chapter 05's attention holding the q, k, v and output projections `weights`."
     attn = MultiHeadSelfAttention(
-        d_model, num_heads, max_seq_len, theta, **_like(weights[0])
-    )
+        d_model, num_heads, max_seq_len, theta, **_like(weights[0]))
     names = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "output_proj.weight")
     return _loaded(attn, dict(zip(names, weights)))
 
 
 def run_multihead_self_attention(
-    d_model: int,
-    num_heads: int,
-    q_proj_weight: Tensor,
-    k_proj_weight: Tensor,
-    v_proj_weight: Tensor,
-    o_proj_weight: Tensor,
-    in_features: Tensor,
-) -> Tensor:
+        d_model: int, num_heads: int, q_proj_weight: Tensor, k_proj_weight: Tensor,
+        v_proj_weight: Tensor, o_proj_weight: Tensor, in_features: Tensor) -> Tensor:
     "Causal multi-head self-attention without RoPE: `(..., seq, d_model)` -> same."
     ws = (q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
     return _attention(d_model, num_heads, ws)(in_features)
 
 # %% ../nbs/94_cs336.ipynb #6881b307
 def run_multihead_self_attention_with_rope(
-    d_model: int,
-    num_heads: int,
-    max_seq_len: int,
-    theta: float,
-    q_proj_weight: Tensor,
-    k_proj_weight: Tensor,
-    v_proj_weight: Tensor,
-    o_proj_weight: Tensor,
-    in_features: Tensor,
-    token_positions: Tensor | None = None,
-) -> Tensor:
+        d_model: int, num_heads: int, max_seq_len: int, theta: float,
+        q_proj_weight: Tensor, k_proj_weight: Tensor, v_proj_weight: Tensor,
+        o_proj_weight: Tensor, in_features: Tensor,
+        token_positions: Tensor | None = None) -> Tensor:
     "Causal self-attention with RoPE on q and k; positions `0..seq-1` when not given."
     ws = (q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
     attn = _attention(d_model, num_heads, ws, max_seq_len, theta)
@@ -226,14 +183,8 @@ def run_multihead_self_attention_with_rope(
 
 # %% ../nbs/94_cs336.ipynb #fb5d1d32
 def run_transformer_block(
-    d_model: int,
-    num_heads: int,
-    d_ff: int,
-    max_seq_len: int,
-    theta: float,
-    weights: dict[str, Tensor],
-    in_features: Tensor,
-) -> Tensor:
+        d_model: int, num_heads: int, d_ff: int, max_seq_len: int, theta: float,
+        weights: dict[str, Tensor], in_features: Tensor) -> Tensor:
     "Pre-norm block with RoPE, CS336-named `weights`: `(batch, seq, d_model)` -> same."
     w = _first(weights, "run_transformer_block")
     block = TransformerBlock(d_model, num_heads, d_ff, max_seq_len, theta, **_like(w))
@@ -241,28 +192,14 @@ def run_transformer_block(
 
 
 def run_transformer_lm(
-    vocab_size: int,
-    context_length: int,
-    d_model: int,
-    num_layers: int,
-    num_heads: int,
-    d_ff: int,
-    rope_theta: float,
-    weights: dict[str, Tensor],
-    in_indices: Tensor,
-) -> Tensor:
+        vocab_size: int, context_length: int, d_model: int, num_layers: int,
+        num_heads: int, d_ff: int, rope_theta: float, weights: dict[str, Tensor],
+        in_indices: Tensor) -> Tensor:
     "Logits `(batch, seq, vocab_size)` of the LM with CS336-named `weights`."
     w = _first(weights, "run_transformer_lm")
     lm = TransformerLM(
-        vocab_size,
-        context_length,
-        d_model,
-        num_layers,
-        num_heads,
-        d_ff,
-        rope_theta,
-        **_like(w),
-    )
+        vocab_size, context_length, d_model, num_layers, num_heads, d_ff, rope_theta,
+        **_like(w))
     return _loaded(lm, weights)(in_indices)
 
 # %% ../nbs/94_cs336.ipynb #09ed0f05
@@ -277,21 +214,15 @@ def get_adamw_cls() -> type[torch.optim.Optimizer]:
 
 
 def run_get_lr_cosine_schedule(
-    it: int,
-    max_learning_rate: float,
-    min_learning_rate: float,
-    warmup_iters: int,
-    cosine_cycle_iters: int,
-) -> float:
+        it: int, max_learning_rate: float, min_learning_rate: float, warmup_iters: int,
+        cosine_cycle_iters: int) -> float:
     "Learning rate at `it`: linear warm-up, cosine decay, then `min_learning_rate`."
     return get_lr_cosine_schedule(
-        it, max_learning_rate, min_learning_rate, warmup_iters, cosine_cycle_iters
-    )
+        it, max_learning_rate, min_learning_rate, warmup_iters, cosine_cycle_iters)
 
 
 def run_gradient_clipping(
-    parameters: Iterable[torch.nn.Parameter], max_l2_norm: float
-) -> None:
+        parameters: Iterable[torch.nn.Parameter], max_l2_norm: float) -> None:
     "Scale the gradients in place so that their global L2 norm is <= `max_l2_norm`."
     gradient_clipping(parameters, max_l2_norm)
 
@@ -305,44 +236,23 @@ def run_get_batch(
 
 # %% ../nbs/94_cs336.ipynb #84866f63
 def run_save_checkpoint(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    iteration: int,
-    out: str | os.PathLike | BinaryIO | IO[bytes],
-):
+        model: torch.nn.Module, optimizer: torch.optim.Optimizer, iteration: int,
+        out: str | os.PathLike | BinaryIO | IO[bytes]):
     "Save `model`, `optimizer` and `iteration` to the path or binary file `out`."
     save_checkpoint(model, optimizer, iteration, out)
 
 
 def run_load_checkpoint(
-    src: str | os.PathLike | BinaryIO | IO[bytes],
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-) -> int:
+        src: str | os.PathLike | BinaryIO | IO[bytes], model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer) -> int:
     "Restore `model` and `optimizer` from `src`; return the saved iteration."
     return load_checkpoint(src, model, optimizer)
 
 # %% ../nbs/94_cs336.ipynb #8ce1ce2a
 CS336_ADAPTERS = (
-    "run_linear",
-    "run_embedding",
-    "run_swiglu",
-    "run_scaled_dot_product_attention",
-    "run_multihead_self_attention",
-    "run_multihead_self_attention_with_rope",
-    "run_rope",
-    "run_transformer_block",
-    "run_transformer_lm",
-    "run_rmsnorm",
-    "run_silu",
-    "run_get_batch",
-    "run_softmax",
-    "run_cross_entropy",
-    "run_gradient_clipping",
-    "get_adamw_cls",
-    "run_get_lr_cosine_schedule",
-    "run_save_checkpoint",
-    "run_load_checkpoint",
-    "get_tokenizer",
-    "run_train_bpe",
-)
+    "run_linear", "run_embedding", "run_swiglu", "run_scaled_dot_product_attention",
+    "run_multihead_self_attention", "run_multihead_self_attention_with_rope",
+    "run_rope", "run_transformer_block", "run_transformer_lm", "run_rmsnorm",
+    "run_silu", "run_get_batch", "run_softmax", "run_cross_entropy",
+    "run_gradient_clipping", "get_adamw_cls", "run_get_lr_cosine_schedule",
+    "run_save_checkpoint", "run_load_checkpoint", "get_tokenizer", "run_train_bpe")

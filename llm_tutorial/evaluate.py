@@ -21,13 +21,8 @@ __all__ = ['GPU_PEAK_TFLOPS', 'estimate_loss', 'doc_aligned_loss', 'gpu_peak_tfl
 # %% ../nbs/09b_evaluate.ipynb #73466edb
 @torch.no_grad()
 def estimate_loss(
-    model,
-    tokens,
-    config: TrainConfig,
-    device,
-    generator,
-    autocast: contextlib.AbstractContextManager = nullcontext(),
-) -> float:
+        model, tokens, config: TrainConfig, device, generator,
+        autocast: contextlib.AbstractContextManager = nullcontext()) -> float:
     """Mean cross-entropy of the next-token predictions over `config.eval_batches`
     random windows of `tokens` (the caller puts the model in eval mode), a float."""
     bs = max(1, config.batch_size // config.grad_accum_steps)
@@ -38,8 +33,7 @@ def estimate_loss(
             logits = model(x)
         losses.append(
             cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)
-            ).item()
+                logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)).item()
         )
     return sum(losses) / len(losses)
 
@@ -59,14 +53,8 @@ def _doc_batch(docs: list[list[int]], eot_id: int) -> tuple[torch.Tensor, torch.
 # %% ../nbs/09b_evaluate.ipynb #b09250bd
 @torch.no_grad()
 def doc_aligned_loss(
-    model,
-    docs,
-    eot_id: int,
-    context_length: int,
-    device,
-    batch_size: int = 32,
-    autocast: contextlib.AbstractContextManager = nullcontext(),
-) -> dict:
+        model, docs, eot_id: int, context_length: int, device, batch_size: int = 32,
+        autocast: contextlib.AbstractContextManager = nullcontext()) -> dict:
     """Validation loss on whole documents: inputs [EOT]+doc, targets doc+[EOT], nats
     summed over all target tokens divided by their number. Documents longer than the
     context are skipped (and counted)."""
@@ -85,11 +73,8 @@ def doc_aligned_loss(
         nats += cross_entropy(logits.float()[mask], y[mask]).item() * n
         ntok += n
     return {
-        "loss": nats / max(ntok, 1),
-        "tokens": ntok,
-        "docs": len(seqs),
-        "skipped": len(docs) - len(seqs),
-    }
+        "loss": nats / max(ntok, 1), "tokens": ntok, "docs": len(seqs),
+        "skipped": len(docs) - len(seqs)}
 
 # %% ../nbs/09b_evaluate.ipynb #fe9b98f3
 # Dense peak TFLOP/s of one GPU per compute dtype, from NVIDIA's data sheets (the
@@ -102,13 +87,11 @@ GPU_PEAK_TFLOPS = {
     "H100": dict(float32=67.0, tf32=494.5, bfloat16=989.5, float16=989.5),
     "A100": dict(float32=19.5, tf32=156.0, bfloat16=312.0, float16=312.0),
     "L4": dict(float32=30.3, tf32=60.0, bfloat16=121.0, float16=121.0),
-    "RTX 4090": dict(float32=82.6, tf32=82.6, bfloat16=165.2, float16=165.2),
-}
+    "RTX 4090": dict(float32=82.6, tf32=82.6, bfloat16=165.2, float16=165.2)}
 
 
 def gpu_peak_tflops(
-    name: str, dtype: str = "float32", tf32: bool = False
-) -> float | None:
+        name: str, dtype: str = "float32", tf32: bool = False) -> float | None:
     "Peak TFLOP/s for `dtype` of the GPU `torch.cuda.get_device_name` calls `name`."
     kind = "tf32" if dtype == "float32" and tf32 else dtype
     for key, peaks in GPU_PEAK_TFLOPS.items():  # "H100 PCIe" is tried before "H100"
@@ -156,11 +139,8 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float
 
 
 def mfu(
-    tokens_per_s: float,
-    flops_per_token: float,
-    peak_flops: float | None,
-    devices: int = 1,
-) -> float | None:
+        tokens_per_s: float, flops_per_token: float, peak_flops: float | None,
+        devices: int = 1) -> float | None:
     """Model FLOPs utilisation: the FLOP/s the model needs at this speed over the
     devices' peak."""
     if not peak_flops:

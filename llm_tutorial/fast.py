@@ -10,13 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from llm_tutorial.layers import (
-    Embedding,
-    RMSNorm,
-    RotaryPositionalEmbedding,
-    SiLUFeedForward,
-    SwiGLU,
-)
+from .layers import (
+    Embedding, RMSNorm, RotaryPositionalEmbedding, SiLUFeedForward, SwiGLU)
 from .model import ModelConfig, MultiHeadSelfAttention, forward_flops
 from .optim import adamw_accounting, check_ce_args
 
@@ -126,8 +121,7 @@ class _CausalAttention(torch.autograd.Function):
         for s in range(0, n, block_size):
             e = min(s + block_size, n)
             k_t = K[..., : offset + e, :].transpose(
-                -2, -1
-            )  # keys up to the block's end
+                -2, -1)  # keys up to the block's end
             p = (Q[..., s:e, :] * scale) @ k_t  # (..., e-s, offset+e)
             p[..., offset + s :].masked_fill_(future[: e - s, : e - s], float("-inf"))
             # chapter 04's softmax, in place
@@ -181,8 +175,7 @@ def fused_causal_attention(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> 
 
 
 def rope_complex(
-    rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
-) -> Tensor:
+        rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor) -> Tensor:
     "`rope.rotate` as one complex multiply `z · e^{iθ}` per pair; float32 inside."
     if torch.compiler.is_compiling() or x.device.type == "mps":
         return rope.rotate(x, token_positions)
@@ -229,8 +222,7 @@ class CrossEntropyFunction(torch.autograd.Function):
 
 # %% ../nbs/11_fast.ipynb #3b01def0
 def cross_entropy_fast(
-    logits: Tensor, targets: Tensor, ignore_index: int | None = -100
-) -> Tensor:
+        logits: Tensor, targets: Tensor, ignore_index: int | None = -100) -> Tensor:
     "Chapter 06's `cross_entropy` with the hand-written backward; same arguments."
     check_ce_args(logits, targets)  # chapter 06's checks
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -284,13 +276,9 @@ class FastAttention(MultiHeadSelfAttention):
 
 
 FAST_TWINS = {
-    Embedding: FastEmbedding,
-    RMSNorm: FastRMSNorm,
-    SwiGLU: FastSwiGLU,
-    SiLUFeedForward: FastSiLUFeedForward,
-    RotaryPositionalEmbedding: FastRoPE,
-    MultiHeadSelfAttention: FastAttention,
-}
+    Embedding: FastEmbedding, RMSNorm: FastRMSNorm, SwiGLU: FastSwiGLU,
+    SiLUFeedForward: FastSiLUFeedForward, RotaryPositionalEmbedding: FastRoPE,
+    MultiHeadSelfAttention: FastAttention}
 
 
 def speed_up(model: nn.Module) -> nn.Module:
@@ -309,11 +297,8 @@ def blocked_pairs(seq_len: int, block_size: int = 64) -> int:
 
 
 def blocked_forward_flops(
-    cfg: ModelConfig,
-    seq_len: int | None = None,
-    batch_size: int = 1,
-    block_size: int = 64,
-) -> dict[str, int]:
+        cfg: ModelConfig, seq_len: int | None = None, batch_size: int = 1,
+        block_size: int = 64) -> dict[str, int]:
     "`forward_flops` with the attention matmuls of `blocked_causal_attention`."
     n = seq_len or cfg.context_length
     flops = forward_flops(cfg, n, batch_size)

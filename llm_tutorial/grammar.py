@@ -52,8 +52,7 @@ class _Rule:
             w, t, sets = (o + ({},))[:3]
             if not (isinstance(w, int) and w > 0):
                 raise ValueError(
-                    f"rule {name}: weights must be positive integers, got {w!r}"
-                )
+                    f"rule {name}: weights must be positive integers, got {w!r}")
             opts.append(_Option(t, sets))
             weights.append(w)
         self.name, self.options, self.total = name, tuple(opts), sum(weights)
@@ -188,10 +187,8 @@ class _Replay:
             i = self.forced[k]
         else:
             cands = [
-                j
-                for j, oj in enumerate(rule.options)
-                if self.text.startswith(_fill(oj.lead, self.st), self.pos)
-            ]
+                j for j, oj in enumerate(rule.options)
+                if self.text.startswith(_fill(oj.lead, self.st), self.pos)]
             if not cands:
                 raise _NoMatch
             if len(cands) > 1:

@@ -10,21 +10,11 @@ import json, math, time
 from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, corpus_path, validity
-from llm_tutorial.config import (
-    TrainConfig,
-    check_corpus,
-    config_file_fields,
-    data_options,
-    user_errors,
-)
+from .config import (
+    TrainConfig, check_corpus, config_file_fields, data_options, user_errors)
 from .data import prepare_data
-from llm_tutorial.runlog import (
-    check_writable,
-    held_run,
-    plot_losses,
-    replace_run,
-    run_lock,
-)
+from .runlog import (
+    check_writable, held_run, plot_losses, replace_run, run_lock)
 from .train import set_threads, train
 from .generate import sample_stories, _check_sampling_args
 
@@ -74,13 +64,8 @@ def _job_config(
 ) -> TrainConfig:
     "The main job's TrainConfig: its tuning, then `overrides`, then the budgets."
     base = dict(
-        corpus=corpus,
-        out_dir=str(out),
-        device=device,
-        seed=seed,
-        progress=progress,
-        **MAIN_JOB_TUNING,
-    )
+        corpus=corpus, out_dir=str(out), device=device, seed=seed, progress=progress,
+        **MAIN_JOB_TUNING)
     config = TrainConfig(**{**base, **overrides})
     if max_minutes is not None:
         if max_minutes <= 0:
@@ -92,19 +77,10 @@ def _job_config(
 
 # %% ../nbs/10b_job.ipynb #50ee2b60
 def main_job(
-    *,
-    corpus: str = "stories-small",
-    out: str = "runs/main",
-    device: str = "auto",
-    max_minutes: float | None = 4.0,
-    max_tokens: int | None = None,
-    samples: int = 3,
-    validity_samples: int = 100,
-    temperature: float = 1.0,
-    seed: int = 0,
-    progress: bool = True,
-    started: float | None = None,
-    **overrides,
+        *, corpus: str = "stories-small", out: str = "runs/main", device: str = "auto",
+        max_minutes: float | None = 4.0, max_tokens: int | None = None,
+        samples: int = 3, validity_samples: int = 100, temperature: float = 1.0,
+        seed: int = 0, progress: bool = True, started: float | None = None, **overrides,
 ) -> dict:
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor →
     checkpoint, log, loss curve → sampled stories and their validity, all within
@@ -117,8 +93,7 @@ def main_job(
     its imports). Returns the summary that is also written to `out/summary.json`."""
     t_start = time.perf_counter() if started is None else started
     config = _job_config(
-        corpus, out, device, seed, progress, max_minutes, max_tokens, overrides
-    )
+        corpus, out, device, seed, progress, max_minutes, max_tokens, overrides)
     if samples < 0 or validity_samples < 0:
         raise ValueError("samples and validity_samples must be >= 0")
     # before four minutes of training, not after
@@ -128,15 +103,8 @@ def main_job(
     with run_lock(out):  # one job per folder, also around its own files
         _claim_output(Path(out))
         return _job(
-            config,
-            corpus,
-            Path(out),
-            samples,
-            validity_samples,
-            temperature,
-            seed,
-            t_start,
-        )
+            config, corpus, Path(out), samples, validity_samples, temperature, seed,
+            t_start)
 
 # %% ../nbs/10b_job.ipynb #730e58b3
 _MARK = ".main_job"  # in a folder whose run the main job made
@@ -213,13 +181,10 @@ def _evaluation(res, config: TrainConfig, corpus: str, out: Path) -> dict:
     "Stage 5: the final losses against the entropy floor, and the loss curve."
     f, model = res.final, res.model
     summary = {
-        "corpus": corpus,
-        "steps": res.steps,
+        "corpus": corpus, "steps": res.steps,
         "tokens_seen": res.steps * config.batch_size * config.context_length,
         "params": sum(p.numel() for p in model.parameters()),
-        "val_loss": f.get("val_loss"),
-        "train_loss": f.get("train_loss"),
-    }
+        "val_loss": f.get("val_loss"), "train_loss": f.get("train_loss")}
     if f.get("doc_val_loss") is not None:
         summary["doc_val_loss"] = f["doc_val_loss"]
     if f.get("entropy_floor") is not None and f.get("doc_val_loss") is not None:
@@ -246,30 +211,16 @@ def _evaluation(res, config: TrainConfig, corpus: str, out: Path) -> dict:
 
 # %% ../nbs/10b_job.ipynb #658876ab
 def _sampling_stage(
-    res,
-    tok,
-    corpus: str,
-    samples: int,
-    validity_samples: int,
-    temperature: float,
-    seed: int,
-    summary: dict,
-    seconds: float | None,
-) -> list[str]:
+        res, tok, corpus: str, samples: int, validity_samples: int, temperature: float,
+        seed: int, summary: dict, seconds: float | None) -> list[str]:
     """Stage 6: sampled stories (within `seconds`), printed, and the share the source
     grammar can write."""
     n, t0 = max(samples, validity_samples), time.perf_counter()
     if not n:
         return []
     stories = sample_stories(
-        res.model,
-        tok,
-        n,
-        temperature=temperature,
-        generator=seed,
-        progress=res.config.progress,
-        max_time=seconds,
-    )
+        res.model, tok, n, temperature=temperature, generator=seed,
+        progress=res.config.progress, max_time=seconds)
     secs = time.perf_counter() - t0
     tokens = sum(len(tok.encode(s)) + 1 for s in stories)  # the end-of-text too
     summary.update(stories=len(stories), sample_tokens_per_s=round(tokens / secs))
@@ -300,14 +251,10 @@ def _write_outputs(out: Path, res, data, stories: list[str], summary: dict) -> N
         json.dump(summary, fh, indent=2)
     _say(f"== done in {summary['total_s'] / 60:.1f} min. Outputs:")
     for what, p in [
-        ("checkpoint", res.checkpoint),
-        ("log", out / "log.jsonl"),
-        ("config", out / "config.json"),
-        ("loss curve", out / "loss.png"),
-        ("tokenizer", out / "vocab.json"),
-        ("samples", out / "samples.txt"),
-        ("summary", out / "summary.json"),
-        ("bpe cache", data.info.get("tokenizer")),
+        ("checkpoint", res.checkpoint), ("log", out / "log.jsonl"),
+        ("config", out / "config.json"), ("loss curve", out / "loss.png"),
+        ("tokenizer", out / "vocab.json"), ("samples", out / "samples.txt"),
+        ("summary", out / "summary.json"), ("bpe cache", data.info.get("tokenizer")),
     ]:  # the cached tokenizer
         _say(f"   {what:11} {p if p is None else _where(p)}")
     _say(
@@ -378,16 +325,8 @@ def _job(
     )
     t = time.perf_counter()
     stories = _sampling_stage(
-        res,
-        data.tokenizer,
-        corpus,
-        samples,
-        validity_samples,
-        temperature,
-        seed,
-        summary,
-        left,
-    )
+        res, data.tokenizer, corpus, samples, validity_samples, temperature, seed,
+        summary, left)
     times["sample_s"] = time.perf_counter() - t
     times["total_s"] = time.perf_counter() - t_start
     summary.update({k: round(v, 2) for k, v in times.items()})

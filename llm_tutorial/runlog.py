@@ -25,8 +25,7 @@ class RunLog:
     (`.records`)."""
 
     def __init__(
-        self, path: str | Path | None = None, records: list[dict] | None = None
-    ):
+            self, path: str | Path | None = None, records: list[dict] | None = None):
         self.path, self.records = (Path(path) if path else None), list(records or [])
         self._f = None
         if self.path is not None:
@@ -67,8 +66,7 @@ def smooth(xs, frac: float = 0.05):
     c = np.cumsum(np.insert(np.asarray(xs, dtype=float), 0, 0.0))
     return [
         (c[i + 1] - c[max(0, i + 1 - w)]) / (i + 1 - max(0, i + 1 - w))
-        for i in range(len(xs))
-    ]
+        for i in range(len(xs))]
 
 # %% ../nbs/09c_runlog.ipynb #2bec65cb
 def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
@@ -90,14 +88,9 @@ def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
         ax.axhline(floor, color="k", ls="-.", lw=1)
         # under the line at the left, where the curves are still high
         ax.annotate(
-            f"entropy floor {floor:.3f}",
-            (0, floor),
-            xycoords=("axes fraction", "data"),
-            xytext=(4, -3),
-            textcoords="offset points",
-            va="top",
-            fontsize=8,
-        )
+            f"entropy floor {floor:.3f}", (0, floor),
+            xycoords=("axes fraction", "data"), xytext=(4, -3),
+            textcoords="offset points", va="top", fontsize=8)
     ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
     ax.grid(alpha=0.3, which="both")
 
@@ -114,11 +107,8 @@ def _log_axis(ax, lo: float, hi: float) -> None:
 
 
 def plot_losses(
-    log,
-    floor: float | None = None,
-    path: str | Path | None = None,
-    title: str | None = None,
-):
+        log, floor: float | None = None, path: str | Path | None = None,
+        title: str | None = None):
     """Train and validation loss against steps (left) and wall-clock seconds (right),
     on a log scale, with the entropy floor as a labelled line when known (`floor`, or
     the one recorded in the log). `log`: records or a log.jsonl path. Saves a PNG
@@ -220,14 +210,12 @@ def check_writable(folder, what: str, hint: str = "") -> Path:
             pass
     except OSError as e:
         raise PermissionError(
-            f"cannot write in {what} {folder} ({e.strerror}){hint}"
-        ) from None
+            f"cannot write in {what} {folder} ({e.strerror}){hint}") from None
     return folder
 
 
 def check_can_start(
-    config: "TrainConfig", data: TrainData | None = None, force: bool = False
-):
+        config: "TrainConfig", data: TrainData | None = None, force: bool = False):
     """What `train` checks before any work: the corpus, the run folder, the data cache,
     the checkpoint to resume (readable, and of this run's settings unless `force`;
     its tokenizer and data are checked once they are loaded)."""
@@ -236,33 +224,22 @@ def check_can_start(
     check_writable(config.out_dir, "the run folder", ": choose another --out-dir")
     if data is None and config.train_tokens is None:
         check_writable(
-            data_dir(),
-            "the data cache",
-            ": set LLM_TUTORIAL_DATA to a folder you can write",
-        )
+            data_dir(), "the data cache",
+            ": set LLM_TUTORIAL_DATA to a folder you can write")
     resume, own = config.resume, Path(config.out_dir) / "checkpoint.pt"
     if resume == "auto":
         resume = str(own) if own.is_file() else None
     if resume is not None and not os.access(resume, os.R_OK):
         raise FileNotFoundError(
-            f"checkpoint to resume from not found or not readable: {resume}"
-        )
+            f"checkpoint to resume from not found or not readable: {resume}")
     if resume is not None:  # a damaged or foreign checkpoint: now, not after the data
         check_resume(read_checkpoint(resume), config, {}, resume, force)
 
 # %% ../nbs/09c_runlog.ipynb #1011b1e7
 # what a run (and the main job, chapter 10b) writes in its folder
 RUN_FILES = (
-    "checkpoint.pt",
-    "log.jsonl",
-    "config.json",
-    "loss.png",
-    "vocab.json",
-    "merges.txt",
-    "samples.txt",
-    "summary.json",
-    ".main_job",
-)
+    "checkpoint.pt", "log.jsonl", "config.json", "loss.png", "vocab.json", "merges.txt",
+    "samples.txt", "summary.json", ".main_job")
 
 
 def held_run(folder) -> str | None:
@@ -301,70 +278,41 @@ def check_run_folder(config: "TrainConfig", overwrite: bool = False) -> str | No
 
 # %% ../nbs/09c_runlog.ipynb #bf4950e4
 RESUME_MAY_CHANGE = {
-    "max_steps",
-    "max_tokens",
-    "max_time",
-    "cosine_steps",
-    "eval_interval",
-    "eval_batches",
-    "log_interval",
-    "checkpoint_interval",
-    "out_dir",
-    "resume",
-    "device",
-    "dtype",
-    "compile",
-    "peak_tflops",
-    "progress",
-    "wandb",
-    "wandb_project",
-    "grad_accum_steps",
-    "doc_eval_stories",
-}
+    "max_steps", "max_tokens", "max_time", "cosine_steps", "eval_interval",
+    "eval_batches", "log_interval", "checkpoint_interval", "out_dir", "resume",
+    "device", "dtype", "compile", "peak_tflops", "progress", "wandb", "wandb_project",
+    "grad_accum_steps", "doc_eval_stories"}
 
 
 def run_identity(config: "TrainConfig", data) -> dict:
     "What a run's weights belong to: its tokenizer and its data."
     tok = data.tokenizer
     src = (
-        [config.train_tokens, config.val_tokens]
-        if config.train_tokens
-        else config.corpus
-    )
+        [config.train_tokens, config.val_tokens] if config.train_tokens
+        else config.corpus)
     return {
         "tokenizer_id": tokenizer_id(tok) if tok is not None else None,
         "data": {
-            "source": src,
-            "train_tokens": len(data.train),
-            "val_tokens": len(data.val),
+            "source": src, "train_tokens": len(data.train), "val_tokens": len(data.val),
         },
     }
 
 # %% ../nbs/09c_runlog.ipynb #75b8889d
 # the knobs that change the shapes of the weights (or which weights there are)
 WEIGHT_SHAPE = (
-    "vocab_size",
-    "d_model",
-    "num_layers",
-    "d_ff",
-    "no_rmsnorm",
-    "silu_ffn",
-    "tie_weights",
-)
+    "vocab_size", "d_model", "num_layers", "d_ff", "no_rmsnorm", "silu_ffn",
+    "tie_weights")
 
 
 def check_resume(
-    ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False
-):
+        ckpt: dict, config: "TrainConfig", identity: dict, name, force: bool = False):
     """Refuse to resume `ckpt` (read from `name`) into a run that differs in more than
     the allowed knobs."""
     extra = ckpt.get("extra") or {}
     old = extra.get("train_config") or {}
     diffs = [
-        (k, old[k], v)
-        for k, v in config.to_dict().items()
-        if k in old and k not in RESUME_MAY_CHANGE and old[k] != v
-    ]
+        (k, old[k], v) for k, v in config.to_dict().items()
+        if k in old and k not in RESUME_MAY_CHANGE and old[k] != v]
     old_id = extra.get("identity") or {}
     diffs += [
         (k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v

@@ -16,13 +16,8 @@ __all__ = ['RULES', 'FIXED', 'RESULTS', 'job_minutes', 'wilson', 'machine', 'loa
 import torch
 from dataclasses import fields
 from pathlib import Path
-from llm_tutorial.config import (
-    TrainConfig,
-    _field_option,
-    config_file_fields,
-    data_options,
-    user_errors,
-)
+from .config import (
+    TrainConfig, _field_option, config_file_fields, data_options, user_errors)
 from .corpus import STORY_CORPORA, validity
 from .data import prepare_data, resolve_device
 from .generate import load_for_sampling, sample_stories
@@ -30,8 +25,7 @@ from .job import MAIN_JOB_TUNING, main_job
 
 # %% ../nbs/93_tuning.ipynb #6b3a0d98
 RULES = dict(
-    corpus="stories", minutes=5.0, val_stories=200, samples=300, temperature=1.0
-)
+    corpus="stories", minutes=5.0, val_stories=200, samples=300, temperature=1.0)
 # fields of TrainConfig the rules fix (the seed and the device are options of their own)
 FIXED = (
     "corpus train_tokens val_tokens tokenizer doc_eval_stories max_time max_tokens "
@@ -107,16 +101,9 @@ def _judge(out: Path, device: str, seed: int, progress: bool) -> dict:
 
 # %% ../nbs/93_tuning.ipynb #14033fb6
 def speedrun(
-    knobs: dict,
-    *,
-    idea: str = "baseline",
-    seed: int = 0,
-    device: str = "auto",
-    minutes: float = RULES["minutes"],
-    out: str = "runs/speedrun",
-    progress: bool = True,
-    command: str = "",
-) -> dict:
+        knobs: dict, *, idea: str = "baseline", seed: int = 0, device: str = "auto",
+        minutes: float = RULES["minutes"], out: str = "runs/speedrun",
+        progress: bool = True, command: str = "") -> dict:
     """One speedrun: `main_job` on the full grammar with `knobs` (TrainConfig fields)
     and `minutes` for the data stage and training, once the data are cached; then the
     judge's 300 stories at temperature 1.0. Returns the record."""
@@ -133,40 +120,20 @@ def speedrun(
         )
     load_start = load_average()
     s = main_job(
-        out=out,
-        device=device,
-        max_minutes=job_minutes(minutes),
-        samples=0,
-        validity_samples=0,
-        seed=seed,
-        progress=progress,
-        **knobs,
-        **fixed,
-    )
+        out=out, device=device, max_minutes=job_minutes(minutes), samples=0,
+        validity_samples=0, seed=seed, progress=progress, **knobs, **fixed)
     threads = torch.get_num_threads()
     judged = _judge(Path(out), s["device"], seed, progress)
     floor = s["entropy_floor"]
     return dict(
-        when=when,
-        idea=idea,
-        command=command,
-        seed=seed,
+        when=when, idea=idea, command=command, seed=seed,
         machine=dict(machine(), threads=threads, device=s["device"]),
-        load_start=load_start,
-        load_end=load_average(),
-        rules=dict(RULES, minutes=minutes),
-        knobs=knobs,
-        excess_loss=s["doc_val_loss"] - floor,
-        ratio=s["ratio_to_floor"],
-        doc_val_loss=s["doc_val_loss"],
-        entropy_floor=floor,
-        **judged,
-        tokens=s["tokens_seen"],
-        steps=s["steps"],
-        params=s["params"],
-        mfu=_mean_mfu(Path(out) / "log.jsonl"),
-        train_s=s["train_s"],
-    )
+        load_start=load_start, load_end=load_average(),
+        rules=dict(RULES, minutes=minutes), knobs=knobs,
+        excess_loss=s["doc_val_loss"] - floor, ratio=s["ratio_to_floor"],
+        doc_val_loss=s["doc_val_loss"], entropy_floor=floor, **judged,
+        tokens=s["tokens_seen"], steps=s["steps"], params=s["params"],
+        mfu=_mean_mfu(Path(out) / "log.jsonl"), train_s=s["train_s"])
 
 # %% ../nbs/93_tuning.ipynb #f839b108
 def _check_knobs(knobs: dict, minutes: float) -> None:
@@ -267,15 +234,9 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
         p.error(str(e))
     with user_errors("llm-tutorial speedrun", a.debug):
         rec = speedrun(
-            knobs,
-            idea=a.idea.strip(),
-            seed=a.seed,
-            device=a.device,
-            minutes=a.max_minutes,
-            out=a.out,
-            progress=not a.no_progress,
-            command=_command(argv),
-        )
+            knobs, idea=a.idea.strip(), seed=a.seed, device=a.device,
+            minutes=a.max_minutes, out=a.out, progress=not a.no_progress,
+            command=_command(argv))
         append_record(rec, a.results)
     lo, hi = rec["valid_ci"]
     print(
@@ -352,23 +313,17 @@ def standings(runs: list[dict], alpha: float = 0.05) -> list[dict]:
         n = sum(r["valid_n"] for r in rs)
         mfus = [r["mfu"] for r in rs if r.get("mfu") is not None]
         row = dict(
-            idea=idea,
-            when=rs[0]["when"],
+            idea=idea, when=rs[0]["when"],
             machine=f"{rs[0]['machine']['cpu']}, {rs[0]['machine']['cores']} cores",
-            command=rs[0]["command"],
-            seeds=seeds,
+            command=rs[0]["command"], seeds=seeds,
             excess_loss=sum(r["excess_loss"] for r in rs) / len(rs),
-            ratio=sum(r["ratio"] for r in rs) / len(rs),
-            valid=k / n,
-            valid_ci=wilson(k, n),
-            tokens=sum(r["tokens"] for r in rs) / len(rs),
+            ratio=sum(r["ratio"] for r in rs) / len(rs), valid=k / n,
+            valid_ci=wilson(k, n), tokens=sum(r["tokens"] for r in rs) / len(rs),
             steps=sum(r["steps"] for r in rs) / len(rs),
             per_seed=[(r["ratio"], r["steps"]) for r in rs],
             mfu=sum(mfus) / len(mfus) if mfus else None,
             load=sum(r["load_start"][0] for r in rs if r["load_start"]) / len(rs),
-            p=None,
-            record=False,
-        )
+            p=None, record=False)
         if len(seeds) >= 3:
             if record is not None:
                 ratios = [r["ratio"] for r in rs]

@@ -41,55 +41,30 @@ __all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'Training
            'train', 'print_progress', 'idle_cores', 'set_threads', 'train_main']
 
 # %% ../nbs/09d_train.ipynb #26e7019b
-from llm_tutorial.optim import (
-    AdamW,
-    cross_entropy,
-    get_lr_cosine_schedule,
-    gradient_clipping,
-)
+from .optim import (
+    AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping)
 
 
 from .data import TrainData, get_batch, prepare_data, resolve_device
 
 
-from llm_tutorial.checkpoint import (
-    load_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
-    unwrap_model,
-)
+from .checkpoint import (
+    load_checkpoint, read_checkpoint, save_checkpoint, unwrap_model)
 
 
 from llm_tutorial.config import (
-    TrainConfig,
-    check_corpus,
-    config_from_args,
-    data_options,
-    train_parser,
-    user_errors,
-)
+    TrainConfig, check_corpus, config_from_args, data_options, train_parser,
+    user_errors)
 
 
-from llm_tutorial.evaluate import (
-    device_peak_flops,
-    doc_aligned_loss,
-    estimate_loss,
-    mfu,
-    peak_memory_mb,
-    train_flops_per_token,
-)
+from .evaluate import (
+    device_peak_flops, doc_aligned_loss, estimate_loss, mfu, peak_memory_mb,
+    train_flops_per_token)
 
 # %% ../nbs/09d_train.ipynb #da2aced0
-from llm_tutorial.runlog import (
-    RunLog,
-    check_can_start,
-    check_resume,
-    check_run_folder,
-    plot_losses,
-    read_log,
-    run_identity,
-    run_lock,
-)
+from .runlog import (
+    RunLog, check_can_start, check_resume, check_run_folder, plot_losses, read_log,
+    run_identity, run_lock)
 
 
 from collections.abc import Callable
@@ -124,11 +99,8 @@ def dist_info() -> dict:
     absent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return {
-        "rank": int(os.environ.get("RANK", "0")),
-        "world_size": world,
-        "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
-        "ddp": world > 1,
-    }
+        "rank": int(os.environ.get("RANK", "0")), "world_size": world,
+        "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "ddp": world > 1}
 
 # %% ../nbs/09d_train.ipynb #ee5b9d48
 class WeightAverage:
@@ -172,17 +144,14 @@ class WeightAverage:
 
     def state_dict(self) -> dict:
         return {
-            "decay": self.decay,
-            "n": self.n,
-            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)},
-        }
+            "decay": self.decay, "n": self.n,
+            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)}}
 
     def load_state_dict(self, state: dict):
         w = state["weights"]
         if sorted(w) != sorted(k for k, _ in self.named):
             raise ValueError(
-                "the saved weight average does not match this model's parameters"
-            )
+                "the saved weight average does not match this model's parameters")
         for a, (k, _) in zip(self.avg, self.named):
             if w[k].shape != a.shape:
                 raise ValueError(
@@ -203,8 +172,7 @@ def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list
     rest = [p for p in model.parameters() if p is not emb]
     return [
         dict(params=rest, lr_scale=1.0),
-        dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0),
-    ]
+        dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
 
 # %% ../nbs/09d_train.ipynb #ae24707d
 def _batch_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
@@ -212,8 +180,7 @@ def _batch_generator(seed: int, rank: int, step: int, micro: int) -> torch.Gener
     so a resumed run draws the same batches."""
     g = torch.Generator()
     g.manual_seed(
-        (seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63)
-    )
+        (seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63))
     return g
 
 
@@ -366,27 +333,13 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
     opt = AdamW(
-        param_groups(model, config.embedding_lr_mult),
-        lr=config.lr,
-        betas=(config.beta1, config.beta2),
-        eps=config.eps,
-        weight_decay=config.weight_decay,
-    )
+        param_groups(model, config.embedding_lr_mult), lr=config.lr,
+        betas=(config.beta1, config.beta2), eps=config.eps,
+        weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     return RunState(
-        config,
-        data,
-        model,
-        opt,
-        device,
-        di,
-        micro_bs,
-        run_identity(config, data),
-        ema,
-        on_log,
-        raw=model,
-        t_start=t_start,
-    )
+        config, data, model, opt, device, di, micro_bs, run_identity(config, data), ema,
+        on_log, raw=model, t_start=t_start)
 
 # %% ../nbs/09d_train.ipynb #b42edc79
 def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
@@ -407,16 +360,13 @@ def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
     if run.ema is not None:
         if ck["extra"].get("ema") is None:
             raise ValueError(
-                f"{resume} has no weight average; resume it with ema_decay=0"
-            )
+                f"{resume} has no weight average; resume it with ema_decay=0")
         run.ema.load_state_dict(ck["extra"]["ema"])
     records = []
     if (run.out / "log.jsonl").exists():
         records = [
-            r
-            for r in read_log(run.out / "log.jsonl")
-            if r.get("step", 0) <= run.start and r.get("kind") != "end"
-        ]
+            r for r in read_log(run.out / "log.jsonl")
+            if r.get("step", 0) <= run.start and r.get("kind") != "end"]
     if run.master:
         print(f"resumed from {resume} at step {run.start}")
     return records, Path(resume)
@@ -433,16 +383,8 @@ def _finished(run: RunState, records: list[dict], ckpt: Path) -> TrainResult:
         run.ema.copy_to()
     final = next((r for r in reversed(records) if r.get("kind") == "eval"), {})
     return TrainResult(
-        run.model.eval(),
-        run.config,
-        records,
-        run.out,
-        ckpt,
-        run.start,
-        False,
-        final,
-        run.data,
-    )
+        run.model.eval(), run.config, records, run.out, ckpt, run.start, False, final,
+        run.data)
 
 # %% ../nbs/09d_train.ipynb #89bc4b19
 def _compute(run: RunState, records: list[dict]) -> None:
@@ -466,12 +408,9 @@ def _compute(run: RunState, records: list[dict]) -> None:
     run.compute = Compute(
         autocast=_autocast(device, c.dtype),
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
-        loss_fn=loss_fn,
-        params=[p for p in run.model.parameters() if p.requires_grad],
+        loss_fn=loss_fn, params=[p for p in run.model.parameters() if p.requires_grad],
         flops_per_token=train_flops_per_token(c.model_config(), c.context_length),
-        peak=peak,
-        peak_source=source,
-    )
+        peak=peak, peak_source=source)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if records and "time" in records[-1]:
@@ -492,16 +431,11 @@ def _config_record(run: RunState) -> dict:
     """The log's first record: the config, the data and the figures MFU is measured
     against."""
     return {
-        "kind": "config",
-        "step": 0,
-        "config": run.config.to_dict(),
+        "kind": "config", "step": 0, "config": run.config.to_dict(),
         "world_size": run.dist["world_size"],
-        "params": sum(p.numel() for p in run.raw.parameters()),
-        "data": run.data.info,
-        "flops_per_token": run.compute.flops_per_token,
-        "peak_flops": run.compute.peak,
-        "peak_source": run.compute.peak_source,
-    }
+        "params": sum(p.numel() for p in run.raw.parameters()), "data": run.data.info,
+        "flops_per_token": run.compute.flops_per_token, "peak_flops": run.compute.peak,
+        "peak_source": run.compute.peak_source}
 
 # %% ../nbs/09d_train.ipynb #c7289860
 def _evaluate(run: RunState, step: int) -> dict:
@@ -523,14 +457,8 @@ def _evaluate(run: RunState, step: int) -> dict:
         rec["val_loss"] = estimate_loss(raw, data.val, c, run.device, g, autocast)
         if data.doc_val and c.doc_eval_stories:
             d = doc_aligned_loss(
-                raw,
-                data.doc_val[: c.doc_eval_stories],
-                data.eot_id,
-                c.context_length,
-                run.device,
-                run.micro_bs,
-                autocast,
-            )
+                raw, data.doc_val[: c.doc_eval_stories], data.eot_id, c.context_length,
+                run.device, run.micro_bs, autocast)
             if d["docs"]:  # none when every story is longer than the context
                 rec["doc_val_loss"] = d["loss"]
             rec.update(doc_val_docs=d["docs"], doc_val_skipped=d["skipped"])
@@ -552,14 +480,8 @@ def _checkpoint(run: RunState, step: int) -> Path:
     extra = {"ema": run.ema.state_dict()} if run.ema is not None else {}
     try:
         save_checkpoint(
-            run.raw,
-            run.opt,
-            step,
-            path,
-            train_config=run.config.to_dict(),
-            identity=run.identity,
-            **extra,
-        )
+            run.raw, run.opt, step, path, train_config=run.config.to_dict(),
+            identity=run.identity, **extra)
     except (OSError, RuntimeError) as e:  # e.g. a full disk; the old checkpoint is kept
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise OSError(
@@ -622,8 +544,7 @@ def _check_finite(run: RunState, loss: float, step: int, lr: float) -> None:
         return
     if run.last_ckpt:
         where = (
-            f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})"
-        )
+            f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})")
     else:
         where = "no checkpoint was saved"
     raise TrainingDiverged(
@@ -655,23 +576,16 @@ def _optimizer_step(run: RunState) -> float:
 
 # %% ../nbs/09d_train.ipynb #b7cccd4b
 def _log_step(
-    run: RunState, lr: float, loss: float, gnorm: float, dt: float, bar
-) -> None:
+        run: RunState, lr: float, loss: float, gnorm: float, dt: float, bar) -> None:
     "A `train` record every `log_interval` steps; the progress bar's figures."
     c, done, comp = run.config, run.done, run.compute
     world = run.dist["world_size"]
     if done % c.log_interval == 0 or done == run.steps:
         tps = run.tokens_per_step / dt
         rec = {
-            "kind": "train",
-            "step": done,
-            "tokens": done * run.tokens_per_step,
-            "lr": lr,
-            "loss": loss,
-            "grad_norm": gnorm,
-            "tokens_per_s": tps,
-            "time": run.wall(),
-        }
+            "kind": "train", "step": done, "tokens": done * run.tokens_per_step,
+            "lr": lr, "loss": loss, "grad_norm": gnorm, "tokens_per_s": tps,
+            "time": run.wall()}
         if comp.peak:
             rec["mfu"] = mfu(tps, comp.flops_per_token, comp.peak, world)
         _emit(run, rec)
@@ -739,16 +653,8 @@ def _result(run: RunState, interrupted: bool) -> TrainResult:
         run.ema.copy_to()
     ckpt = run.last_ckpt if run.master else None
     return TrainResult(
-        run.raw.eval(),
-        run.config,
-        run.log.records,
-        run.out,
-        ckpt,
-        run.done,
-        interrupted,
-        run.final,
-        run.data,
-    )
+        run.raw.eval(), run.config, run.log.records, run.out, ckpt, run.done,
+        interrupted, run.final, run.data)
 
 # %% ../nbs/09d_train.ipynb #e4e8805a
 @contextmanager
@@ -776,12 +682,9 @@ def _fit(run: RunState) -> TrainResult:
     step and returns."""
     c = run.config
     bar = tqdm(
-        total=run.steps,
-        initial=run.start,
+        total=run.steps, initial=run.start,
         desc="train" if c.max_time is None else f"train (at most {c.max_time:.0f} s)",
-        dynamic_ncols=True,
-        disable=not (run.master and c.progress),
-    )
+        dynamic_ncols=True, disable=not (run.master and c.progress))
     run.model.train()
     with _ctrl_c_stops(run):
         try:
@@ -822,12 +725,9 @@ def _train(
 
 # %% ../nbs/09d_train.ipynb #5d936b36
 def train(
-    config: TrainConfig,
-    data: TrainData | None = None,
-    on_log: Callable[[dict], None] | None = None,
-    force: bool = False,
-    overwrite: bool = False,
-) -> TrainResult:
+        config: TrainConfig, data: TrainData | None = None,
+        on_log: Callable[[dict], None] | None = None, force: bool = False,
+        overwrite: bool = False) -> TrainResult:
     """Train a `TransformerLM` as `config` says: get_batch → forward → cross_entropy →
     backward → clip → schedule → AdamW step, with evaluation, a JSONL log,
     checkpoints and resume. `on_log(record)` is called for every log record (raise
@@ -866,10 +766,8 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
 
     matplotlib.use("Agg")
     plot_losses(
-        res.log,
-        path=png,
-        title=f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}",
-    )
+        res.log, path=png,
+        title=f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}")
     f = res.final
     nan = float("nan")
     msg = (
