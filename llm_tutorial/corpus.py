@@ -357,11 +357,6 @@ def small_story_grammar(max_options: int = 3, max_events: int = 1) -> dict:
     """The same story template with fewer choices: every rule keeps its first
     `max_options` options (the day out its first `max_options` kinds of event) and
     the day out has at most `max_events` events."""
-    if max_options < 1 or max_events < 0:
-        raise ValueError(
-            f"need max_options >= 1 and max_events >= 0, got {max_options}, "
-            f"{max_events}"
-        )
     rules = {
         r: opts[:max_options] for r, opts in STORY_GRAMMAR.items()
         if not re.fullmatch(r"DAY\d+", r)}
@@ -379,8 +374,6 @@ STORY_CORPORA = {"stories": STORIES, "stories-small": SMALL_STORIES}
 def _drawer(seed: int):
     """A function returning the next 64-bit random integer of PCG64(seed); integers
     only, identical on every platform."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     bg, buf = np.random.PCG64(int(seed)), []
 
     def draw() -> int:
@@ -396,8 +389,6 @@ def generate_stories(
         grammar: Grammar = STORIES) -> list:
     """`n_stories` stories from `grammar` (a list of str), or `(story, logprob)` pairs
     if `with_logprob`."""
-    if not isinstance(n_stories, int) or n_stories < 0:
-        raise ValueError(f"n_stories must be a non-negative integer, got {n_stories!r}")
     draw = _drawer(seed)
     out = [grammar.sample(draw) for _ in range(n_stories)]
     return out if with_logprob else [s for s, _ in out]
@@ -441,11 +432,6 @@ def entropy_floor(
     `seed` (the same seed, the same estimate): the ratio of the mean -log2 p to the
     mean bytes per story (13 EOT bytes included), with its 95% CI; per token, one
     EOT token per story."""
-    if not isinstance(n_stories, int) or n_stories < 2:
-        raise ValueError(f"n_stories must be an integer >= 2, got {n_stories!r}")
-    if tokenizer is not None and not callable(getattr(tokenizer, "encode", None)):
-        raise TypeError(
-            "tokenizer must have an .encode(text) method returning a list of token ids")
     pairs = generate_stories(n_stories, seed=seed, with_logprob=True, grammar=grammar)
     nats = np.array([-lp for _, lp in pairs])
     nbytes = np.array([len(s.encode("utf-8")) + len(EOT) for s, _ in pairs])
@@ -494,8 +480,6 @@ _SPLIT_ALIASES = {
 def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> Path:
     """Write stories of `grammar` from stream `seed`, each followed by EOT, until the
     file holds at least `n_bytes` bytes (atomically)."""
-    if not isinstance(n_bytes, int) or n_bytes <= 0:
-        raise ValueError(f"n_bytes must be a positive integer, got {n_bytes!r}")
     draw, total = _drawer(seed), 0
     with atomic_write(path, "wb") as f:
         while total < n_bytes:
@@ -534,13 +518,6 @@ def story_file(split: str = "train", corpus: str = "stories") -> Path:
     """Where `split` of a story corpus (`stories` or `stories-small`) lives in the data
     cache (not written here): named by its grammar's fingerprint and the split's
     size."""
-    if corpus not in STORY_CORPORA:
-        raise ValueError(
-            f"corpus must be one of {', '.join(map(repr, STORY_CORPORA))}, got "
-            f"{corpus!r}"
-        )
-    if split not in _SPLIT_ALIASES:
-        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     split = _SPLIT_ALIASES[split]
     fingerprint = STORY_CORPORA[corpus].fingerprint
     return (

@@ -68,8 +68,6 @@ def _job_config(
         **MAIN_JOB_TUNING)
     config = TrainConfig(**{**base, **overrides})
     if max_minutes is not None:
-        if max_minutes <= 0:
-            raise ValueError(f"max_minutes must be positive, got {max_minutes}")
         config = config.replace(max_time=60.0 * max_minutes)
     if max_tokens is not None:
         config = config.replace(max_tokens=max_tokens)
@@ -94,8 +92,6 @@ def main_job(
     t_start = time.perf_counter() if started is None else started
     config = _job_config(
         corpus, out, device, seed, progress, max_minutes, max_tokens, overrides)
-    if samples < 0 or validity_samples < 0:
-        raise ValueError("samples and validity_samples must be >= 0")
     # before four minutes of training, not after
     _check_sampling_args(temperature, None, None)
     check_corpus(config)

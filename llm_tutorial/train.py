@@ -108,8 +108,6 @@ class WeightAverage:
     every optimizer step."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
-        if not 0 < decay < 1:
-            raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.model, self.decay, self.n = model, decay, 0
         self.named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
         # one copy of every trainable tensor
@@ -735,8 +733,6 @@ def train(
     DistributedDataParallel. The run folder is checked and locked first: a folder
     that holds another run is refused unless `overwrite` replaces it; `force`
     resumes a checkpoint of a different run."""
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     master = dist_info()["rank"] == 0
     if master:
         check_can_start(config, data, force)

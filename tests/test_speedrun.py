@@ -159,7 +159,7 @@ def test_wilson():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--max-minutes", "0"], "max_minutes must be positive"),
+        (["--max-minutes", "0"], "max_minutes must be a positive number"),
         (["--max-minutes", "nan"], "max_minutes must be a positive number"),
         (["--corpus", "stories-small"], "unrecognized arguments: --corpus"),
         (["--config", '{"corpus": "stories-small"}'], "rules fix corpus"),
