@@ -146,17 +146,9 @@ class WeightAverage:
             "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)}}
 
     def load_state_dict(self, state: dict):
-        w = state["weights"]
-        if sorted(w) != sorted(k for k, _ in self.named):
-            raise ValueError(
-                "the saved weight average does not match this model's parameters")
+        # the checkpoint's run was checked to be this one (`check_resume`)
         for a, (k, _) in zip(self.avg, self.named):
-            if w[k].shape != a.shape:
-                raise ValueError(
-                    f"weight average of {k}: shape {tuple(w[k].shape)}, the model has "
-                    f"{tuple(a.shape)}"
-                )
-            a.copy_(w[k])
+            a.copy_(state["weights"][k])
         self.n = int(state["n"])
 
 # %% ../nbs/09d_train.ipynb #c24dd2ac
@@ -349,8 +341,6 @@ def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
         resume = str(ckpt_path) if ckpt_path.exists() else None
     if resume is None:
         return [], None
-    if not Path(resume).is_file():
-        raise FileNotFoundError(f"checkpoint to resume from not found: {resume}")
     ck = read_checkpoint(resume)
     # the same model, data, settings
     check_resume(ck, config, run.identity, resume, force)
