@@ -5,11 +5,11 @@
 # %% ../nbs/90_files.ipynb #4ff1fa3e
 from __future__ import annotations
 
-import glob, hashlib, http.client, os, re, secrets, socket, stat, sys, time
-import urllib.error, urllib.request
+import glob, hashlib, os, re, secrets, socket, stat, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+import requests, urllib3
 from tqdm import tqdm
 
 # %% auto #0
@@ -160,9 +160,7 @@ MIRROR_ENV = "LLM_TUTORIAL_MIRROR"
 def mirrored(url: str) -> str:
     "`url` on the mirror named by $LLM_TUTORIAL_MIRROR (same host, path), else `url`."
     base = os.environ.get(MIRROR_ENV, "").rstrip("/")
-    if not base:
-        return url
-    return f"{base}/{url.split('://', 1)[-1]}"
+    return f"{base}/{url.split('://', 1)[-1]}" if base else url
 
 # %% ../nbs/90_files.ipynb #07c70153
 class DownloadError(ConnectionError):
@@ -182,21 +180,18 @@ def verify_file(path: Path, sha256, size) -> str | None:
 def _prepare(dest: Path, url: str) -> Path:
     "Check, before any request, that `dest` can be written; returns its `.part` file."
     if dest.is_dir():
-        name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
         raise IsADirectoryError(
-            f"download destination {dest} is a folder; give the "
-            f"path of the file to write, e.g. {dest / name}"
+            f"download destination {dest} is a folder; give the path of the file "
+            f"to write, e.g. {dest / url.rsplit('/', 1)[-1]}"
         )
     part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "ab"):
-            pass
+        open(part, "ab").close()
     except OSError as e:
         raise type(e)(
             f"cannot write the download destination {dest} ({e.strerror}: "
-            f"{e.filename}); choose a writable folder (e.g. set "
-            "$LLM_TUTORIAL_DATA)"
+            f"{e.filename}); choose a writable folder (e.g. set $LLM_TUTORIAL_DATA)"
         ) from None
     return part
 
@@ -209,180 +204,93 @@ class _Fetch:
     part: Path
     sha256: str | None
     total: int | None  # the size: pinned by the caller, or the server's
-    pinned: bool  # `total` came from the caller
-    stale: bool = False  # `.part` starts with bytes left by an earlier call
-    validator: str | None = None  # the first response's ETag or Last-Modified
+    stale: bool  # `.part` starts with bytes left by an earlier call
+    validator: str | None = None  # the first answer's strong ETag, or Last-Modified
 
+    def restart(self, why: str) -> str:
+        "Empty `.part`, whose bytes cannot be continued; returns `why` to try again."
+        self.part.write_bytes(b"")
+        self.stale = False
+        return f"{why}; starting again from byte 0"
 
-def _request(f: _Fetch, have: int) -> urllib.request.Request:
-    "A GET for the bytes `.part` lacks; If-Range makes a changed file come back whole."
-    headers = {}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-        if f.validator:
-            headers["If-Range"] = f.validator
-    return urllib.request.Request(f.url, headers=headers)
-
-
-def _set_total(f: _Fetch, n: int | None) -> None:
-    "Record the size the server announces; a different size than expected is an error."
-    if n is None:
-        return
-    if f.total is not None and n != f.total:
-        raise ValueError(
-            f"wrong size for {f.url}: expected {f.total:,} bytes, "
-            f"the server sends {n:,}"
+    def wrong_size(self, sends: str) -> ValueError:
+        "The error for a server that contradicts the size we expect."
+        return ValueError(
+            f"wrong size for {self.url}: expected {self.total:,} bytes, "
+            f"the server sends {sends}"
         )
-    f.total = n
-
-
-def _int_header(headers, name: str) -> int | None:
-    "An integer header such as Content-Length, or None when absent or malformed."
-    v = (headers.get(name) or "").strip()
-    return int(v) if v.isdigit() else None
 
 # %% ../nbs/90_files.ipynb #8cdf8d70
-def _start(f: _Fetch, r, have: int) -> int | None:
-    "Byte of `.part` where the body of `r` goes; None if it does not continue `.part`."
-    if f.validator is None:
-        etag = r.headers.get("ETag")
-        usable = etag and not etag.startswith("W/")
-        f.validator = etag if usable else r.headers.get("Last-Modified")
-    if r.status == 200:
-        _set_total(f, _int_header(r.headers, "Content-Length"))
-        return 0
-    cr = (r.headers.get("Content-Range") or "").strip()
-    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr)
-    if r.status != 206 or m is None:
-        return None
-    if m.group(3) != "*":
-        _set_total(f, int(m.group(3)))
-    return int(m.group(1)) if int(m.group(1)) <= have else None
+def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
+    "One request for what `.part` lacks: None when `.part` is complete, else why not."
+    have = f.part.stat().st_size
+    headers = {"Accept-Encoding": "identity"}  # the file's bytes, not a gzip of them
+    if have:  # If-Range: a file changed since the first answer comes back whole
+        headers |= {"Range": f"bytes={have}-", "If-Range": f.validator}
+    with requests.get(f.url, headers=headers, stream=True, timeout=timeout) as r:
+        cr = r.headers.get("Content-Range", "")
+        if r.status_code == 416 and cr == f"bytes */{have}" and f.total in (None, have):
+            return None  # nothing past byte `have`: `.part` is the whole file
+        if r.status_code != 416:  # any other 416: start again
+            r.raise_for_status()
+        if f.validator is None:  # a strong ETag, else Last-Modified (no ETag: "W/")
+            etag = r.headers.get("ETag", "W/")
+            f.validator = etag if etag[:2] != "W/" else r.headers.get("Last-Modified")
+        m = re.fullmatch(r"bytes (\d+)-\d+/(\d+)", cr)  # bytes FIRST-LAST/SIZE
+        if r.status_code == 200:  # the whole file
+            start, size = 0, r.headers.get("Content-Length", "")
+        elif r.status_code == 206 and m and int(m[1]) <= have:
+            start, size = int(m[1]), m[2]
+        else:
+            why = f"HTTP {r.status_code} with Content-Range {cr!r} does not continue"
+            return f.restart(f"{why} bytes={have}-")
+        if size.isdigit():
+            if f.total not in (None, int(size)):
+                raise f.wrong_size(f"{int(size):,}")
+            f.total = int(size)
+        if f.total is None and f.sha256 is None:
+            raise ValueError(
+                f"{f.url}: the server does not say how long the file is (no "
+                "Content-Length) and no size or sha256 was given, so a cut connection "
+                "could not be told from the end of the file; pass size= (and sha256=)"
+            )
+        f.stale = f.stale and start > 0
+        _stream(f, r, start, progress)
+    n = f.part.stat().st_size
+    if f.total is not None and n < f.total:
+        return f"connection closed after {n:,} of {f.total:,} bytes"
+    return None
 
 # %% ../nbs/90_files.ipynb #9bd65ac7
-def _stream(f: _Fetch, r, start: int, progress: bool) -> int:
-    "Write the body of `r` into `.part` from byte `start`; returns the bytes written."
-    n = 0
+def _stream(f: _Fetch, r: requests.Response, start: int, progress: bool) -> None:
+    "Write the body of `r` into `.part` from byte `start`; a cut connection ends it."
     bar = tqdm(
         total=f.total,
         initial=start,
         unit="B",
         unit_scale=True,
-        desc=f.part.name[:-5],
+        desc=f.part.stem,
         disable=not progress,
     )
     with bar, open(f.part, "r+b") as out:
         out.truncate(start)
         out.seek(start)
-        while chunk := r.read(1 << 16):
-            if f.total is not None and start + n + len(chunk) > f.total:
-                raise ValueError(
-                    f"wrong size for {f.url}: expected {f.total:,} bytes, "
-                    "the server sends more"
-                )
-            out.write(chunk)
-            n += len(chunk)
-            bar.update(len(chunk))
-    return n
-
-
-def _no_size(f: _Fetch) -> ValueError:
-    "The error for a file whose end cannot be told from a cut connection."
-    return ValueError(
-        f"{f.url}: the server does not say how long the file is (no "
-        "Content-Length) and no size or sha256 was given, so a cut "
-        "connection could not be told from the end of the file; "
-        "pass size= (and sha256=) to download()"
-    )
-
-# %% ../nbs/90_files.ipynb #83275c4e
-def _after_416(f: _Fetch, e: urllib.error.HTTPError, have: int) -> str | None:
-    "A 416 (range past the end): complete if the server's size is what `.part` holds."
-    m = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
-    if m is not None and int(m.group(1)) == have and f.total in (None, have):
-        f.total = have
-        return None
-    f.part.write_bytes(b"")
-    f.stale = False
-    return f"the server refused the range bytes={have}-; starting again from byte 0"
-
-# %% ../nbs/90_files.ipynb #580135f1
-def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
-    "One request for what `.part` lacks: None when `.part` is complete, else why not."
-    have = f.part.stat().st_size
-    if f.total is not None and have > f.total:
-        f.part.write_bytes(b"")  # longer than the file: not a prefix of it
-        have, f.stale = 0, False
-    if f.total is not None and have == f.total:
-        return None
-    try:
-        r = urllib.request.urlopen(_request(f, have), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:
-            return _after_416(f, e, have)
-        raise
-    with r:
-        start = _start(f, r, have)
-        if start is None:
-            f.part.write_bytes(b"")
-            f.stale = False
-            cr = r.headers.get("Content-Range")
-            return (
-                f"HTTP {r.status} with Content-Range {cr!r} does not continue "
-                f"bytes={have}-; starting again from byte 0"
-            )
-        if f.total is None and f.sha256 is None:
-            raise _no_size(f)
-        f.stale = f.stale and start > 0
-        length = _int_header(r.headers, "Content-Length")
-        n = _stream(f, r, start, progress)
-    want = f.total
-    if want is None and length is not None:
-        want = start + length
-    if want is not None and start + n < want:
-        return f"connection closed after {start + n:,} of {want:,} bytes"
-    return None
+        try:  # raw: `requests` would drop the bytes read just before a cut
+            for chunk in r.raw.stream(1 << 16, decode_content=False):
+                if f.total is not None and out.tell() + len(chunk) > f.total:
+                    raise f.wrong_size("more")
+                out.write(chunk)
+                bar.update(len(chunk))
+        except urllib3.exceptions.ProtocolError:  # the connection broke
+            if f.total is None:
+                raise  # without a size a cut cannot be told from the end: try again
 
 # %% ../nbs/90_files.ipynb #e91b28d4
-_NETWORK_ERRORS = (
-    urllib.error.URLError,
-    http.client.HTTPException,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
-
-
-def _http_error(e: urllib.error.HTTPError) -> tuple[str, bool]:
-    "What went wrong, and whether retrying can help (not for a client error but 429)."
-    return f"HTTP {e.code} {e.reason}", not (400 <= e.code < 500 and e.code != 429)
-
-
-def _fetch(f: _Fetch, tries: int, timeout: float, progress: bool) -> tuple:
-    "Up to `tries` attempts: (None, n) once `.part` is complete and right, or (why, n)."
-    last = None
-    for attempt in range(tries):
-        retry = True
-        try:
-            last = _attempt(f, timeout, progress)
-            if last is None:
-                if (err := verify_file(f.part, f.sha256, f.total)) is None:
-                    return None, attempt + 1
-                if not f.stale:
-                    raise ValueError(f"{f.url}: the downloaded file has {err}")
-                last = f"{err} after resuming an old {f.part.name}; starting again"
-                f.part.write_bytes(b"")
-                f.stale = False
-                continue
-        except urllib.error.HTTPError as e:
-            last, retry = _http_error(e)
-        except _NETWORK_ERRORS as e:
-            last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-        if not retry:
-            return last, attempt + 1
-        if attempt + 1 < tries:
-            time.sleep(min(0.2 * 2**attempt, 5.0))
-    return last, tries
+def _cause(e: BaseException) -> str:
+    "The first exception of a chain: what went wrong, under the libraries' wrappers."
+    while e.__cause__ or e.__context__:
+        e = e.__cause__ or e.__context__
+    return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/90_files.ipynb #ba726b0f
 def download(
@@ -405,20 +313,32 @@ def download(
     part = _prepare(dest, url)
     if sha256 is None:
         part.write_bytes(b"")  # without a checksum, old bytes cannot be trusted
-    f = _Fetch(url, part, sha256, size, size is not None, stale=part.stat().st_size > 0)
+    f = _Fetch(url, part, sha256, size, stale=part.stat().st_size > 0)
     manual = f"Download {url} by hand (with a browser or curl) and save it as {dest}"
-    try:
-        last, n = _fetch(f, tries, timeout, progress)
-    except ValueError as e:
-        part.unlink(missing_ok=True)
-        raise ValueError(f"{e}; nothing was saved as {dest}. {manual}") from None
-    if last is not None:
-        if part.exists() and part.stat().st_size == 0:
+    for n in range(1, tries + 1):
+        try:
+            if (why := _attempt(f, timeout, progress)) is None:
+                if (err := verify_file(part, sha256, f.total)) is None:
+                    os.replace(part, dest)
+                    return dest
+                if not f.stale:
+                    raise ValueError(f"{url}: the downloaded file has {err}")
+                why = f.restart(f"{err} after resuming an old {part.name}")
+        except ValueError as e:
             part.unlink()
-        tried = f"after {n} tries " if n > 1 else ""
-        raise DownloadError(f"could not download {url} {tried}({last}). {manual}")
-    os.replace(part, dest)
-    return dest
+            raise ValueError(f"{e}; nothing was saved as {dest}. {manual}") from None
+        except requests.HTTPError as e:
+            why = f"HTTP {e.response.status_code} {e.response.reason}"
+            if e.response.status_code < 500 and e.response.status_code != 429:
+                break  # a client error: trying again cannot help
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+            why = _cause(e)
+        if n < tries:
+            time.sleep(min(0.1 * 2**n, 5.0))
+    if part.stat().st_size == 0:
+        part.unlink()
+    tried = f"after {n} {'tries' if n > 1 else 'try'}"
+    raise DownloadError(f"could not download {url} {tried} ({why}). {manual}")
 
 # %% ../nbs/90_files.ipynb #197f43e0
 SLOW_ENV = "LLM_TUTORIAL_SLOW"

@@ -47,6 +47,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         st.setdefault("ranges", []).append(self.headers.get("Range"))
         st.setdefault("if_range", []).append(self.headers.get("If-Range"))
+        st.setdefault("encoding", []).append(self.headers.get("Accept-Encoding"))
         path, q = self._query()
         if path not in ("/file", "/bad", "/cut"):
             self.send_error(404)
@@ -111,6 +112,7 @@ def test_full_download(server, tmp_path):
     assert got == dest and dest.read_bytes() == DATA
     assert files(dest.parent) == ["data.bin"]  # no .part left
     assert state["ranges"] == [None]
+    assert state["encoding"] == ["identity"]  # the bytes the checksum covers, no gzip
     # a second call finds the file and does not touch the network
     download(url + "/file", dest, sha256=SHA, size=len(DATA), timeout=5, progress=False)
     assert state["/file"] == 1
