@@ -5,7 +5,6 @@
 # %% ../nbs/00_pytorch.ipynb #5a2fba4b
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 import numpy as np
 import torch
@@ -20,8 +19,6 @@ def autograd_tree(
 ) -> str:
     """The backward graph from `t` to the leaves as an indented tree; `names` maps a
     label to a leaf tensor."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"autograd_tree needs a tensor, got {type(t).__name__}")
     if t.grad_fn is None:
         raise ValueError(
             "tensor has no grad_fn: it is a leaf or was computed without gradients "
@@ -71,10 +68,6 @@ class SoftmaxFunction(torch.autograd.Function):
 def softmax_autograd(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Numerically stable softmax of `x` along `dim`, differentiated by
     `SoftmaxFunction`'s own backward."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"softmax_autograd needs a tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"softmax needs a floating-point tensor, got {x.dtype}")
     return SoftmaxFunction.apply(x, dim)
 
 # %% ../nbs/00_pytorch.ipynb #cfdd2968
@@ -88,33 +81,15 @@ class Vocab:
         specials: Sequence[str] = ("<pad>", "<unk>"),
         unk: str | None = "<unk>",
     ):
-        chars = list(chars)
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise ValueError(f"Vocab entries must be single characters, got {c!r}")
-        if len(set(chars)) != len(chars):
-            raise ValueError("Vocab characters must be distinct")
-        specials = list(specials)
-        if set(specials) & set(chars):
-            raise ValueError(
-                f"special tokens {sorted(set(specials) & set(chars))} clash with "
-                "characters"
-            )
-        if unk is not None and unk not in specials:
-            raise ValueError(
-                f"unk token {unk!r} must be one of the specials {specials}"
-            )
-        self.itos: list[str] = specials + chars  # id → token
+        self.specials, self.unk = list(specials), unk
+        self.itos: list[str] = self.specials + list(chars)  # id → token
         # token → id
         self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
-        self.specials, self.unk = specials, unk
         self.unk_id = None if unk is None else self.stoi[unk]
 
     @classmethod
     def from_text(cls, text: str, **kwargs) -> "Vocab":
         "Build a vocabulary of the distinct characters of `text`, sorted by code point."
-        if not isinstance(text, str):
-            raise TypeError(f"from_text needs a str, got {type(text).__name__}")
         return cls(sorted(set(text)), **kwargs)
 
     def __len__(self) -> int:
@@ -127,15 +102,8 @@ class Vocab:
     def encode(self, text: str) -> list[int]:
         """Text → list of ids; unknown characters become `unk_id` (or raise `KeyError`
         when there is no unk token)."""
-        if not isinstance(text, str):
-            raise TypeError(f"encode needs a str, got {type(text).__name__}")
         if self.unk_id is None:
-            missing = sorted(set(text) - self.stoi.keys())
-            if missing:
-                raise KeyError(
-                    "characters not in the vocabulary (and no unk token): "
-                    f"{missing[:10]}"
-                )
+            return [self.stoi[ch] for ch in text]  # KeyError: an unknown character
         return [self.stoi.get(ch, self.unk_id) for ch in text]
 
     def decode(self, ids) -> str:
@@ -143,18 +111,10 @@ class Vocab:
         written as their names. An id outside `0..len(self) - 1` (a negative one too)
         raises `IndexError`."""
         if isinstance(ids, (torch.Tensor, np.ndarray)):
-            if ids.ndim != 1:
-                raise ValueError(
-                    f"decode needs a 1-D sequence of ids, got shape {tuple(ids.shape)}"
-                )
-            ids = ids.tolist()
+            ids = ids.tolist()  # Python ints, not 0-d tensors
         out = []
         for i in ids:
-            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-                raise TypeError(
-                    f"token ids must be integers, got {i!r} ({type(i).__name__})"
-                )
-            if not 0 <= i < len(self.itos):
+            if not 0 <= i < len(self.itos):  # itos[-1] would be the last token
                 raise IndexError(
                     f"token id {i} is out of range for a vocabulary of "
                     f"{len(self.itos)} tokens (0..{len(self.itos) - 1})"
@@ -162,85 +122,39 @@ class Vocab:
             out.append(self.itos[i])
         return "".join(out)
 
-# %% ../nbs/00_pytorch.ipynb #26c7e11f
-def _check_text_ids(ids, seq_len: int, stride: int):
-    "The ids `TextDataset` keeps (a list becomes a tensor), or a clear error."
-    for name, v in (("seq_len", seq_len), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if isinstance(ids, (list, tuple)):  # a Python list is in memory anyway
-        ids = torch.as_tensor(ids, dtype=torch.long)
-    elif not isinstance(ids, (torch.Tensor, np.ndarray)):  # a memmap stays on disk
-        raise TypeError(
-            "ids must be a torch.Tensor, numpy array (or memmap) or list of "
-            f"ints, got {type(ids).__name__}"
-        )
-    if ids.ndim != 1:
-        raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
-    if isinstance(ids, torch.Tensor):
-        dt = ids.dtype
-        integer = not (dt.is_floating_point or dt.is_complex or dt == torch.bool)
-    else:
-        integer = np.issubdtype(ids.dtype, np.integer)
-    if not integer:
-        raise TypeError(f"ids must have an integer dtype, got {ids.dtype}")
-    if len(ids) < seq_len + 1:
-        raise ValueError(
-            f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) "
-            f"pair, got {len(ids)}"
-        )
-    return ids
-
 # %% ../nbs/00_pytorch.ipynb #2b22c3bc
 class TextDataset(Dataset):
     """Next-token windows over a 1-D id sequence: item `idx` is `(x, y)`, `x =
     ids[idx*stride : idx*stride+seq_len]`, `y` shifted by one (int64)."""
 
     def __init__(self, ids, seq_len: int, stride: int | None = None):
-        stride = seq_len if stride is None else stride
-        self.ids = _check_text_ids(ids, seq_len, stride)
-        self.seq_len, self.stride = int(seq_len), int(stride)
+        if isinstance(ids, (list, tuple)):  # a Python list is in memory anyway
+            ids = torch.as_tensor(ids, dtype=torch.long)
+        if len(ids) < seq_len + 1:
+            raise ValueError(
+                f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) "
+                f"pair, got {len(ids)}"
+            )
+        self.ids, self.seq_len = ids, seq_len  # a memmap stays on disk
+        self.stride = seq_len if stride is None else stride
 
     def __len__(self) -> int:
         return (len(self.ids) - self.seq_len - 1) // self.stride + 1
 
-    def _window(self, start: int, stop: int) -> torch.Tensor:
-        w = self.ids[start:stop]  # a view: only this window is read
-        # astype copies the window
-        if isinstance(w, np.ndarray):
-            return torch.from_numpy(w.astype(np.int64))
-        # a copy: editing a sample never edits the corpus
-        return w.to(torch.int64, copy=True)
-
-    def __getitem__(self, idx):
-        try:
-            idx = operator.index(idx)
-        except TypeError:
-            raise TypeError(
-                f"TextDataset index must be an integer, got {type(idx).__name__}"
-            ) from None
+    def __getitem__(self, idx: int):
         n = len(self)
-        if not -n <= idx < n:
+        if not -n <= idx < n:  # past the end a window would come back short
             raise IndexError(
                 f"TextDataset index {idx} out of range for {n} samples "
                 f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)"
             )
-        if idx < 0:
-            idx += n
-        start = idx * self.stride
-        chunk = self._window(start, start + self.seq_len + 1)  # (seq_len + 1,)
-        return chunk[:-1], chunk[1:]  # x, y: (seq_len,) each
-
-# %% ../nbs/00_pytorch.ipynb #637e91e2
-def _as_ids(t, what: str) -> torch.Tensor:
-    t = torch.as_tensor(t)
-    if t.ndim != 1:
-        raise ValueError(
-            f"pad_collate: each {what} must be 1-D, got shape {tuple(t.shape)}"
-        )
-    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-        raise TypeError(f"pad_collate: {what} must hold integer ids, got {t.dtype}")
-    return t.to(torch.int64)
+        start = (idx % n) * self.stride  # a negative idx counts from the end
+        w = self.ids[start : start + self.seq_len + 1]  # (seq_len + 1,): a view
+        if isinstance(w, np.ndarray):  # astype reads only this window, a copy
+            w = torch.from_numpy(w.astype(np.int64))
+        else:  # a copy: editing a sample never edits the corpus
+            w = w.to(torch.int64, copy=True)
+        return w[:-1], w[1:]  # x, y: (seq_len,) each
 
 # %% ../nbs/00_pytorch.ipynb #979db4e5
 def pad_collate(
@@ -248,37 +162,13 @@ def pad_collate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad variable-length samples into `(inputs, targets)`, each `(batch,
     max_len)` int64: inputs with `pad_id`, targets with `ignore_index` (-100,
-    `F.cross_entropy`'s default)."""
-    if len(batch) == 0:
-        raise ValueError("pad_collate got an empty batch")
-    xs, ys = [], []
-    for n, item in enumerate(batch):
-        if (
-            isinstance(item, (tuple, list))
-            and len(item) == 2
-            and all(
-                isinstance(t, (torch.Tensor, np.ndarray, list, tuple)) for t in item
-            )
-        ):
-            x, y = _as_ids(item[0], "x"), _as_ids(item[1], "y")  # an (x, y) pair
-            if len(x) != len(y):
-                raise ValueError(
-                    f"pad_collate: sample {n} has len(x)={len(x)} but len(y)={len(y)}"
-                )
-        else:
-            seq = _as_ids(item, "sequence")  # a whole sequence: shift it ourselves
-            if len(seq) < 2:
-                raise ValueError(
-                    f"pad_collate: sample {n} has {len(seq)} token(s); a sequence "
-                    "needs at least 2 for one (x, y) pair"
-                )
-            x, y = seq[:-1], seq[1:]
-        xs.append(x)
-        ys.append(y)
-    T = max(len(x) for x in xs)
-    inputs = torch.full((len(xs), T), pad_id, dtype=torch.long)  # (batch, T)
-    targets = torch.full((len(xs), T), ignore_index, dtype=torch.long)  # (batch, T)
-    for i, (x, y) in enumerate(zip(xs, ys)):
-        inputs[i, : len(x)] = x
-        targets[i, : len(y)] = y
+    `F.cross_entropy`'s default). A sample is an `(x, y)` tuple or a 1-D sequence,
+    split into `x = seq[:-1]`, `y = seq[1:]`."""
+    pairs = [s if isinstance(s, tuple) else (s[:-1], s[1:]) for s in batch]
+    T = max(len(x) for x, _ in pairs)
+    inputs = torch.full((len(pairs), T), pad_id, dtype=torch.long)  # (batch, T)
+    targets = torch.full((len(pairs), T), ignore_index, dtype=torch.long)  # (batch, T)
+    for i, (x, y) in enumerate(pairs):
+        inputs[i, : len(x)] = torch.as_tensor(x)
+        targets[i, : len(y)] = torch.as_tensor(y)
     return inputs, targets

@@ -84,9 +84,6 @@ def load_vocab_merges(
     """Read a GPT-2 format `vocab.json` and `merges.txt` into `(vocab: dict[int, bytes],
     merges: list[tuple[bytes, bytes]])`."""
     u2b = unicode_to_bytes()
-    for p in (vocab_path, merges_path):
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"tokenizer file not found: {p}")
     try:
         enc = json.loads(_read_utf8(vocab_path))
     except json.JSONDecodeError as e:
