@@ -298,10 +298,6 @@ def find_chunk_boundaries(
 ) -> list[int]:
     """Sorted byte offsets `[0, ..., file_size]` that cut the binary `file` into at most
     `desired_num_chunks` chunks at `split_special_token`."""
-    if desired_num_chunks < 1:
-        raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
-    if not split_special_token:
-        raise ValueError("split_special_token must be non-empty bytes")
     file.seek(0, os.SEEK_END)
     size = file.tell()
     k = len(split_special_token)
@@ -400,8 +396,6 @@ def pretokenize_file(
     """Count the distinct pre-tokens of a UTF-8 file with `num_processes` workers
     (default: all cores), each reading its own byte ranges."""
     path = Path(input_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training file not found: {input_path}")
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
     bounds = _chunk_bounds(
@@ -471,10 +465,6 @@ def find_safe_cuts(
     """Offsets `[0, ..., size]` that cut the binary `file` into at most
     `desired_num_chunks` chunks whose pre-token counts add up to the whole file's
     (at `X\nY`, `X Y` or `split_token`)."""
-    if desired_num_chunks < 1:
-        raise ValueError(f"desired_num_chunks must be >= 1, got {desired_num_chunks}")
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
     specials = [s.encode("utf-8") for s in special_tokens]
     file.seek(0, os.SEEK_END)
     size = file.tell()
@@ -486,30 +476,6 @@ def find_safe_cuts(
             break  # no safe place after this guess
         bounds.append(cut)
     return bounds + [size] if size else [0]
-
-# %% ../nbs/02_bpe.ipynb #4353d02d
-def _check_bpe_args(input_path, vocab_size, special_tokens) -> tuple[Path, list[str]]:
-    "Clear errors for `train_bpe`'s arguments; the file's path and the special tokens."
-    if isinstance(special_tokens, (str, bytes)) or not all(
-        isinstance(s, str) and s for s in special_tokens or []
-    ):
-        raise TypeError(
-            f"special_tokens must be a list of non-empty str, got {special_tokens!r}"
-        )
-    special_tokens = list(special_tokens or [])
-    if len(set(special_tokens)) != len(special_tokens):
-        raise ValueError(f"special_tokens has duplicates: {special_tokens!r}")
-    if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
-        raise ValueError(
-            f"vocab_size must be an int >= 256 + {len(special_tokens)} special tokens "
-            f"= {256 + len(special_tokens)}, got {vocab_size!r}"
-        )
-    path = Path(input_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training file not found: {input_path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"training file is empty: {input_path}")
-    return path, special_tokens
 
 # %% ../nbs/02_bpe.ipynb #0b0706a5
 def train_bpe(
@@ -524,11 +490,15 @@ def train_bpe(
 ):
     """Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges:
     list[tuple[bytes, bytes]])`."""
-    path, special_tokens = _check_bpe_args(input_path, vocab_size, special_tokens)
+    if vocab_size < 256 + len(special_tokens):  # the bytes and the specials come first
+        raise ValueError(
+            f"vocab_size must be >= 256 + {len(special_tokens)} special tokens, got "
+            f"{vocab_size}"
+        )
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     counts = pretokenize_file(
-        path, special_tokens, num_processes, progress=progress, **kwargs
+        input_path, special_tokens, num_processes, progress=progress, **kwargs
     )
     timings["pretokenize"] = time.perf_counter() - t0
     vocab, merges = bpe_merges(
@@ -536,8 +506,8 @@ def train_bpe(
     )
     if verbose:
         print(
-            f"train_bpe({path.name}, vocab_size={vocab_size}): {len(counts):,} "
-            f"distinct pre-tokens, {len(merges):,} merges; "
+            f"train_bpe({Path(input_path).name}, vocab_size={vocab_size}): "
+            f"{len(counts):,} distinct pre-tokens, {len(merges):,} merges; "
             + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items())
         )
     return vocab, merges
