@@ -28,15 +28,13 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import shared_data_dir
-from .files import _is_slow
+from .files import _is_slow, shared_data_dir
 
 # %% auto #0
-__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'LABEL', 'EXPORT_CALL', 'Unit', 'find_unit', 'is_stub', 'stub_source',
-           'unit_text', 'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition',
-           'spec_name', 'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'warm_stop', 'Grade',
-           'grade_many', 'grade_versions', 'load_edition', 'check_edition', 'chapter_cells', 'run_cells',
-           'exercises_parser', 'exercises_main']
+__all__ = ['EXERCISES', 'UNITS', 'FUNCS', 'MARKER', 'EXPORT_CALL', 'Unit', 'find_unit', 'is_stub', 'stub_source', 'unit_text',
+           'replace_unit', 'ExerciseError', 'read_notebook', 'locate', 'book_nbs', 'new_edition', 'spec_name',
+           'expect_close', 'expect_equal', 'spec_cells', 'unit_limit', 'run_specs', 'warm_stop', 'Grade', 'grade_many',
+           'load_edition', 'check_edition', 'exercises_parser', 'exercises_main']
 
 # %% ../nbs/95_exercises.ipynb #10185d26023b46108eb7d9f57d49d2b3
 @dataclass(frozen=True)
@@ -46,11 +44,6 @@ class Unit:
     notebook: str  # e.g. "04_layers.ipynb"
     name: str  # "softmax", "Linear.forward"
     task: str  # what to write, in a few words
-
-    @property
-    def chapter(self) -> str:
-        "The chapter's number: `04` for `04_layers.ipynb`."
-        return self.notebook.split("_")[0]
 
 # %% ../nbs/95_exercises.ipynb #8763a12b2bbd4a93a75aff182afb95dc
 # fmt: off
@@ -177,10 +170,6 @@ def _span(node: ast.FunctionDef) -> tuple[int, int]:
     return first - 1, node.end_lineno
 
 # %% ../nbs/95_exercises.ipynb #8a65eabff63a45729fe45fb5ade58bdc
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
-
-
 def _is_guard(stmt: ast.stmt) -> bool:
     "An argument check: `if ...: raise ...`, or a call of a `_check...` function."
     if isinstance(stmt, ast.If):
@@ -193,7 +182,8 @@ def _is_guard(stmt: ast.stmt) -> bool:
 
 def _body_start(fn: ast.FunctionDef) -> int:
     "Index in `fn.body` of the first statement the learner writes."
-    i = 1 if _is_docstring(fn.body[0]) else 0
+    doc = fn.body[0]
+    i = int(isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant))
     while i < len(fn.body) - 1 and _is_guard(fn.body[i]):
         i += 1
     return i
@@ -202,24 +192,15 @@ def _body_start(fn: ast.FunctionDef) -> int:
 def is_stub(fn: ast.FunctionDef) -> bool:
     "Whether unit `fn` is still the exercise: checks, then `raise NotImplementedError`."
     rest = fn.body[_body_start(fn) :]
-    if len(rest) != 1 or not isinstance(rest[0], ast.Raise):
-        return False
-    exc = rest[0].exc
-    call = ast.unparse(exc.func) if isinstance(exc, ast.Call) else ""
-    args = exc.args if isinstance(exc, ast.Call) else []
-    msg = args[0].value if args and isinstance(args[0], ast.Constant) else ""
-    return call == "NotImplementedError" and str(msg).startswith("exercise:")
+    exc = rest[0].exc if len(rest) == 1 and isinstance(rest[0], ast.Raise) else None
+    text = ast.unparse(exc) if exc is not None else ""
+    return re.match(r"NotImplementedError\(['\"]exercise:", text) is not None
 
 # %% ../nbs/95_exercises.ipynb #c3933fab20d04ec698c2621248eb3be0
 def stub_source(source: str, name: str, task: str) -> str:
     "`source` (a cell) with the body of unit `name` replaced by the exercise's `raise`."
     fn = find_unit(ast.parse(source), name)
-    if fn is None:
-        raise LookupError(f"{name} is not defined at the top of this cell")
-    i = _body_start(fn)
-    if i >= len(fn.body) or fn.body[i].lineno == fn.lineno:
-        raise ValueError(f"{name}: no body on lines of its own to take out")
-    first = fn.body[i]
+    first = fn.body[_body_start(fn)]  # on a line of its own (the marks test checks)
     stub = f'{" " * first.col_offset}raise NotImplementedError("exercise: {task}")'
     lines = source.splitlines()
     return "\n".join(lines[: first.lineno - 1] + [stub] + lines[fn.end_lineno :])
@@ -252,22 +233,23 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def _flags(cell: dict) -> list[str]:
+    "The first lines of a code cell without spaces, where nbdev's `#|` flags are."
+    lines = _source(cell).splitlines()[:5] if cell.get("cell_type") == "code" else []
+    return [l.replace(" ", "") for l in lines]
+
+
 def _is_exported(cell: dict) -> bool:
-    head = _source(cell).splitlines()[:5]
-    flags = [l.replace(" ", "") for l in head]
-    return cell.get("cell_type") == "code" and any(
-        f.startswith("#|export") for f in flags
-    )
+    return any(f.startswith("#|export") for f in _flags(cell))
 
 
 def read_notebook(path: Path) -> dict:
-    "The notebook at `path` as JSON; an `ExerciseError` naming it if it does not parse."
+    "The notebook at `path` as JSON; an `ExerciseError` naming it if it is not one."
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ExerciseError(
-            f"{path} is missing: restore it from a new edition"
-        ) from None
+        msg = f"{path} is missing: restore it from a new edition"
+        raise ExerciseError(msg) from None
     except (ValueError, UnicodeDecodeError) as e:
         msg = f"{path} is not a readable notebook ({e}); undo the last edit in Jupyter"
         raise ExerciseError(msg) from None
@@ -303,19 +285,14 @@ def locate(nb: dict, name: str) -> tuple[int | None, str]:
 # %% ../nbs/95_exercises.ipynb #277c27b1587741f2af2001be3712ef0d
 def _stub_notebook(path: Path, units: list[Unit]) -> list[dict]:
     "Replace each unit's body in the notebook at `path`; one record per unit."
-    nb = read_notebook(path)
-    records = []
+    nb, records = read_notebook(path), []
     for u in units:
-        i, err = locate(nb, u.name)
-        if i is None or not _is_exported(nb["cells"][i]):
-            raise ValueError(f"{u.notebook}: {err or u.name + ' is not exported'}")
-        cell = nb["cells"][i]
+        cell = nb["cells"][locate(nb, u.name)[0]]
         src = _source(cell)
-        ref = unit_text(src, u.name)
         cell["source"] = stub_source(src, u.name, u.task).splitlines(keepends=True)
         cell["outputs"] = []
-        rec = dict(notebook=u.notebook, chapter=u.chapter, name=u.name, task=u.task)
-        records.append(rec | {"reference": ref})
+        records.append(dict(notebook=u.notebook, chapter=u.notebook.split("_")[0],
+                            name=u.name, task=u.task, reference=unit_text(src, u.name)))
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     path.write_text(text, encoding="utf-8")
     return records
@@ -338,82 +315,55 @@ def book_nbs() -> Path:
         )
     return nbs
 
-
-def _check_new_dest(dest: Path) -> None:
-    if dest.exists() and not dest.is_dir():
-        raise ExerciseError(f"{dest} is a file: choose a new folder for the edition")
-    if dest.is_dir() and any(dest.iterdir()):
-        raise ExerciseError(
-            f"{dest} already holds files: choose a new folder (nothing was written)"
-        )
-
 # %% ../nbs/95_exercises.ipynb #916684f9a58a4a2aa5f864670399430d
-def _settings_ini(root: Path) -> None:
-    "The book's `settings.ini`: `nbdev_export` in the edition writes `llm_tutorial/`."
-    shutil.copy(_book_root() / "settings.ini", root / "settings.ini")
-
-
 def _export_package(root: Path) -> bool:
     "Run nbdev_export in the edition (when nbdev is installed); whether it worked."
     # (nbdev_test skips a cell whose source holds the export call itself)
     code = "from nbdev.doclinks import nbdev_export as export; export()"
+    cmd = [sys.executable, "-c", code]
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", code], cwd=root, capture_output=True, timeout=300
-        )
+        done = subprocess.run(cmd, cwd=root, capture_output=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
 
 # %% ../nbs/95_exercises.ipynb #1671c31a24314836a5b85d7ef7fbf015
+_README = """# llm_tutorial: the exercise edition
+
+Each unit below has its body replaced by `raise NotImplementedError`. Write it in its
+chapter's notebook (`jupyter lab nbs`), run the spec test right under it, then grade it:
+
+    llm-tutorial exercises check . --unit softmax  # one unit, in seconds
+    llm-tutorial exercises check . --chapter 04    # one chapter (--full: its tests too)
+    llm-tutorial exercises check .                 # all (--status: what is written)
+
+A spec test checks the unit's contract against an independent reference: any correct
+version passes. A unit not written yet is replaced by the book's version, so you can
+start anywhere. The first check starts a helper that keeps PyTorch imported for ten
+minutes, so the next checks are quick (LLM_TUTORIAL_WARM=0 turns it off). `nbdev_export`
+here writes your own `llm_tutorial/` package; with PYTHONPATH=$PWD Python imports it,
+e.g. for CS336's tests: `bash BOOK/tools/run_cs336_tests.sh CS336_CHECKOUT`. Appendix F
+(`nbs/95_exercises.ipynb`) tells more.
+
+| chapter | unit | what to write |
+| --- | --- | --- |
+"""
+
+
 def _readme(records: list[dict]) -> str:
     "The edition's README: how to work in it, and the units by chapter."
-    rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |" for r in records]
-    return "\n".join(
-        [
-            "# llm_tutorial: the exercise edition",
-            "",
-            "Each unit below has its body replaced by `raise NotImplementedError`.",
-            "Work top to bottom: write a unit in its chapter's notebook",
-            "(`jupyter lab nbs`), run the spec test right under it (`test_<unit>`),",
-            "then grade it here:",
-            "",
-            "    llm-tutorial exercises check . --unit softmax  # one unit, in seconds",
-            "    llm-tutorial exercises check . --chapter 04    # one chapter",
-            "    llm-tutorial exercises check .                 # every unit",
-            "    llm-tutorial exercises check . --status        # what is written",
-            "",
-            "A spec test checks the unit's contract (its docstring, and the CS336",
-            "handout for a CS336 piece) against an independent reference: any correct",
-            "version passes. `--full` also runs the chapters' own tests, which pin the",
-            "book's engineering; they are reported, not graded. The first check takes",
-            "a few seconds (Python imports PyTorch) and leaves a helper process that",
-            "keeps it imported for ten minutes, so the next checks are quick",
-            "(LLM_TUTORIAL_WARM=0 turns it off).",
-            "",
-            "A unit not written yet is replaced by the book's version (the fallback),",
-            "so you can start anywhere. `nbdev_export` here writes your own copy of",
-            "the package, `llm_tutorial/`; with PYTHONPATH set to this folder Python",
-            "imports it instead of the book's, e.g. to run CS336's tests on your code:",
-            "",
-            "    PYTHONPATH=$PWD bash BOOK/tools/run_cs336_tests.sh CS336_CHECKOUT",
-            "",
-            "| chapter | unit | what to write |",
-            "| --- | --- | --- |",
-            *rows,
-            "",
-        ]
-    )
+    rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |\n" for r in records]
+    return _README + "".join(rows)
 
 # %% ../nbs/95_exercises.ipynb #33b0902fd34d4ace834912fa1002cf8e
-def new_edition(
-    dest: str | Path, nbs: str | Path | None = None, units: list[Unit] | None = None
-) -> list[dict]:
-    """Write the exercise edition of the book's notebooks (`nbs`, default the book's)
-    into the new folder `dest`; returns one record per unit."""
-    dest, units = Path(dest), UNITS if units is None else units
-    _check_new_dest(dest)
-    nbs = Path(nbs) if nbs is not None else book_nbs()
+def new_edition(dest: str | Path) -> list[dict]:
+    """Write the exercise edition of the book's notebooks into the new folder `dest`;
+    returns one record per unit."""
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        what = "already holds files" if dest.is_dir() else "is a file"
+        raise ExerciseError(f"{dest} {what}: choose a new folder (nothing was written)")
+    nbs = book_nbs()
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -423,17 +373,15 @@ def new_edition(
         skip = shutil.ignore_patterns(".ipynb_checkpoints", "_proc", "__pycache__")
         shutil.copytree(nbs, tmp / "nbs", ignore=skip)
         records = []
-        for nb in dict.fromkeys(u.notebook for u in units):
-            mine = [u for u in units if u.notebook == nb]
+        for nb in EXERCISES:
+            mine = [u for u in UNITS if u.notebook == nb]
             records += _stub_notebook(tmp / "nbs" / nb, mine)
         (tmp / "README.md").write_text(_readme(records))
-        _settings_ini(tmp)
+        shutil.copy(_book_root() / "settings.ini", tmp)  # for nbdev_export in it
         _export_package(tmp)
         meta = {"format": 1, "units": records}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
-        if dest.exists():
-            dest.rmdir()  # empty: checked above
-        tmp.rename(dest)
+        tmp.rename(dest)  # (over an empty folder: POSIX's rename allows it)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -452,8 +400,7 @@ def _describe(x) -> str:
     if hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "tolist"):
         import numpy as np
 
-        a = x.detach().cpu().double().numpy() if hasattr(x, "detach") else x
-        a = np.asarray(a)
+        a = np.asarray(x.detach().cpu().double() if hasattr(x, "detach") else x)
         kind = "tensor" if hasattr(x, "detach") else "array"
         what = f"a {tuple(x.shape)} {x.dtype} {kind}"
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
@@ -481,21 +428,21 @@ def expect_close(got, want, what: str = "the result", hint: str = "",
     `rtol`·|want|); the message names `what`, the first difference and the `hint`."""
     import torch
 
-    tail = f" ({hint})" if hint else ""
-    if not isinstance(got, torch.Tensor):
-        raise AssertionError(f"{what}: expected a tensor, got {_describe(got)}{tail}")
-    if tuple(got.shape) != tuple(want.shape):
-        msg = f"{what}: shape {tuple(got.shape)}, expected {tuple(want.shape)}{tail}"
-        raise AssertionError(msg)
-    g, w = got.detach().double().cpu(), want.detach().double().cpu()
-    if not torch.isfinite(g).all() and torch.isfinite(w).all():
-        n = int((~torch.isfinite(g)).sum())
-        msg = f"{what}: {n} nan or inf values, expected none; {_first_diff(g, w)}"
-        raise AssertionError(msg + tail)
-    if not torch.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
+    w = want.detach().double().cpu()
+    g = got.detach().double().cpu() if isinstance(got, torch.Tensor) else None
+    if g is None:
+        msg = f"expected a tensor, got {_describe(got)}"
+    elif g.shape != w.shape:
+        msg = f"shape {tuple(g.shape)}, expected {tuple(w.shape)}"
+    elif not g.isfinite().all() and w.isfinite().all():
+        n = int((~g.isfinite()).sum())
+        msg = f"{n} nan or inf values, expected none; {_first_diff(g, w)}"
+    elif not torch.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
         err = (g - w).abs().nan_to_num(float("inf")).max().item()
-        msg = f"{what}: {_first_diff(g, w, atol, rtol)} (largest error {err:.3g})"
-        raise AssertionError(msg + tail)
+        msg = f"{_first_diff(g, w, atol, rtol)} (largest error {err:.3g})"
+    else:
+        return
+    raise AssertionError(f"{what}: {msg}" + (f" ({hint})" if hint else ""))
 
 
 def expect_equal(got, want, what: str = "the result", hint: str = "") -> None:
@@ -503,32 +450,36 @@ def expect_equal(got, want, what: str = "the result", hint: str = "") -> None:
     message names `what`, the first item that differs and the `hint`."""
     import torch
 
-    tail = f" ({hint})" if hint else ""
+    msg = f"got {_describe(got)}, expected {_describe(want)}"
     if isinstance(want, torch.Tensor):
-        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-            raise AssertionError(f"{what}: got {_describe(got)}, expected "
-                                 f"{_describe(want)}{tail}")  # fmt: skip
-        if not torch.equal(got.cpu(), want.cpu()):
-            msg = f"{what}: {_first_diff(got.double().cpu(), want.double().cpu())}"
-            raise AssertionError(msg + tail)
+        if isinstance(got, torch.Tensor) and got.shape == want.shape:
+            if torch.equal(got.cpu(), want.cpu()):
+                return
+            msg = _first_diff(got.double().cpu(), want.double().cpu())
+    elif got == want:
         return
-    if got == want:
-        return
-    if isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
+    elif isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
         i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
-        if i is None:
-            msg = f"{what}: length {len(got)}, expected {len(want)}"
-        else:
-            msg = f"{what}: first difference at item {i}: got {got[i]!r}, " \
-                f"expected {want[i]!r}"  # fmt: skip
-        raise AssertionError(msg + tail)
-    raise AssertionError(f"{what}: got {_describe(got)}, expected {_describe(want)}"
-                         + tail)  # fmt: skip
+        msg = f"length {len(got)}, expected {len(want)}"
+        if i is not None:
+            msg = f"first difference at item {i}: got {got[i]!r}, expected {want[i]!r}"
+    raise AssertionError(f"{what}: {msg}" + (f" ({hint})" if hint else ""))
 
 # %% ../nbs/95_exercises.ipynb #e5e5f5740bc9489091350af57d3550f6
-def spec_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
-    """The cells a spec run needs, by index: the exported ones (each unit named in
-    `swap` replaced by the text given) and those that define spec tests."""
+EXPORT_CALL = "nbdev_export" + "()"  # split, or nbdev_test would skip this cell
+
+
+def _runs(cell: dict) -> bool:
+    "Whether `nbdev_test` runs this cell: not `#| slow`, `#| eval: false`, the export."
+    flags = _flags(cell)
+    skip = _is_slow(flags) or "#|eval:false" in flags or EXPORT_CALL in _source(cell)
+    return cell.get("cell_type") == "code" and not skip
+
+
+def spec_cells(nb: dict, swap: dict[str, str], full: bool = False) -> dict[int, str]:
+    """The cells a run needs, by index: the exported ones and those that define spec
+    tests (`full`: every cell `nbdev_test` runs), with each unit named in `swap`
+    replaced by the text given (the book's version)."""
     specs = {spec_name(u.name) for u in UNITS}
     out = {}
     for i, c in enumerate(nb["cells"]):
@@ -536,25 +487,16 @@ def spec_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
         try:
             tree = ast.parse(src)
         except SyntaxError:  # run as it is: the learner sees the line
-            tree = None
-        if _is_exported(c):
+            tree = ast.Module(body=[], type_ignores=[])
+        spec = any(getattr(n, "name", "") in specs for n in tree.body)
+        if _runs(c) if full else _is_exported(c) or spec:
             for name, text in swap.items():
-                if tree and find_unit(tree, name) is not None:
+                if find_unit(tree, name) is not None:
                     src = replace_unit(src, name, text)
-            out[i] = src
-        elif tree and any(getattr(n, "name", "") in specs for n in tree.body):
             out[i] = src
     return out
 
 # %% ../nbs/95_exercises.ipynb #0f218cf6da6d4f47aab9a091ac27e845
-class _TimeUp(BaseException):
-    "A unit ran past its time limit (a BaseException: `except Exception` lets it by)."
-
-
-def _alarm(signum, frame):
-    raise _TimeUp()
-
-
 def _statement(src: str, line: int) -> str:
     "The whole statement of `src` that holds `line` (1-based), however many lines."
     try:
@@ -588,77 +530,68 @@ def _values(frame) -> str:
     return "; ".join(out)
 
 
-def _your_line(src: str, unit: str, line: int) -> str:
-    "Line `line` of cell `src`, counted from the start of unit `unit` when inside it."
-    fn = find_unit(ast.parse(src), unit)
-    text = src.splitlines()[line - 1].strip()
+def _line(cells: dict[int, str], k: int, line: int, unit: str = "") -> str:
+    "Line `line` of cell `k` in words, counted from the start of `unit` when inside it."
+    text = cells[k].splitlines()[line - 1].strip()
+    fn = find_unit(ast.parse(cells[k]), unit) if unit else None
     first = _span(fn)[0] + 1 if fn else 0
     if fn and first <= line <= fn.end_lineno:
         return f"line {line - first + 1} of your {unit}: {text}"
-    return f"line {line} of its cell: {text}"
+    return f"cell {k}, line {line}: {text}"
 
 
-def _spec_failure(e: BaseException, cells: dict[int, str], spec: str, unit_cell: int,
-                  unit: str) -> dict:  # fmt: skip
-    "A failed spec test in words: the check, the error, the values, the learner's line."
-    tb, spec_tb, mine = e.__traceback__, None, None
-    while tb is not None:
-        f = tb.tb_frame
-        if f.f_code.co_name == spec:
-            spec_tb = tb
-        if f.f_code.co_filename == f"<cell {unit_cell}>":
-            mine = tb
-        tb = tb.tb_next
+def _failure(e: BaseException, cells: dict[int, str], spec: str = "", unit: str = "",
+             home: int = -1) -> dict:  # fmt: skip
+    """An error in words: the statement that failed (in spec test `spec`, else in the
+    cell being run), the spec's small values, and the deepest line of notebook code
+    that raised (for a `unit`: in its cell `home`, counted from the unit's start)."""
+    frames = [(int(f.f_code.co_filename[6:-1]), f, n)
+              for f, n in traceback.walk_tb(e.__traceback__)
+              if f.f_code.co_filename.startswith("<cell ")]  # fmt: skip
+    checks = [t for t in frames if t[1].f_code.co_name == spec] if spec else frames[:1]
+    mine = [t for t in frames if t[0] == home] if unit else frames[1:]
     out = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:1500]}
-    if isinstance(e, NameError) and mine is not None:  # works in Jupyter, not here
+    if checks:
+        k, f, n = checks[-1]
+        out["cell"], out["check"] = k, _statement(cells[k], n)
+        if spec:
+            out["values"] = _values(f)
+        else:
+            out["check"] = f"cell {k}, line {n}: {out['check']}"
+    if mine:
+        out["where"] = _line(cells, mine[-1][0], mine[-1][2], unit)
+    if isinstance(e, NameError) and unit and mine:  # works in Jupyter, not here
         out["error"] += (" (a unit sees only the chapter's exported cells, as in the "
                          "package: import it in an exported cell)")  # fmt: skip
-    if spec_tb is not None:
-        k = int(spec_tb.tb_frame.f_code.co_filename[6:-1])
-        out["check"] = _statement(cells[k], spec_tb.tb_lineno)
-        out["values"] = _values(spec_tb.tb_frame)
-    if mine is not None:
-        out["where"] = _your_line(cells[unit_cell], unit, mine.tb_lineno)
     return out
 
 # %% ../nbs/95_exercises.ipynb #4fa79e2eea904064aed53d8da2e67b34
-def _run_unit(ns: dict, unit: str, spec: str, cell: int, cells: dict, limit: float):
+def _run_unit(ns: dict, unit: str, spec: str, home: int, cells: dict) -> dict:
     "Run the spec test of `unit` on the version in `ns`; a result record."
     import torch
 
-    target = ns.get(unit.rpartition(".")[0] or unit)
     if spec not in ns:
         return {"ok": False, "error": f"no spec test {spec} in the notebook: copy its "
                 "cell from the book or from a new edition"}  # fmt: skip
+    torch.set_num_threads(1)  # small inputs: one thread, no waiting for a second
     torch.manual_seed(0)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    t0 = time.perf_counter()
     try:
-        ns[spec](target)
-        out = {"ok": True}
-    except _TimeUp:
-        out = {"ok": False, "timeout": limit}
+        ns[spec](ns.get(unit.rpartition(".")[0] or unit))
+        return {"ok": True}
     except BaseException as e:  # the learner's error: reported, not raised
-        out = _spec_failure(e, cells, spec, cell, unit)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    return out | {"seconds": round(time.perf_counter() - t0, 3)}
+        return _failure(e, cells, spec, unit, home)
 
 
-def _exec_cells(cells: dict[int, str], ns: dict) -> dict | None:
-    "Run `cells` in `ns` (Python's `<cell i>` names); None, or what failed."
+def _exec_cells(cells: dict[int, str], ns: dict) -> dict:
+    "Run `cells` in namespace `ns`, named `<cell i>` in tracebacks; what happened."
     for i, src in cells.items():
-        name = f"<cell {i}>"
+        name = f"<cell {i}>"  # its lines, for tracebacks and inspect.getsource
         linecache.cache[name] = (len(src), None, src.splitlines(True), name)
         try:
             exec(compile(src, name, "exec"), ns)
-        except BaseException as e:
-            line = traceback.extract_tb(e.__traceback__)[-1].lineno
-            text = _statement(src, line) if name else ""
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"[:1500],
-                    "where": f"cell {i}, line {line}: {text}"}  # fmt: skip
-    return None
+        except BaseException as e:  # the learner's error: reported, not raised
+            return _failure(e, cells)
+    return {"ok": True}
 
 # %% ../nbs/95_exercises.ipynb #1d3e8ad98c294adb9b88fb8873363262
 def _child_env() -> dict:
@@ -669,44 +602,30 @@ def _child_env() -> dict:
         env.setdefault("LLM_TUTORIAL_SHARED", str(shared.resolve()))
     return env
 
-
-def _quiet_show_doc() -> None:
-    "`show_doc` documents, it does not test: a no-op in the child (nbdev or not)."
-    try:
-        import nbdev.showdoc as sd
-    except ImportError:  # a runtime-only install: the notebooks still import it
-        sd = types.ModuleType("nbdev.showdoc")
-        sys.modules.setdefault("nbdev", types.ModuleType("nbdev"))
-        sys.modules["nbdev.showdoc"] = sd
-    sd.show_doc = lambda *args, **kwargs: None
-
 # %% ../nbs/95_exercises.ipynb #2ba90db1fbec4b49b4820579765b215a
-def _spec_child() -> None:
-    """The spec runner's worker: `python -c '...; _spec_child()' JOB RESULT` runs each
-    run's cells in a namespace of its own, then its units, one JSON line per unit."""
-    import torch
-
-    torch.set_num_threads(1)  # small inputs: one thread, no waiting for a second
-    _quiet_show_doc()
+def _child() -> None:
+    """The checker's worker: `python -c '...; _child()' JOB RESULT` runs each run's
+    cells in a namespace of its own, then its units' spec tests; one JSON line for
+    the cells (unit "") and one per unit."""
     job = json.loads(Path(sys.argv[-2]).read_text())
     with open(sys.argv[-1], "a") as res:
+        for run in job["runs"]:
 
-        def say(**kw):
-            res.write(json.dumps(kw) + "\n")
-            res.flush()
+            def say(**kw):
+                res.write(json.dumps(dict(run=run["id"], **kw)) + "\n")
+                res.flush()
 
-        for r, run in enumerate(job["runs"]):
-            cells = {int(k): v for k, v in run["cells"].items()}
-            main = types.ModuleType("__main__")  # pickle finds the cells' classes
-            sys.modules["__main__"] = main
-            broken = _exec_cells(cells, main.__dict__)
-            for unit, spec, cell in run["units"]:
-                if broken:
-                    say(run=r, unit=unit, **broken)
+            main = types.ModuleType("__main__")  # as in Jupyter, the cells' globals
+            sys.modules["__main__"] = main  # are __main__'s: pickle finds classes
+            ns, cells = main.__dict__, {int(k): v for k, v in run["cells"].items()}
+            setup = _exec_cells(cells, ns)
+            say(unit="", **setup)
+            for unit, spec, home in run["units"]:
+                if not setup["ok"]:
+                    say(unit=unit, **setup)
                     continue
-                say(run=r, unit=unit, start=time.time())
-                res_ = _run_unit(main.__dict__, unit, spec, cell, cells, job["limit"])
-                say(run=r, unit=unit, **res_)
+                say(unit=unit, start=True)
+                say(unit=unit, **_run_unit(ns, unit, spec, home, cells))
 
 # %% ../nbs/95_exercises.ipynb #d3ef44129edc4d3fb246f41229df00fa
 def unit_limit(base: float = 10.0) -> tuple[float, str]:
@@ -736,12 +655,12 @@ def _spawn(job: dict, work: Path, token: str) -> tuple:
     path, res = work / f"job{token[-4:]}.json", work / "result.jsonl"
     path.write_text(json.dumps(job))
     env = _child_env() | {_MARK: token}
-    ask = dict(job=str(path), res=str(res), log=str(work / "log"), env=env)
-    ask["cwd"] = str(work)
+    ask = dict(job=str(path), res=str(res), log=str(work / "log"), env=env,
+               cwd=str(work))  # fmt: skip
     p = _warm_fork(ask)  # a child forked with torch already imported, when it can
     if p is not None:
         return p, res
-    code = "from llm_tutorial.exercises import _spec_child; _spec_child()"
+    code = "from llm_tutorial.exercises import _child; _child()"
     log = open(work / "log", "ab")  # what a unit prints is not kept; errors are
     p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)], cwd=work,
                          env=env, stdout=subprocess.DEVNULL, stderr=log,
@@ -750,10 +669,10 @@ def _spawn(job: dict, work: Path, token: str) -> tuple:
     return p, res
 
 # %% ../nbs/95_exercises.ipynb #7f174e33bc0f4dc885a93581928017d2
-def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float):
-    """Wait for child `p`; stop it when a unit runs past `limit` (plus the grace the
-    alarm needs) or setting up stalls. The lines it wrote after the first `seen`, and
-    the seconds after which it was stopped (None: it ended by itself)."""
+def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float, setup: float):
+    """Wait for child `p`; stop it when a unit runs past `limit`, or `setup` seconds
+    pass with no unit running and no line written. The lines it wrote after the first
+    `seen`, and the seconds after which it was stopped (None: it ended by itself)."""
     state, since = None, time.monotonic()
     while True:
         done = p.poll() is not None
@@ -764,7 +683,7 @@ def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float):
         running = bool(lines) and "start" in lines[-1]
         if (len(lines), running) != state:  # progress: a unit started or ended
             state, since = (len(lines), running), time.monotonic()
-        wait = limit + 5 if running else 60 + 5 * limit
+        wait = limit if running else setup
         if time.monotonic() - since > wait:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
@@ -781,38 +700,43 @@ def _died(p: subprocess.Popen, work: Path) -> str:
     return died + (f": {said}" if said else "")
 
 
-def run_specs(runs: list[dict], limit: float) -> list[dict[str, dict]]:
-    """Run the spec tests of `runs` (each: `cells`, and `units` as (unit, spec, cell));
-    per run, a result record per unit. A stuck or crashing unit costs only itself."""
+def run_specs(runs: list[dict], limit: float, setup: float | None = None
+              ) -> list[dict[str, dict]]:  # fmt: skip
+    """Run `runs` (each: `cells`, and `units` as (unit, spec, cell)) in a child; per
+    run, a result record per unit and, under "", the cells' own. A stuck or crashing
+    unit costs only itself; setting up may take `setup` s (default 60 + 5·limit)."""
+    setup = setup or 60 + 5 * limit
     results = [{} for _ in runs]
     token = f"{os.getpid()}-{time.time_ns()}"
     with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
         work, seen, p = Path(work), 0, None
         try:
-            while True:
-                todo = [dict(run, units=[u for u in run["units"] if u[0] not in got])
-                        for run, got in zip(runs, results)]  # fmt: skip
-                if not any(t["units"] for t in todo):
-                    return results
-                p, res = _spawn({"limit": limit, "runs": todo}, work, token)
-                lines, killed = _watch(p, res, seen, limit)
+            while todo := [
+                dict(run, id=r, units=[u for u in run["units"] if u[0] not in got])
+                for r, (run, got) in enumerate(zip(runs, results))
+                if not got or any(u[0] not in got for u in run["units"])
+            ]:
+                p, res = _spawn({"runs": todo}, work, token)
+                lines, killed = _watch(p, res, seen, limit, setup)
                 seen += len(lines)
                 for l in lines:
                     if "start" not in l:
-                        results[l["run"]][l["unit"]] = l
+                        results[l.pop("run")][l.pop("unit")] = l
                 last = lines[-1] if lines else {}
                 if "start" in last:  # the unit that was running when it ended
                     why = {"timeout": limit} if killed else {"error": _died(p, work)}
                     results[last["run"]][last["unit"]] = {"ok": False, **why}
-                elif killed or p.returncode:  # setting up failed: every unit left
-                    why = f"setting up took over {killed:.0f} s" if killed else None
-                    bad = {"ok": False, "error": why or _died(p, work)}
-                    for got, t in zip(results, todo):
-                        got |= {u[0]: bad for u in t["units"]}
+                    continue
+                bad = {"ok": False, "error": f"still running after {killed:.0f} s"
+                       if killed else _died(p, work)}  # fmt: skip
+                for t in todo:  # every unit left, when setting up failed
+                    for u in ["", *(u[0] for u in t["units"])]:
+                        results[t["id"]].setdefault(u, bad)
         finally:
             if p is not None and p.poll() is None:  # Ctrl-C: a forked child has
                 os.killpg(p.pid, signal.SIGKILL)  # no marker in /proc's environ
             _stop_strays(token)
+    return results
 
 # %% ../nbs/95_exercises.ipynb #b8e4d3f2c1a05d66
 def _warm_socket() -> Path:
@@ -867,7 +791,6 @@ def _warm_worker(path: str, idle: float = 600.0) -> None:
     if stopper is not None:
         stopper.sendall(b"stopped\n")
 
-
 # %% ../nbs/95_exercises.ipynb #c9f5e4a3d2b16e77
 def _warm_child(conn: socket.socket, ask: dict) -> None:
     "In the forked child: become a fresh child for the job `ask`, run it, and exit."
@@ -882,7 +805,7 @@ def _warm_child(conn: socket.socket, ask: dict) -> None:
     sys.argv = ["-c", ask["job"], ask["res"]]
     code = 0
     try:
-        _spec_child()
+        _child()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:
@@ -890,7 +813,6 @@ def _warm_child(conn: socket.socket, ask: dict) -> None:
         code = 1
     conn.sendall(f"{code}\n".encode())
     os._exit(code)
-
 
 # %% ../nbs/95_exercises.ipynb #d0a6f5b4e3c27f88
 class _Forked:
@@ -915,8 +837,8 @@ class _Forked:
 
 def _warm_fork(ask: dict) -> _Forked | None:
     """A child forked by the warm worker for `ask`, or None (then start one cold): no
-    worker yet (start one for the next check), `LLM_TUTORIAL_WARM=0`, or no `fork`."""
-    if os.environ.get("LLM_TUTORIAL_WARM") == "0" or not hasattr(os, "fork"):
+    worker yet (start one for the next check), or `LLM_TUTORIAL_WARM=0`."""
+    if os.environ.get("LLM_TUTORIAL_WARM") == "0":
         return None
     path = _warm_socket()
     conn = socket.socket(socket.AF_UNIX)
@@ -945,7 +867,6 @@ def warm_stop() -> bool:
         return False
     finally:
         conn.close()
-
 
 # %% ../nbs/95_exercises.ipynb #aba9ccc70e3249a4aecf7a64290a2bd2
 @dataclass
@@ -984,18 +905,18 @@ def _in_words(r: dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/95_exercises.ipynb #be0b2cdc69df4db1826a10c10a28cae5
-def _sort_units(nb: dict, records: list[dict]) -> tuple[list[Grade], list[str]]:
-    "The grades known without running (not written, broken) and the written units."
-    grades, written = [], []
+def _sort_units(nb: dict, records: list[dict]) -> tuple[dict[str, Grade], list[str]]:
+    "The grades known without running (not written, def gone) and the written units."
+    known, written = {}, []
     for r in records:
         i, err = locate(nb, r["name"])
         if i is None:
-            grades.append(Grade(r["name"], "fail", err))
+            known[r["name"]] = Grade(r["name"], "fail", err)
         elif is_stub(find_unit(ast.parse(_source(nb["cells"][i])), r["name"])):
-            grades.append(Grade(r["name"], "not written"))
+            known[r["name"]] = Grade(r["name"], "not written")
         else:
             written.append(r["name"])
-    return grades, written
+    return known, written
 
 
 def _point_at_callees(nb: dict, grades: dict[str, Grade]) -> None:
@@ -1018,39 +939,30 @@ def grade_many(asks: list[tuple[str, str, list[str]]], limit: float | None = Non
     runs = []
     for notebook, unit, versions in asks:
         nb = read_notebook(book_nbs() / notebook)
-        i, err = locate(nb, unit)
-        if i is None:
-            raise ExerciseError(err)
+        home = locate(nb, unit)[0]
         runs += [{"cells": spec_cells(nb, {unit: text}),
-                  "units": [(unit, spec_name(unit), i)]} for text in versions]
+                  "units": [(unit, spec_name(unit), home)]} for text in versions]
     found = iter(run_specs(runs, limit or unit_limit()[0]))
     return [[next(found)[unit] for _ in versions] for _, unit, versions in asks]
-
-
-def grade_versions(notebook: str, unit: str, versions: list[str],
-                   limit: float | None = None) -> list[dict]:  # fmt: skip
-    "The spec test of `unit` (of the book's `notebook`) on each text in `versions`."
-    return grade_many([(notebook, unit, versions)], limit)[0]
 
 # %% ../nbs/95_exercises.ipynb #811070ebfe09496792bc19661283456f
 def load_edition(root: str | Path) -> list[dict]:
     "The unit records of the exercise edition in folder `root`."
     root, marker = Path(root), Path(root) / MARKER
     new = "create one with `llm-tutorial exercises new DIR`"
-    if not root.is_dir():
-        raise ExerciseError(f"{root} is not a folder: {new}")
     if not marker.is_file():
-        raise ExerciseError(f"{root} is not an exercise edition (no {MARKER}): {new}")
+        what = f"an exercise edition (no {MARKER})" if root.is_dir() else "a folder"
+        raise ExerciseError(f"{root} is not {what}: {new}")
+    keys = {"notebook", "name", "reference"}
     try:
         units = json.loads(marker.read_text(encoding="utf-8"))["units"]
-        keys = {"notebook", "name", "reference"}
-        units = [u for u in units if isinstance(u, dict) and keys <= u.keys()]
-        for u in units:
-            u["chapter"] = str(u["notebook"]).split("_")[0]
+        units = [u | {"chapter": u["notebook"].split("_")[0]} for u in units
+                 if keys <= u.keys()]  # fmt: skip
+        why = "lists no units"
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ExerciseError(f"{marker} is damaged ({e}): {new}") from None
+        units, why = [], f"is damaged ({e})"
     if not units:
-        raise ExerciseError(f"{marker} lists no units: {new}")
+        raise ExerciseError(f"{marker} {why}: {new}")
     return units
 
 
@@ -1076,26 +988,12 @@ def _pick(records: list[dict], chapter: str | None, unit: str | None) -> list[di
     return mine
 
 # %% ../nbs/95_exercises.ipynb #8f5e501aa7824d34969f49cf4531e0c8
-LABEL = {"pass": "pass", "fail": "FAIL", "not written": "not written",
-         "written": "written"}  # fmt: skip
-
-
 def _print_grade(g: Grade, section: str = "") -> None:
     where = f"  (section “{section}”)" if section and g.status == "fail" else ""
-    print(f"  {LABEL[g.status]:<12} {g.name}{where}", flush=True)
+    label = "FAIL" if g.status == "fail" else g.status
+    print(f"  {label:<12} {g.name}{where}", flush=True)
     for line in g.detail.splitlines():
         print(" " * 15 + line, flush=True)
-
-
-def _chapter_words(nb: dict, r: dict) -> str:
-    "A whole chapter's run (`--full`) in words."
-    if r["ok"]:
-        return "pass"
-    if "timeout" in r:
-        return f"still running after {r['timeout']:g} s (--timeout raises the limit)"
-    where = f"section “{_section(nb, r['cell'])}”, " if "cell" in r else ""
-    lines = [f"FAIL at {where}{r.get('test', '')}", r["error"]]
-    return "\n".join(lines + ([f"raised at {r['where']}"] if r.get("where") else []))
 
 # %% ../nbs/95_exercises.ipynb #e529686e07574ce4ae2903fff69a4992
 def check_edition(
@@ -1109,181 +1007,53 @@ def check_edition(
     """Grade the exercise edition in `root` (all, one `chapter` or one `unit`) with the
     spec tests; prints a report and returns the exit status: 0 when every unit asked
     for passes (or, with `status`, nothing is run), else 1. `full`: also run each
-    chapter with its own tests (reported, not graded)."""  # fmt: skip
+    chapter with its own tests, for `timeout` seconds at most (reported, not graded)."""
     every = load_edition(root)
     picked = _pick(every, chapter, unit)
     nbs = {n: read_notebook(Path(root) / "nbs" / n) for n in
            dict.fromkeys(r["notebook"] for r in picked)}  # fmt: skip
-    limit, why = unit_limit()
-    known, runs, swaps = {}, [], []
+    known, runs, swaps = {}, {}, {}
     for name, nb in nbs.items():
         mine = [r for r in every if r["notebook"] == name]
-        grades, written = _sort_units(nb, mine)
-        want = [r["name"] for r in picked if r["notebook"] == name]
-        broken = [g.detail for g in grades if g.status == "fail"]
-        todo = [n for n in written if n in want]
-        known[name] = [g for g in grades if g.name in want]
-        if status or broken:
-            known[name] += [Grade(n, "written" if status else "fail",
-                                  "" if status else "not run: " + broken[0])
-                            for n in todo]  # fmt: skip
-            todo = []
+        known[name], written = _sort_units(nb, mine)
+        broken = [g.detail for g in known[name].values() if g.status == "fail"]
+        todo = [r["name"] for r in picked if r["name"] in written and r in mine]
+        if status or broken:  # nothing to run
+            note = "" if status else "not run: " + broken[0]
+            known[name] |= {n: Grade(n, "fail" if broken else "written", note)
+                            for n in todo}  # fmt: skip
         # the book's version in place of each unit not written yet
-        stubs = [r for r in mine if r["name"] not in written]
-        swaps.append({r["name"]: r["reference"] for r in stubs})
-        runs.append({"cells": spec_cells(nb, swaps[-1]),
-                     "units": [(n, spec_name(n), locate(nb, n)[0]) for n in todo]})
-    if any(r["units"] for r in runs):
+        swaps[name] = {r["name"]: r["reference"] for r in mine
+                       if r["name"] not in written}  # fmt: skip
+        if todo and not (status or broken):
+            runs[name] = {"cells": spec_cells(nb, swaps[name]),
+                          "units": [(n, spec_name(n), locate(nb, n)[0]) for n in todo]}
+    limit, why = unit_limit()
+    if runs:
         print(f"spec tests: at most {why}", flush=True)
-        results = run_specs(runs, limit)
-    else:
-        results = [{} for _ in runs]
+    results = dict(zip(runs, run_specs(list(runs.values()), limit)))
     grades = []
-    for (name, nb), run, res, swap in zip(nbs.items(), runs, results, swaps):
+    for name, nb in nbs.items():
         print(f"{name}:", flush=True)
         done = {u: Grade(u, "pass" if r["ok"] else "fail", _in_words(r))
-                for u, r in res.items()}  # fmt: skip
+                for u, r in results.get(name, {}).items() if u}  # fmt: skip
         _point_at_callees(nb, done)
-        mine = {g.name: g for g in known[name]} | done
-        for r in picked:
-            if r["name"] in mine:
-                g = mine[r["name"]]
-                _print_grade(g, _section(nb, locate(nb, g.name)[0] or 0))
-                grades.append(g)
-        if full and run["units"]:
-            chapter_run = run_cells(chapter_cells(nb, swap), timeout)
+        mine = known[name] | done
+        for g in (mine[r["name"]] for r in picked if r["notebook"] == name):
+            _print_grade(g, _section(nb, locate(nb, g.name)[0] or 0))
+            grades.append(g)
+        if full and name in runs:
+            whole = {"cells": spec_cells(nb, swaps[name], full=True), "units": []}
+            r = run_specs([whole], limit, timeout)[0][""]
+            where = f" (section “{_section(nb, r['cell'])}”)" if "cell" in r else ""
+            said = "pass" if r["ok"] else f"FAIL{where}\n{_in_words(r)}"
             print("  the chapter's own tests (not graded): "
-                  + _chapter_words(nb, chapter_run).replace("\n", "\n" + " " * 15))
-    counts = {s: sum(g.status == s for g in grades) for s in LABEL}
+                  + said.replace("\n", "\n" + " " * 15))  # fmt: skip
+    statuses = "pass", "fail", "not written", "written"
+    counts = {s: sum(g.status == s for g in grades) for s in statuses}
     print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "written")
           + f" of {len(grades)} units")  # fmt: skip
     return 0 if status or counts["pass"] == len(grades) else 1
-
-# %% ../nbs/95_exercises.ipynb #24c0fe127460493fbf084c2f03e4df50
-def _explain_tests() -> None:
-    "Make `fastcore.test`'s failures say what was compared (in the child only)."
-    import fastcore.test as ft
-
-    plain = ft.test
-
-    def test(a, b, cmp, cname=None):
-        try:
-            plain(a, b, cmp, cname)
-        except AssertionError:
-            what = cname or getattr(cmp, "__name__", "comparison")
-            msg = f"{what} check failed: got {_describe(a)}, expected {_describe(b)}"
-            raise AssertionError(msg) from None
-
-    def test_fail(f, msg="", contains="", exc=Exception, args=None, kwargs=None):
-        try:
-            f(*(args or []), **(kwargs or {}))
-        except exc as e:
-            if contains and contains not in str(e):
-                got = f"{type(e).__name__}: {e}"
-                raise AssertionError(
-                    f"expected an error saying {contains!r}, got {got}"
-                )
-            return
-        saying = f" saying {contains!r}" if contains else ""
-        raise AssertionError(f"expected an error{saying}, but none was raised {msg}")
-
-    ft.test, ft.test_fail = test, test_fail
-
-# %% ../nbs/95_exercises.ipynb #28d3efd5258a48a79c179ea5c6759f01
-def _failure(e: BaseException, cells: dict[int, str], i: int) -> dict:
-    "What went wrong in cell `i`: the test line, the error, and the learner's line."
-    frames = traceback.extract_tb(e.__traceback__)
-    frames = [f for f in frames if f.filename.startswith("<cell ")]
-
-    def line_of(f) -> str:
-        k = int(f.filename[6:-1])
-        lines = cells[k].splitlines()
-        text = lines[f.lineno - 1].strip() if 0 < f.lineno <= len(lines) else ""
-        return f"cell {k}, line {f.lineno}: {text}"
-
-    mine = [f for f in frames if f.filename == f"<cell {i}>"]
-    error = f"{type(e).__name__}: {e}".strip()
-    out = {"ok": False, "cell": i, "error": error[:800]}
-    out["test"] = line_of(mine[-1]) if mine else f"cell {i}"
-    if frames and (not mine or frames[-1] is not mine[-1]):
-        out["where"] = line_of(frames[-1])  # deepest line of notebook code
-    return out
-
-# %% ../nbs/95_exercises.ipynb #3f9bc0b9dd2c44919cc8dcca39b469f8
-def _child() -> None:
-    """The checker's worker: `python -c '...; _child()' JOB RESULT` runs the cells of
-    JOB in one namespace and writes what happened to RESULT."""
-    job, result = Path(sys.argv[-2]), Path(sys.argv[-1])
-    cells = {int(k): v for k, v in json.loads(job.read_text()).items()}
-    _explain_tests()
-    _quiet_show_doc()
-    main = types.ModuleType("__main__")  # as in Jupyter, the cells' globals are
-    sys.modules["__main__"] = main  # __main__'s: pickle finds their classes
-    ns = main.__dict__
-    out = {"ok": True}
-    for i, src in cells.items():
-        name = f"<cell {i}>"  # its lines, for tracebacks and inspect.getsource
-        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
-        try:
-            exec(compile(src, name, "exec"), ns)
-        except BaseException as e:  # the learner's error: reported, not raised
-            out = _failure(e, cells, i)
-            break
-    result.write_text(json.dumps(out))
-
-# %% ../nbs/95_exercises.ipynb #0e382214b5f147d187d36a2058b9c724
-EXPORT_CALL = "nbdev_export" + "()"  # split, or nbdev_test would skip this cell
-
-
-def _runs(cell: dict) -> bool:
-    "Whether `check` runs this cell (as `nbdev_test` would)."
-    lines = _source(cell).splitlines()
-    off = any(l.replace(" ", "") == "#|eval:false" for l in lines[:5])
-    skip = off or _is_slow(lines) or EXPORT_CALL in _source(cell)
-    return cell.get("cell_type") == "code" and not skip
-
-
-def chapter_cells(nb: dict, swap: dict[str, str]) -> dict[int, str]:
-    """The cells `check` runs, by index; each unit named in `swap` replaced by the
-    text given (the book's version)."""
-    out = {}
-    for i, c in enumerate(nb["cells"]):
-        if not _runs(c):
-            continue
-        src = _source(c)
-        try:
-            tree = ast.parse(src)  # once per cell
-        except SyntaxError:
-            tree = ast.Module(body=[], type_ignores=[])  # runs as it is, and fails
-        for name, text in swap.items():
-            if find_unit(tree, name) is not None:
-                src = replace_unit(src, name, text)
-        lines = src.splitlines()  # IPython-only lines (magics, shell) are left out
-        out[i] = "\n".join("pass  # " + l if l[:1] in ("%", "!") else l for l in lines)
-    return out
-
-# %% ../nbs/95_exercises.ipynb #a3fc62d9b9b14faf84b490ba00b09e53
-def run_cells(cells: dict[int, str], timeout: float) -> dict:
-    "Run `cells` in a child process in a temporary folder; what `_child` reported."
-    with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
-        job, res, log = (Path(work) / n for n in ("job.json", "result.json", "log"))
-        job.write_text(json.dumps(cells))
-        code = "from llm_tutorial.exercises import _child; _child()"
-        token = f"{os.getpid()}-{time.time_ns()}"
-        cmd = [sys.executable, "-c", code, str(job), str(res)]
-        with open(log, "wb") as out:
-            env = _child_env() | {_MARK: token}
-            p = subprocess.Popen(cmd, cwd=work, env=env, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                return {"ok": False, "timeout": timeout}
-            finally:  # the child and anything it started, on a timeout or Ctrl-C
-                _stop_strays(token)
-        if res.is_file():
-            return json.loads(res.read_text())
-        return {"ok": False, "error": _died(p, Path(work))}
 
 # %% ../nbs/95_exercises.ipynb #b1c7704b3f32436cb0193ab0653ccddf
 def exercises_parser() -> argparse.ArgumentParser:
