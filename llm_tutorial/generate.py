@@ -5,7 +5,7 @@
 # %% ../nbs/10_generate.ipynb #1b2e5a83
 from __future__ import annotations
 
-import argparse, math, numbers, sys, time
+import argparse, sys, time
 from collections.abc import Callable
 from pathlib import Path
 import torch
@@ -23,32 +23,6 @@ __all__ = ['top_k_filter', 'top_p_filter', 'next_token_probs', 'sample_next_toke
            'generate_text', 'sample_stories', 'load_for_sampling', 'generate_parser', 'generate_main']
 
 # %% ../nbs/10_generate.ipynb #d2cbea57
-def _check_sampling_args(temperature, top_k, top_p):
-    "Raise a clear error for a bad temperature, top_k or top_p."
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, numbers.Real)
-        or not math.isfinite(temperature)
-    ):
-        raise TypeError(
-            f"temperature must be a finite number >= 0, got {temperature!r}"
-        )
-    if temperature < 0:
-        raise ValueError(
-            f"temperature must be >= 0 (0 means greedy), got {temperature}"
-        )
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1
-    ):
-        raise ValueError(f"top_k must be None or an integer >= 1, got {top_k!r}")
-    if top_p is not None and (
-        isinstance(top_p, bool)
-        or not isinstance(top_p, numbers.Real)
-        or not 0 < top_p <= 1
-    ):
-        raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
-
-
 def top_k_filter(logits: Tensor, k: int) -> Tensor:
     """Keep the `k` largest logits of each row (ties with the k-th are kept too), set
     the rest to -inf. `(..., vocab)` -> same."""
@@ -82,7 +56,6 @@ def next_token_probs(
 ) -> Tensor:
     """The sampling distribution for `logits` `(..., vocab)`: divide by `temperature`
     (0: one-hot argmax), then top-k, top-p, softmax."""
-    _check_sampling_args(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0:
         return torch.nn.functional.one_hot(
@@ -108,14 +81,12 @@ def sample_next_token(
     """One token id per row of `logits` `(batch, vocab)` -> `(batch,)`: argmax when
     `temperature` is 0, else a draw from `next_token_probs`."""
     if temperature == 0:
-        _check_sampling_args(temperature, top_k, top_p)
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits, temperature, top_k, top_p)  # (batch, vocab)
-    if generator is not None and generator.device != probs.device:
+    if generator is not None:  # draw where the generator lives (the CLI's: the CPU)
         probs = probs.to(generator.device)
-    return (
-        torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
-    )
+    draws = torch.multinomial(probs, 1, generator=generator)  # (batch, 1)
+    return draws.squeeze(-1).to(logits.device)
 
 # %% ../nbs/10_generate.ipynb #0bc0a06a
 def kv_cache_bytes(
@@ -129,151 +100,28 @@ def kv_cache_bytes(
     bytes per number."""
     return 2 * num_layers * batch_size * seq_len * d_model * bytes_per_value
 
-# %% ../nbs/10_generate.ipynb #0b639684
-def _tensor_prompt(t: Tensor) -> tuple[Tensor, str]:
-    "A tensor prompt as `(batch, seq)`, and its kind."
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise TypeError(
-            f"prompt_ids must hold integer token ids, got a tensor of dtype {t.dtype}"
-        )
-    if t.ndim not in (1, 2):
-        raise ValueError(
-            "prompt_ids must be 1-d (seq,) or 2-d (batch, seq), got shape "
-            f"{tuple(t.shape)}"
-        )
-    return (t[None], "tensor1d") if t.ndim == 1 else (t, "tensor2d")
-
-# %% ../nbs/10_generate.ipynb #93395717
-def _list_prompt(prompt_ids) -> tuple[Tensor, str]:
-    "A list (or list of equal-length lists) of ids as `(batch, seq)`, and its kind."
-    if isinstance(prompt_ids, (str, bytes)):
-        raise TypeError(
-            "prompt_ids must be token ids, not text: encode the prompt with "
-            "the tokenizer first"
-        )
-    try:
-        rows = list(prompt_ids)
-    except TypeError:
-        raise TypeError(
-            "prompt_ids must be a list of token ids or a tensor, got "
-            f"{type(prompt_ids).__name__}"
-        ) from None
-    batched = bool(rows) and all(isinstance(r, (list, tuple)) for r in rows)
-    rows = rows if batched else [rows]
-    lengths = sorted({len(r) for r in rows})
-    if len(lengths) > 1:
-        raise ValueError(
-            f"batched prompts must have the same length, got lengths "
-            f"{lengths}; pad or trim them, or generate one at a time"
-        )
-    for t in (t for r in rows for t in r):
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-            raise TypeError(
-                f"token ids must be integers, got {t!r} ({type(t).__name__})"
-            )
-    return torch.tensor(rows, dtype=torch.long), "lists" if batched else "list"
-
-# %% ../nbs/10_generate.ipynb #e7d5352b
-def _prompt_tensor(prompt_ids, device) -> tuple[Tensor, str]:
-    """Prompt(s) as a `(batch, seq)` long tensor, and the input's kind ('list', 'lists',
-    'tensor1d', 'tensor2d') to shape the output alike."""
-    if isinstance(prompt_ids, Tensor):
-        x, kind = _tensor_prompt(prompt_ids)
-    else:
-        x, kind = _list_prompt(prompt_ids)
-    if x.shape[0] == 0 or x.ndim < 2 or x.shape[1] == 0:
-        raise ValueError(
-            "the prompt is empty: give at least one token (e.g. the "
-            "end-of-text id to start a new document)"
-        )
-    return x.to(device=device, dtype=torch.long), kind
-
 # %% ../nbs/10_generate.ipynb #3fdce8ba
-def _check_generate_args(model, max_new_tokens, eos_id, refill) -> int:
-    "Clear errors for bad arguments of `generate`; the `refill` to use."
-    C, V = model.context_length, model.vocab_size
-    if (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, numbers.Integral)
-        or max_new_tokens < 0
-    ):
+def _check_sampling_args(temperature, top_k=None, top_p=None):
+    "The ranges the sampling formulas need; the command lines check them too."
+    if not temperature >= 0:  # `not >=`: NaN fails too
+        raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
+    if not ((top_k is None or top_k >= 1) and (top_p is None or 0 < top_p <= 1)):
         raise ValueError(
-            f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}"
-        )
-    if eos_id is not None and (
-        isinstance(eos_id, bool)
-        or not isinstance(eos_id, numbers.Integral)
-        or not 0 <= eos_id < V
-    ):
-        raise ValueError(
-            f"eos_id must be None or a token id in [0, vocab_size={V}), got {eos_id!r}"
-        )
-    refill = C if refill is None else refill
-    if (
-        isinstance(refill, bool)
-        or not isinstance(refill, numbers.Integral)
-        or not 1 <= refill <= C
-    ):
-        raise ValueError(
-            f"refill must be an integer in [1, context_length={C}], got {refill!r}"
-        )
-    return refill
-
-
-def _check_prompt_ids(x: Tensor, vocab_size: int) -> None:
-    "Prompt ids must index the vocabulary."
-    lo, hi = int(x.min()), int(x.max())
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(
-            f"prompt token ids must lie in [0, vocab_size={vocab_size}), "
-            f"got ids from {lo} to {hi}"
+            f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}"
         )
 
 # %% ../nbs/10_generate.ipynb #fb1739d1
-def _next_logits(model, tok: Tensor, seq: Tensor, cache, refill: int) -> Tensor:
-    "Logits `(batch, vocab)` after `tok` `(batch,)`; `seq`: the window `(batch, <= C)`."
+def _next_logits(model, seq: Tensor, cache, refill: int) -> Tensor:
+    """Logits `(batch, vocab)` of the token after the window `seq` `(batch, <= C)`:
+    without a cache a forward over the window, with one a forward over the tokens the
+    cache has not seen (the prompt's prefill, then one token a step)."""
     if cache is None:
         return model(seq)[:, -1]  # no cache: recompute the window
-    if cache.pos < model.context_length:  # one token, at position cache.pos
-        return model(tok[:, None], kv_cache=cache)[:, -1]
-    cache.reset()  # the cache is full: rebuild it from the last `refill` tokens
-    return model(seq[:, -refill:], kv_cache=cache)[:, -1]
-
-
-def _shaped_like(new: Tensor, kind: str):
-    "The new tokens `(batch, n)` in the form the prompt came in."
-    if kind == "tensor2d":
-        return new
-    if kind == "tensor1d":
-        return new[0]
-    return new.tolist() if kind == "lists" else new[0].tolist()
-
-# %% ../nbs/10_generate.ipynb #bfd10714
-def _decode(
-    model, seq: Tensor, n: int, sampling: dict, eos_id, cache, refill, on_step=None
-) -> Tensor:
-    """Up to `n` new tokens `(batch, n)` after the window `seq` `(batch, <= C)`: sample,
-    append, slide the window, next logits; rows that reached `eos_id` are padded;
-    stop early when every row has ended or `on_step(new)` returns True."""
-    B, C = seq.shape[0], model.context_length
-    new = torch.empty(B, 0, dtype=torch.long, device=seq.device)  # (batch, so far)
-    finished = torch.zeros(B, dtype=torch.bool, device=seq.device)
-    if n == 0:
-        return new
-    out = model(seq) if cache is None else model(seq, kv_cache=cache)  # prefill
-    logits = out[:, -1]  # (batch, vocab)
-    for i in range(n):
-        tok = sample_next_token(logits, **sampling)  # (batch,)
-        if eos_id is not None:
-            tok = tok.masked_fill(finished, eos_id)  # finished rows: padding
-            finished |= tok == eos_id
-        new = torch.cat([new, tok[:, None]], dim=1)
-        seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]  # the window: (batch, <= C)
-        stop = on_step is not None and on_step(new)
-        if stop or i == n - 1 or bool(finished.all()):
-            break
-        logits = _next_logits(model, tok, seq, cache, refill)
-    return new
+    if cache.pos == model.context_length:  # full: rebuild it from the last `refill`
+        cache.reset()
+        seq = seq[:, -refill:]
+    unseen = seq if cache.pos == 0 else seq[:, -1:]  # the prefill, or the new token
+    return model(unseen, kv_cache=cache)[:, -1]
 
 # %% ../nbs/10_generate.ipynb #4fc4ff32
 @torch.no_grad()
@@ -298,25 +146,28 @@ def generate(
     context_length) when the sequence outgrows the context. `on_step(new)` sees the
     new tokens `(batch, i)` after each step; returning True stops there."""
     _check_sampling_args(temperature, top_k, top_p)
-    refill = _check_generate_args(model, max_new_tokens, eos_id, refill)
-    C = model.context_length
+    C, refill = model.context_length, refill or model.context_length
     generator = as_generator(generator)
     device = next(model.parameters()).device
-    x, kind = _prompt_tensor(prompt_ids, device)  # (batch, prompt_len)
-    _check_prompt_ids(x, model.vocab_size)
-    was_training = model.training
-    model.eval()
-    try:
-        cache = model.new_kv_cache(x.shape[0]) if use_cache else None
-        sampling = dict(
-            temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
-        )
-        new = _decode(
-            model, x[:, -C:], max_new_tokens, sampling, eos_id, cache, refill, on_step
-        )
-    finally:
-        model.train(was_training)
-    return _shaped_like(new, kind)
+    # (seq,) or (batch, seq)
+    x = torch.as_tensor(prompt_ids, dtype=torch.long, device=device)
+    seq = (x if x.ndim == 2 else x[None])[:, -C:]  # the window: (batch, <= C)
+    cache = model.new_kv_cache(seq.shape[0]) if use_cache else None
+    new = seq[:, :0]  # (batch, 0): the new tokens so far
+    finished = torch.zeros(seq.shape[0], dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        logits = _next_logits(model, seq, cache, refill)  # (batch, vocab)
+        # (batch,)
+        tok = sample_next_token(logits, temperature, top_k, top_p, generator)
+        if eos_id is not None:
+            tok = tok.masked_fill(finished, eos_id)  # finished rows: padding
+            finished |= tok == eos_id
+        new = torch.cat([new, tok[:, None]], dim=1)
+        seq = torch.cat([seq, tok[:, None]], dim=1)[:, -C:]
+        if (on_step is not None and on_step(new)) or bool(finished.all()):
+            break
+    new = new if x.ndim == 2 else new[0]  # shaped like the prompt
+    return new if isinstance(prompt_ids, Tensor) else new.tolist()
 
 # %% ../nbs/10_generate.ipynb #7cebe98e
 def eot_id(tokenizer) -> int | None:
@@ -341,15 +192,8 @@ def generate_text(
     """Continue `prompt` (text) and return the continuation (text, without the prompt
     and without `<|endoftext|>`). With `new_document`, the prompt is preceded by
     `<|endoftext|>` (start of a story; an empty prompt is then fine)."""
-    if not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     eot = eot_id(tokenizer)
     ids = ([eot] if new_document and eot is not None else []) + tokenizer.encode(prompt)
-    if not ids:
-        raise ValueError(
-            "the prompt is empty and the tokenizer has no <|endoftext|> token to "
-            "start a document with"
-        )
     new = generate(
         model,
         ids,
@@ -361,9 +205,7 @@ def generate_text(
         generator=generator,
         use_cache=use_cache,
     )
-    if eot is not None and eot in new:
-        new = new[: new.index(eot)]
-    return tokenizer.decode(new)
+    return tokenizer.decode(new[: new.index(eot)] if eot in new else new)
 
 # %% ../nbs/10_generate.ipynb #ea4e604c
 def sample_stories(
@@ -385,13 +227,7 @@ def sample_stories(
     returned unfinished. `progress`: a bar of stories done and tokens/s. `max_time`:
     stop after that many seconds, leaving out the stories not finished by then (so
     fewer than `n` may come back)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
     eot = eot_id(tokenizer)
-    if eot is None:
-        raise ValueError(
-            "sample_stories needs a tokenizer with the <|endoftext|> special token"
-        )
     generator = as_generator(generator)
     longest = max_new_tokens or model.context_length
     t0, stories = time.perf_counter(), []
@@ -445,12 +281,10 @@ def _tokenizer_files(checkpoint: Path, tokenizer) -> tuple[Path, Path]:
     return vocab, merges
 
 
-def _model_from(ckpt: dict, name) -> TransformerLM:
+def _model_from(ckpt: dict) -> TransformerLM:
     "The checkpoint's model, with the weight average `train` kept (ema_decay > 0)."
-    if not ckpt.get("config"):
-        raise ValueError(
-            f"{name} stores no model configuration; cannot rebuild the model"
-        )
+    if not ckpt.get("config"):  # e.g. saved from a model of your own
+        raise ValueError("the checkpoint stores no model configuration to rebuild from")
     model = TransformerLM.from_config(ckpt["config"])
     load_checkpoint(ckpt, model, restore_rng=False)
     avg = (ckpt.get("extra") or {}).get("ema")
@@ -470,12 +304,9 @@ def load_for_sampling(
     (vocab.json + merges.txt; default: the checkpoint's folder). A tokenizer other
     than the one the checkpoint records is refused unless `force`."""
     device = resolve_device(device)  # a clear error before any loading
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    vocab, merges = _tokenizer_files(checkpoint, tokenizer)
-    ckpt = read_checkpoint(checkpoint)
-    model = _model_from(ckpt, checkpoint)
+    ckpt = read_checkpoint(checkpoint)  # first: "checkpoint not found"
+    vocab, merges = _tokenizer_files(Path(checkpoint), tokenizer)
+    model = _model_from(ckpt)
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
     want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")
     if (
@@ -542,7 +373,8 @@ def generate_main(argv: list[str] | None = None) -> list[str]:
         _check_sampling_args(a.temperature, a.top_k, a.top_p)
         if a.max_new_tokens < 0 or a.num_samples < 1:
             raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
-        _check_prompt(a.prompt)
+        if any("\ud800" <= c <= "\udfff" for c in a.prompt):  # undecodable bytes
+            raise ValueError("--prompt is not valid UTF-8 text")
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
     except (ValueError, TypeError, FileNotFoundError) as e:
         if a.debug:
@@ -550,18 +382,6 @@ def generate_main(argv: list[str] | None = None) -> list[str]:
         p.error(str(e))
     with user_errors("llm-tutorial generate", a.debug):
         return _sample_and_print(model, tok, a)
-
-
-def _check_prompt(prompt: str):
-    """A prompt must be text UTF-8 can write (a shell can pass undecodable bytes as
-    surrogates)."""
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(
-            f"--prompt is not valid UTF-8 text (character {e.start}: "
-            f"{prompt[e.start]!r})"
-        ) from None
 
 # %% ../nbs/10_generate.ipynb #fc4bdccd
 def _sample_and_print(model, tok, a) -> list[str]:
