@@ -5,7 +5,7 @@
 # %% ../nbs/09a_config.ipynb #c03a146c
 from __future__ import annotations
 
-import argparse, json, math, signal, sys, typing
+import argparse, functools, json, math, signal, sys, typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -18,327 +18,248 @@ __all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_erro
            'config_file_fields', 'config_from_args', 'data_options']
 
 # %% ../nbs/09a_config.ipynb #d7cb7da8
-def _knob(default, help, **meta):
+def _knob(default, help):
     "A `TrainConfig` field: its default and the help text shown by `--help`."
-    return field(default=default, metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help})
 
 # %% ../nbs/09a_config.ipynb #d2aef70b
 @dataclass
 class _DataKnobs:
-    "`TrainConfig`'s knobs of data: the corpus, or token files, and the tokenizer."
+    "data: the corpus, or token files, and the tokenizer"
 
     corpus: str = _knob(
         "stories",
         "corpus name for `load_corpus` (stories, stories-small, tinystories, "
         "tinyshakespeare) or a path to a UTF-8 text file",
-        group="data",
     )
     train_tokens: str | None = _knob(
         None,
         "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)",
-        group="data",
     )
-    val_tokens: str | None = _knob(
-        None, "uint16 token file (.npy) for validation", group="data"
-    )
+    val_tokens: str | None = _knob(None, "uint16 token file (.npy) for validation")
     tokenizer: str | None = _knob(
         None,
         "folder with vocab.json and merges.txt; default: train a BPE tokenizer on the "
         "corpus (cached)",
-        group="data",
     )
-    vocab_size: int = _knob(1536, "tokenizer and model vocabulary size", group="data")
+    vocab_size: int = _knob(1536, "tokenizer and model vocabulary size")
     bpe_train_bytes: int = _knob(
         2_000_000,
         "train BPE on at most this many bytes of the training text (0: all of it)",
-        group="data",
     )
     doc_eval_stories: int = _knob(
         200,
         "validation stories for document-aligned evaluation (stories corpus; 0: off)",
-        group="data",
     )
 
 # %% ../nbs/09a_config.ipynb #c0db0a0a
 @dataclass
 class _ModelKnobs:
-    "`TrainConfig`'s knobs of model: its shape and the ablations."
+    "model: its shape and the ablations"
 
     context_length: int = _knob(
-        512, "tokens per training sequence (the model's context)", group="model"
+        512, "tokens per training sequence (the model's context)"
     )
-    d_model: int = _knob(128, "width of the residual stream", group="model")
-    num_layers: int = _knob(2, "Transformer blocks", group="model")
-    num_heads: int = _knob(4, "attention heads per block", group="model")
-    d_ff: int = _knob(384, "hidden width of the feed-forward network", group="model")
-    rope_theta: float = _knob(10000.0, "RoPE base", group="model")
-    no_rmsnorm: bool = _knob(False, "ablation: remove every RMSNorm", group="model")
-    post_norm: bool = _knob(
-        False, "ablation: post-norm blocks instead of pre-norm", group="model"
-    )
-    no_rope: bool = _knob(
-        False, "ablation: no position embedding at all (NoPE)", group="model"
-    )
+    d_model: int = _knob(128, "width of the residual stream")
+    num_layers: int = _knob(2, "Transformer blocks")
+    num_heads: int = _knob(4, "attention heads per block")
+    d_ff: int = _knob(384, "hidden width of the feed-forward network")
+    rope_theta: float = _knob(10000.0, "RoPE base")
+    no_rmsnorm: bool = _knob(False, "ablation: remove every RMSNorm")
+    post_norm: bool = _knob(False, "ablation: post-norm blocks instead of pre-norm")
+    no_rope: bool = _knob(False, "ablation: no position embedding at all (NoPE)")
     silu_ffn: bool = _knob(
-        False,
-        "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU",
-        group="model",
+        False, "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU"
     )
-    tie_weights: bool = _knob(
-        False, "share the embedding matrix with the output layer", group="model"
-    )
+    tie_weights: bool = _knob(False, "share the embedding matrix with the output layer")
     fast: bool = _knob(
         True,
         "use chapter 11's fast twins (fused kernels, hand-written backward passes) in "
         "the model and the loss; same results within float tolerance",
-        group="model",
     )
 
 # %% ../nbs/09a_config.ipynb #427f9833
 @dataclass
 class _OptimKnobs:
-    "`TrainConfig`'s knobs of optimisation."
+    "optimisation: the batch, the budget, the schedule and AdamW"
 
     batch_size: int = _knob(
-        4,
-        "sequences per optimizer step, over all processes and accumulation steps",
-        group="optimisation",
+        4, "sequences per optimizer step, over all processes and accumulation steps"
     )
-    max_steps: int = _knob(
-        2500, "optimizer steps (the schedule's length)", group="optimisation"
-    )
+    max_steps: int = _knob(2500, "optimizer steps (the schedule's length)")
     max_tokens: int | None = _knob(
         None,
         "token budget: sets max_steps = max_tokens / (batch_size * context_length)",
-        group="optimisation",
     )
     max_time: float | None = _knob(
         None,
         "time budget: stop after this many seconds of training, evaluations and "
         "checkpoints included (the final evaluation too, estimated from the last "
         "one); the cosine schedule then follows the clock",
-        group="optimisation",
     )
-    lr: float = _knob(1e-2, "peak learning rate (after warm-up)", group="optimisation")
-    min_lr: float = _knob(
-        1e-3, "learning rate at the end of the cosine schedule", group="optimisation"
-    )
-    warmup_steps: int = _knob(20, "linear warm-up steps", group="optimisation")
-
-# %% ../nbs/09a_config.ipynb #a81e9611
-@dataclass
-class _OptimKnobs2:
-    "`TrainConfig`'s knobs of optimisation (continued)."
-
+    lr: float = _knob(1e-2, "peak learning rate (after warm-up)")
+    min_lr: float = _knob(1e-3, "learning rate at the end of the cosine schedule")
+    warmup_steps: int = _knob(20, "linear warm-up steps")
     cosine_steps: int | None = _knob(
-        None, "step where the cosine ends (default: max_steps)", group="optimisation"
+        None, "step where the cosine ends (default: max_steps)"
     )
-    beta1: float = _knob(0.9, "AdamW beta1", group="optimisation")
-    beta2: float = _knob(0.95, "AdamW beta2", group="optimisation")
-    eps: float = _knob(1e-8, "AdamW epsilon", group="optimisation")
-    weight_decay: float = _knob(
-        0.1, "AdamW decoupled weight decay", group="optimisation"
-    )
+    beta1: float = _knob(0.9, "AdamW beta1")
+    beta2: float = _knob(0.95, "AdamW beta2")
+    eps: float = _knob(1e-8, "AdamW epsilon")
+    weight_decay: float = _knob(0.1, "AdamW decoupled weight decay")
     embedding_lr_mult: float = _knob(
         1.0,
         "learning rate of the token embeddings as a multiple of lr; when not 1 they "
         "also get no weight decay (see `param_groups`)",
-        group="optimisation",
     )
     grad_clip: float = _knob(
-        1.0,
-        "clip the global gradient L2 norm to this (0: no clipping)",
-        group="optimisation",
+        1.0, "clip the global gradient L2 norm to this (0: no clipping)"
     )
-    grad_accum_steps: int = _knob(
-        1, "micro-batches accumulated per optimizer step", group="optimisation"
-    )
+    grad_accum_steps: int = _knob(1, "micro-batches accumulated per optimizer step")
     ema_decay: float = _knob(
         0.0,
         "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); "
         "evaluations, the returned model and sampling use it",
-        group="optimisation",
     )
 
 # %% ../nbs/09a_config.ipynb #28544037
 @dataclass
 class _EvalKnobs:
-    "`TrainConfig`'s knobs of evaluation, logging and checkpoints."
+    "evaluation: evaluations, the log and checkpoints"
 
     eval_interval: int | None = _knob(
         None,
         "evaluate every N steps (and at the start and the end; 0: only then); default: "
         "every tenth of the steps and, with a time budget, of max_time",
-        group="evaluation",
     )
-    eval_batches: int = _knob(
-        4, "batches per train/validation loss estimate", group="evaluation"
-    )
-    log_interval: int = _knob(
-        1, "write a train record to the log every N steps", group="evaluation"
-    )
+    eval_batches: int = _knob(4, "batches per train/validation loss estimate")
+    log_interval: int = _knob(1, "write a train record to the log every N steps")
     checkpoint_interval: int = _knob(
         500,
         "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)",
-        group="evaluation",
     )
     out_dir: str = _knob(
-        "runs/train",
-        "folder for checkpoint.pt, log.jsonl, config.json and loss.png",
-        group="evaluation",
+        "runs/train", "folder for checkpoint.pt, log.jsonl, config.json and loss.png"
     )
     resume: str | None = _knob(
         None,
         "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)",
-        group="evaluation",
     )
 
 # %% ../nbs/09a_config.ipynb #986c5000
 @dataclass
 class _SystemKnobs:
-    "`TrainConfig`'s knobs of system: device, precision, processes."
+    "system: device, precision, processes"
 
     device: str = _knob(
-        "auto",
-        "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'",
-        group="system",
+        "auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'"
     )
     dtype: str = _knob(
-        "float32",
-        "compute dtype: float32, or bfloat16/float16 autocast",
-        group="system",
+        "float32", "compute dtype: float32, or bfloat16/float16 autocast"
     )
-    compile: bool = _knob(False, "compile the model with torch.compile", group="system")
+    compile: bool = _knob(False, "compile the model with torch.compile")
     peak_tflops: float | None = _knob(
         None,
         "peak TFLOP/s of one device, for the MFU figure (default: the GPU's data "
         "sheet for the dtype; on a CPU a measured matmul)",
-        group="system",
     )
-    seed: int = _knob(0, "seed for the initial weights and the batches", group="system")
-    progress: bool = _knob(True, "show a tqdm progress bar", group="system")
-    wandb: bool = _knob(
-        False, "log to Weights & Biases (needs `pip install wandb`)", group="system"
-    )
-    wandb_project: str = _knob(
-        "llm-tutorial", "Weights & Biases project", group="system"
-    )
+    seed: int = _knob(0, "seed for the initial weights and the batches")
+    progress: bool = _knob(True, "show a tqdm progress bar")
+    wandb: bool = _knob(False, "log to Weights & Biases (needs `pip install wandb`)")
+    wandb_project: str = _knob("llm-tutorial", "Weights & Biases project")
 
 # %% ../nbs/09a_config.ipynb #34f1b51b
-_FINITE = (
-    "lr min_lr beta1 beta2 eps weight_decay embedding_lr_mult grad_clip "
-    "ema_decay rope_theta"
-).split()
-_POSITIVE_INTS = (
-    "vocab_size context_length d_model num_layers num_heads d_ff "
-    "batch_size max_steps grad_accum_steps eval_batches log_interval"
-).split()
-_COUNTS = (
-    "bpe_train_bytes doc_eval_stories eval_interval checkpoint_interval warmup_steps"
-).split()  # integers >= 0
+def _field_type(tp):
+    "(base type, optional?) of a TrainConfig annotation such as `int | None`."
+    args = typing.get_args(tp)
+    if args and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return tp, False
 
 
-def _check_types(c: TrainConfig) -> None:
-    "Float knobs finite, sizes positive integers, counts integers >= 0."
-    for name in _FINITE:
+# fmt: off
+_KINDS = {  # a field's annotation: the words of its error, and the test
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a finite number", lambda v: isinstance(v, (int, float))
+            and not isinstance(v, bool) and math.isfinite(v)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+_RANGES = [  # the knobs, the words of their error, and the test
+    ("batch_size max_steps max_tokens grad_accum_steps eval_batches log_interval "
+     "max_time peak_tflops eps embedding_lr_mult", "positive", lambda v: v > 0),
+    ("lr min_lr weight_decay grad_clip warmup_steps cosine_steps eval_interval "
+     "checkpoint_interval bpe_train_bytes doc_eval_stories", ">= 0", lambda v: v >= 0),
+    ("beta1 beta2 ema_decay", "in [0, 1)", lambda v: 0 <= v < 1),
+    ("vocab_size", "at most 65,536 (token files store ids as uint16)",
+     lambda v: v <= 2**16),
+    ("dtype", "float32, bfloat16 or float16",
+     lambda v: v in ("float32", "bfloat16", "float16")),
+]
+# fmt: on
+
+
+@functools.cache  # reading the annotations takes milliseconds
+def _rules(cls) -> list:
+    "(knob, None allowed?, words, test): each knob's kind first, then the ranges."
+    kinds = {n: _field_type(t) for n, t in typing.get_type_hints(cls).items()}
+    rules = [(n, none, *_KINDS[base]) for n, (base, none) in kinds.items()]
+    return rules + [
+        (n, kinds[n][1], *r) for names, *r in _RANGES for n in names.split()
+    ]
+
+
+def _check_fields(c: TrainConfig) -> None:
+    """Every knob of its annotation's kind (None only where it says so), then in its
+    range. The model's sizes and `rope_theta` are `ModelConfig`'s to check."""
+    for name, none_ok, words, ok in _rules(type(c)):
         v = getattr(c, name)
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, (int, float))
-            or not math.isfinite(v)
-        ):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
-    for name in _POSITIVE_INTS:
-        v = getattr(c, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name in _COUNTS:
-        v = getattr(c, name)
-        if v is None and name == "eval_interval":  # the default: a tenth of the run
-            continue
-        if not isinstance(v, int) or v < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if not (v is None and none_ok) and not ok(v):
+            raise ValueError(f"{name} must be {words}, got {v!r}")
 
 
-_TEXTS = "corpus out_dir device dtype wandb_project".split()
-_PATHS = "train_tokens val_tokens tokenizer resume".split()  # or None
-_FLAGS = (
-    "no_rmsnorm post_norm no_rope silu_ffn tie_weights fast compile progress wandb"
-).split()
-
-
-def _check_kinds(c: TrainConfig) -> None:
-    "Text knobs are strings (paths may be None), flags true or false: a config's typos."
-    for name in _TEXTS + _PATHS:
-        v = getattr(c, name)
-        if not isinstance(v, str) and (v is not None or name in _TEXTS):
-            raise ValueError(f"{name} must be a string, got {v!r}")
-    for name in _FLAGS:
-        v = getattr(c, name)
-        if not isinstance(v, bool):
-            raise ValueError(f"{name} must be true or false, got {v!r}")
-
-# %% ../nbs/09a_config.ipynb #bfc374e1
-def _check_values(c: TrainConfig) -> None:
-    "Sizes, rates and betas in their ranges."
-    if c.vocab_size > 2**16:
-        raise ValueError(
-            "vocab_size must be at most 65,536 (token files store ids as "
-            f"uint16), got {c.vocab_size:,}"
-        )
-    if c.eps <= 0:
-        raise ValueError(f"eps must be positive, got {c.eps}")
-    if c.weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {c.weight_decay}")
-    if c.rope_theta <= 0:
-        raise ValueError(f"rope_theta must be positive, got {c.rope_theta}")
-    if c.d_model % c.num_heads:
-        raise ValueError(
-            f"d_model={c.d_model} must be divisible by num_heads={c.num_heads}"
-        )
-    if c.lr < 0 or c.min_lr < 0:
-        raise ValueError(
-            f"learning rates must be >= 0, got lr={c.lr}, min_lr={c.min_lr}"
-        )
-    if not 0 <= c.beta1 < 1 or not 0 <= c.beta2 < 1:
-        raise ValueError(f"betas must be in [0, 1), got {c.beta1}, {c.beta2}")
-    if not c.embedding_lr_mult > 0:
-        raise ValueError(
-            f"embedding_lr_mult must be positive, got {c.embedding_lr_mult}"
-        )
-
-# %% ../nbs/09a_config.ipynb #9b389c50
-def _check_options(c: TrainConfig) -> None:
-    "Precision, budgets, token files and the MFU peak."
-    if not 0 <= c.ema_decay < 1:
-        raise ValueError(f"ema_decay must be in [0, 1), got {c.ema_decay}")
-    if c.grad_clip < 0:
-        raise ValueError(f"grad_clip must be >= 0, got {c.grad_clip}")
-    if c.dtype not in ("float32", "bfloat16", "float16"):
-        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {c.dtype!r}")
-    if c.max_tokens is not None and c.max_tokens < 1:
-        raise ValueError(f"max_tokens must be positive, got {c.max_tokens}")
-    if c.batch_size % c.grad_accum_steps:
-        raise ValueError(
-            f"batch_size={c.batch_size} must be divisible by "
-            f"grad_accum_steps={c.grad_accum_steps}"
-        )
-    if (c.train_tokens is None) != (c.val_tokens is None):
-        raise ValueError("give both --train-tokens and --val-tokens, or neither")
-    if c.peak_tflops is not None and not (
-        math.isfinite(c.peak_tflops) and c.peak_tflops > 0
-    ):
-        raise ValueError(f"peak_tflops must be a positive number, got {c.peak_tflops}")
-    if c.max_time is not None and not (math.isfinite(c.max_time) and c.max_time > 0):
-        raise ValueError(
-            f"max_time must be a positive number of seconds, got {c.max_time}"
-        )
+def _check_agree(c: TrainConfig) -> None:
+    "The knobs that must agree with each other, and what to do when they do not."
+    total = c.total_steps
+    # fmt: off
+    for ok, why in [
+        (c.batch_size % c.grad_accum_steps == 0, f"batch_size={c.batch_size} must be "
+         f"divisible by grad_accum_steps={c.grad_accum_steps}"),
+        ((c.train_tokens is None) == (c.val_tokens is None),
+         "give both --train-tokens and --val-tokens, or neither"),
+        (c.cosine_steps is None or c.cosine_steps >= c.warmup_steps,
+         f"cosine_steps={c.cosine_steps} ends before warmup_steps={c.warmup_steps}; "
+         "raise --cosine-steps or lower --warmup-steps"),
+        (c.warmup_steps < total, f"warmup_steps={c.warmup_steps} must be below the "
+         f"run's {total} steps (max_steps/max_tokens): lower --warmup-steps or raise "
+         "--max-steps"),
+    ]:
+        if not ok:
+            raise ValueError(why)
 
 # %% ../nbs/09a_config.ipynb #f2315665
+def _json_object(src) -> dict:
+    "The JSON object a config file (or a JSON string) holds."
+    text, where = str(src), "the config"
+    if not text.lstrip().startswith("{"):
+        where = f"config file {src}"
+        if not Path(src).is_file():
+            raise FileNotFoundError(f"config file not found: {src}")
+        text = _read_utf8(src)  # an error naming the file if it is not UTF-8
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError) as e:  # too deep a nesting: RecursionError
+        raise ValueError(f"{where} is not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(
+            f"{where} must hold a JSON object of TrainConfig fields, got "
+            f"{type(d).__name__}"
+        )
+    return d
+
+
 @dataclass
-class TrainConfig(
-    _SystemKnobs, _EvalKnobs, _OptimKnobs2, _OptimKnobs, _ModelKnobs, _DataKnobs
-):
+class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs):
     """Every knob of a training run. Round-trips to JSON; stored in every checkpoint and
     log."""
 
@@ -377,51 +298,13 @@ class TrainConfig(
     @classmethod
     def from_json(cls, src) -> "TrainConfig":
         "From a JSON string or the path of a JSON file."
-        s = str(src)
-        if not s.lstrip().startswith("{"):
-            p = Path(s)
-            if not p.is_file():
-                raise FileNotFoundError(f"config file not found: {p}")
-            s = _read_utf8(p)  # an error naming the file if it is not UTF-8
-        where = "the config" if s is str(src) else f"config file {src}"
-        try:
-            d = json.loads(s)
-        except RecursionError:
-            raise ValueError(f"{where} is nested too deeply to be a config") from None
-        except ValueError as e:
-            raise ValueError(f"{where} is not valid JSON ({e})") from None
-        if not isinstance(d, dict):
-            raise ValueError(
-                f"{where} must hold a JSON object of TrainConfig fields, got "
-                f"{type(d).__name__}"
-            )
-        return cls.from_dict(d)
+        return cls.from_dict(_json_object(src))
 
     def validate(self):
         "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-        _check_types(self)
-        _check_kinds(self)
-        _check_values(self)
-        _check_options(self)
-        self._check_schedule()
-        self.model_config()  # the model's own checks (an even RoPE head size)
-
-    def _check_schedule(self):
-        """The warm-up must end before the run and the cosine; the cosine cannot end
-        before the warm-up."""
-        total = self.total_steps
-        if self.cosine_steps is not None and self.cosine_steps < self.warmup_steps:
-            raise ValueError(
-                f"cosine_steps={self.cosine_steps} ends before "
-                f"warmup_steps={self.warmup_steps}; "
-                "raise --cosine-steps or lower --warmup-steps"
-            )
-        if self.warmup_steps and self.warmup_steps >= total:
-            raise ValueError(
-                f"warmup_steps={self.warmup_steps} must be below the run's {total} "
-                "steps "
-                f"(max_steps/max_tokens): lower --warmup-steps or raise --max-steps"
-            )
+        _check_fields(self)
+        self.model_config()  # the model's own checks: sizes, heads, RoPE
+        _check_agree(self)
 
     def model_config(self) -> ModelConfig:
         "The `ModelConfig` of chapter 05 built from the knobs of the same names."
@@ -471,11 +354,7 @@ PRESETS = {
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
-    "The `TrainConfig` of preset `name`, with `overrides` on top."
-    if name not in PRESETS:
-        raise ValueError(
-            f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}"
-        )
+    "The `TrainConfig` of preset `name` (a key of `PRESETS`), with `overrides` on top."
     return TrainConfig.from_dict({**PRESETS[name], **overrides})
 
 # %% ../nbs/09a_config.ipynb #b346c1c7
@@ -494,27 +373,24 @@ def user_errors(prog: str, debug: bool = False):
     status 1 (130: Ctrl-C)."""
     try:
         yield
-    except KeyboardInterrupt:
+    except (
+        KeyboardInterrupt,
+        ValueError,
+        TypeError,
+        OSError,
+        RuntimeError,
+        ImportError,
+    ) as e:
         if debug:
             raise
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again: no traceback
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as e:
-        if debug:
-            raise
+        if isinstance(e, KeyboardInterrupt):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again: no traceback
+            print(f"{prog}: interrupted", file=sys.stderr)
+            sys.exit(130)
         print(f"{prog}: error: {_error_text(e)}", file=sys.stderr)
         sys.exit(1)
 
 # %% ../nbs/09a_config.ipynb #1fec7f15
-def _field_type(tp):
-    "(base type, optional?) of a TrainConfig annotation such as `int | None`."
-    args = typing.get_args(tp)
-    if args and type(None) in args:
-        return next(a for a in args if a is not type(None)), True
-    return tp, False
-
-
 def _converter(base, optional):
     def conv(s: str):
         if optional and s.lower() in ("none", "null", ""):
@@ -528,18 +404,15 @@ def _converter(base, optional):
 def check_corpus(config: TrainConfig):
     """The corpus must be a known name or a text file that is not empty (unless token
     files are given)."""
-    c = config.corpus
-    if (
-        config.train_tokens is None
-        and c not in STORY_CORPORA
-        and c not in DATASETS
-        and not Path(c).is_file()
-    ):
-        names = ", ".join([*STORY_CORPORA, *DATASETS])
+    c, names = config.corpus, [*STORY_CORPORA, *DATASETS]
+    if config.train_tokens is not None or c in names:
+        return
+    if not Path(c).is_file():
+        names = ", ".join(names)
         raise FileNotFoundError(
             f"corpus {c!r} is neither a corpus name ({names}) nor a text file"
         )
-    if config.train_tokens is None and Path(c).is_file() and not Path(c).stat().st_size:
+    if not Path(c).stat().st_size:
         raise ValueError(f"corpus file {c} is empty: give a file with some text")
 
 # %% ../nbs/09a_config.ipynb #adb89e7b
@@ -549,9 +422,7 @@ def _field_option(group, f, hint) -> None:
     flag = "--" + f.name.replace("_", "-")
     common = dict(dest=f.name, default=argparse.SUPPRESS)
     shown = f"{f.metadata['help']} (default: {f.default})"
-    if base is bool and f.name.startswith(
-        "no_"
-    ):  # --no-rope sets no_rope; --rope undoes it
+    if base is bool and f.name.startswith("no_"):  # --no-rope sets it, --rope undoes
         group.add_argument(flag, action="store_const", const=True, help=shown, **common)
         group.add_argument(
             "--" + f.name[3:].replace("_", "-"),
@@ -593,40 +464,27 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", help="JSON file of TrainConfig fields (a run's config.json works)"
     )
-    p.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the resulting config as JSON and exit",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="resume a checkpoint even if it belongs to another run",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run that --out-dir holds (its checkpoint, log and plots)",
-    )
-    p.add_argument(
-        "--debug", action="store_true", help="show the Python traceback of an error"
-    )
-    hints, groups = typing.get_type_hints(TrainConfig), {}
-    for f in fields(TrainConfig):
-        g = f.metadata.get("group", "other")
-        if g not in groups:
-            groups[g] = p.add_argument_group(g)
-        _field_option(groups[g], f, hints[f.name])
+    for flag, what in [
+        ("--print-config", "print the resulting config as JSON and exit"),
+        ("--force", "resume a checkpoint even if it belongs to another run"),
+        ("--overwrite", "replace the run in --out-dir (its checkpoint, log, plots)"),
+        ("--debug", "show the Python traceback of an error"),
+    ]:
+        p.add_argument(flag, action="store_true", help=what)
+    hints = typing.get_type_hints(TrainConfig)
+    for knobs in reversed(TrainConfig.__bases__):  # data, model, ..., system
+        g = p.add_argument_group(*knobs.__doc__.split(": ", 1))  # a title, its text
+        for f in fields(knobs):
+            _field_option(g, f, hints[f.name])
     return p
 
 # %% ../nbs/09a_config.ipynb #612014e9
 def config_file_fields(src) -> dict:
     """The fields a JSON config (a file or a JSON string) sets, after checking it as a
     whole config."""
-    cfg = TrainConfig.from_json(src)  # not found, not JSON, unknown keys, bad values
-    s = str(src)
-    text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
-    return {k: getattr(cfg, k) for k in json.loads(text)}
+    d = _json_object(src)  # not found, not JSON
+    TrainConfig.from_dict(d)  # unknown keys, bad values
+    return d
 
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:

@@ -306,10 +306,10 @@ def test_resume_checks_the_run(tmp_path, tokens):
     [
         (["--max-steps", "3"], "warmup_steps=20 must be below the run's 3 steps"),
         (["--grad-clip", "nan"], "grad_clip must be a finite number"),
-        (["--rope-theta", "0"], "rope_theta must be positive"),
+        (["--rope-theta", "0"], "rope_theta must be"),  # ModelConfig's check
         (["--min-lr", "nan"], "min_lr must be a finite number"),
         (["--lr", "nan"], "lr must be a finite number"),
-        (["--max-time", "nan"], "max_time must be a positive number"),
+        (["--max-time", "nan"], "max_time must be a finite number"),
         (["--weight-decay", "-1"], "weight_decay must be >= 0"),
         (["--eps", "-1"], "eps must be positive"),
         (["--vocab-size", "10000000"], "at most 65,536"),
