@@ -15,8 +15,7 @@ __all__ = ['autograd_tree', 'SoftmaxFunction', 'softmax_autograd', 'Vocab', 'Tex
 
 # %% ../nbs/00_pytorch.ipynb #e8164d01
 def autograd_tree(
-    t: torch.Tensor, names: dict | None = None, max_depth: int = 20
-) -> str:
+        t: torch.Tensor, names: dict | None = None, max_depth: int = 20) -> str:
     """The backward graph from `t` to the leaves as an indented tree; `names` maps a
     label to a leaf tensor."""
     if t.grad_fn is None:
@@ -76,11 +75,8 @@ class Vocab:
     default), then `chars` in order."""
 
     def __init__(
-        self,
-        chars,
-        specials: Sequence[str] = ("<pad>", "<unk>"),
-        unk: str | None = "<unk>",
-    ):
+            self, chars, specials: Sequence[str] = ("<pad>", "<unk>"),
+            unk: str | None = "<unk>"):
         self.specials, self.unk = list(specials), unk
         self.itos: list[str] = self.specials + list(chars)  # id → token
         # token → id

@@ -18,16 +18,14 @@ __all__ = ['GPT2_PATTERN', 'ASCII_GPT2_PATTERN', 'LONG_WORD', 'pretokenize', 'sp
 
 # %% ../nbs/02_bpe.ipynb #d20d7839
 GPT2_PATTERN = (
-    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-)
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
 _PAT_RE = regex.compile(GPT2_PATTERN)
 
 # %% ../nbs/02_bpe.ipynb #b03cf5a1
 _WS = r"\t\n\x0b\x0c\r "  # regex's \s within ASCII: these six (re's \s adds \x1c-\x1f)
 ASCII_GPT2_PATTERN = (
     r"'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^" + _WS + r"A-Za-z0-9]+"
-    r"|[" + _WS + r"]+(?![^" + _WS + r"])|[" + _WS + r"]+"
-)
+    r"|[" + _WS + r"]+(?![^" + _WS + r"])|[" + _WS + r"]+")
 _ASCII_RE = re.compile(ASCII_GPT2_PATTERN)
 
 
@@ -48,8 +46,7 @@ def special_tokens_re(special_tokens) -> regex.Pattern | None:
 
 
 def count_pretokens(
-    text: str, special_tokens: list[str] | tuple[str, ...] = ()
-) -> Counter:
+        text: str, special_tokens: list[str] | tuple[str, ...] = ()) -> Counter:
     """Split `text` on the special tokens (the longest first; they are not counted),
     pre-tokenize each part with GPT-2's pattern (`pretokenize`) and count the
     distinct pre-tokens (as UTF-8 bytes)."""
@@ -282,11 +279,8 @@ def chunk_split_token(special_tokens) -> bytes | None:
         if all(
             t == s
             or (
-                s not in t
-                and t not in s
-                and not _overlaps(s, t)
-                and not _overlaps(t, s)
-            )
+                s not in t and t not in s and not _overlaps(s, t)
+                and not _overlaps(t, s))
             for t in toks
         ):
             return s
@@ -338,13 +332,8 @@ def _count_chunk(job) -> Counter:
 
 # %% ../nbs/02_bpe.ipynb #b4a6c81f
 def _chunk_bounds(
-    path: Path,
-    size: int,
-    special_tokens,
-    num_processes: int,
-    min_chunk_bytes: int,
-    max_chunk_bytes: int,
-) -> list[int]:
+        path: Path, size: int, special_tokens, num_processes: int, min_chunk_bytes: int,
+        max_chunk_bytes: int) -> list[int]:
     "Where to cut the file: safe cuts, a few chunks per process, none too big."
     # several chunks per process balance the load; a chunk under min_chunk_bytes is not
     # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
@@ -354,8 +343,7 @@ def _chunk_bounds(
         return [0, size]
     with open(path, "rb") as f:
         return find_safe_cuts(
-            f, n_chunks, special_tokens, chunk_split_token(special_tokens)
-        )
+            f, n_chunks, special_tokens, chunk_split_token(special_tokens))
 
 # %% ../nbs/02_bpe.ipynb #12accec3
 def _leave_ctrl_c():
@@ -386,25 +374,19 @@ def _count_jobs(jobs: list, num_processes: int, bar) -> Counter:
 
 # %% ../nbs/02_bpe.ipynb #25b6bd9c
 def pretokenize_file(
-    input_path,
-    special_tokens: list[str] | tuple[str, ...] = (),
-    num_processes: int | None = None,
-    min_chunk_bytes: int = 1 << 20,
-    progress: bool = False,
-    max_chunk_bytes: int = 1 << 23,
-) -> Counter:
+        input_path, special_tokens: list[str] | tuple[str, ...] = (),
+        num_processes: int | None = None, min_chunk_bytes: int = 1 << 20,
+        progress: bool = False, max_chunk_bytes: int = 1 << 23) -> Counter:
     """Count the distinct pre-tokens of a UTF-8 file with `num_processes` workers
     (default: all cores), each reading its own byte ranges."""
     path = Path(input_path)
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
     bounds = _chunk_bounds(
-        path, size, special_tokens, num_processes, min_chunk_bytes, max_chunk_bytes
-    )
+        path, size, special_tokens, num_processes, min_chunk_bytes, max_chunk_bytes)
     jobs = [
         (str(path), s, e, tuple(special_tokens))
-        for s, e in zip(bounds[:-1], bounds[1:])
-    ]
+        for s, e in zip(bounds[:-1], bounds[1:])]
     with tqdm(
         total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress
     ) as bar:
@@ -456,12 +438,8 @@ def _next_cut(
 
 # %% ../nbs/02_bpe.ipynb #bcd11fdf
 def find_safe_cuts(
-    file,
-    desired_num_chunks: int,
-    special_tokens: list[str] | tuple[str, ...] = (),
-    split_token: bytes | None = None,
-    window: int = 1 << 16,
-) -> list[int]:
+        file, desired_num_chunks: int, special_tokens: list[str] | tuple[str, ...] = (),
+        split_token: bytes | None = None, window: int = 1 << 16) -> list[int]:
     """Offsets `[0, ..., size]` that cut the binary `file` into at most
     `desired_num_chunks` chunks whose pre-token counts add up to the whole file's
     (at `X\nY`, `X Y` or `split_token`)."""
@@ -479,15 +457,9 @@ def find_safe_cuts(
 
 # %% ../nbs/02_bpe.ipynb #0b0706a5
 def train_bpe(
-    input_path,
-    vocab_size: int,
-    special_tokens: list[str],
-    num_processes: int | None = None,
-    progress: bool = False,
-    verbose: bool = False,
-    timings: dict | None = None,
-    **kwargs,
-):
+        input_path, vocab_size: int, special_tokens: list[str],
+        num_processes: int | None = None, progress: bool = False, verbose: bool = False,
+        timings: dict | None = None, **kwargs):
     """Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges:
     list[tuple[bytes, bytes]])`."""
     if vocab_size < 256 + len(special_tokens):  # the bytes and the specials come first
@@ -498,12 +470,10 @@ def train_bpe(
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     counts = pretokenize_file(
-        input_path, special_tokens, num_processes, progress=progress, **kwargs
-    )
+        input_path, special_tokens, num_processes, progress=progress, **kwargs)
     timings["pretokenize"] = time.perf_counter() - t0
     vocab, merges = bpe_merges(
-        counts, vocab_size, special_tokens, progress=progress, timings=timings
-    )
+        counts, vocab_size, special_tokens, progress=progress, timings=timings)
     if verbose:
         print(
             f"train_bpe({Path(input_path).name}, vocab_size={vocab_size}): "

@@ -34,8 +34,7 @@ class _DataKnobs:
     )
     train_tokens: str | None = _knob(
         None,
-        "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)",
-    )
+        "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)")
     val_tokens: str | None = _knob(None, "uint16 token file (.npy) for validation")
     tokenizer: str | None = _knob(
         None,
@@ -45,12 +44,10 @@ class _DataKnobs:
     vocab_size: int = _knob(1536, "tokenizer and model vocabulary size")
     bpe_train_bytes: int = _knob(
         2_000_000,
-        "train BPE on at most this many bytes of the training text (0: all of it)",
-    )
+        "train BPE on at most this many bytes of the training text (0: all of it)")
     doc_eval_stories: int = _knob(
         200,
-        "validation stories for document-aligned evaluation (stories corpus; 0: off)",
-    )
+        "validation stories for document-aligned evaluation (stories corpus; 0: off)")
 
 # %% ../nbs/09a_config.ipynb #c0db0a0a
 @dataclass
@@ -58,8 +55,7 @@ class _ModelKnobs:
     "model: its shape and the ablations"
 
     context_length: int = _knob(
-        512, "tokens per training sequence (the model's context)"
-    )
+        512, "tokens per training sequence (the model's context)")
     d_model: int = _knob(128, "width of the residual stream")
     num_layers: int = _knob(2, "Transformer blocks")
     num_heads: int = _knob(4, "attention heads per block")
@@ -69,8 +65,7 @@ class _ModelKnobs:
     post_norm: bool = _knob(False, "ablation: post-norm blocks instead of pre-norm")
     no_rope: bool = _knob(False, "ablation: no position embedding at all (NoPE)")
     silu_ffn: bool = _knob(
-        False, "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU"
-    )
+        False, "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU")
     tie_weights: bool = _knob(False, "share the embedding matrix with the output layer")
     fast: bool = _knob(
         True,
@@ -84,13 +79,11 @@ class _OptimKnobs:
     "optimisation: the batch, the budget, the schedule and AdamW"
 
     batch_size: int = _knob(
-        4, "sequences per optimizer step, over all processes and accumulation steps"
-    )
+        4, "sequences per optimizer step, over all processes and accumulation steps")
     max_steps: int = _knob(2500, "optimizer steps (the schedule's length)")
     max_tokens: int | None = _knob(
         None,
-        "token budget: sets max_steps = max_tokens / (batch_size * context_length)",
-    )
+        "token budget: sets max_steps = max_tokens / (batch_size * context_length)")
     max_time: float | None = _knob(
         None,
         "time budget: stop after this many seconds of training, evaluations and "
@@ -101,8 +94,7 @@ class _OptimKnobs:
     min_lr: float = _knob(1e-3, "learning rate at the end of the cosine schedule")
     warmup_steps: int = _knob(20, "linear warm-up steps")
     cosine_steps: int | None = _knob(
-        None, "step where the cosine ends (default: max_steps)"
-    )
+        None, "step where the cosine ends (default: max_steps)")
     beta1: float = _knob(0.9, "AdamW beta1")
     beta2: float = _knob(0.95, "AdamW beta2")
     eps: float = _knob(1e-8, "AdamW epsilon")
@@ -113,8 +105,7 @@ class _OptimKnobs:
         "also get no weight decay (see `param_groups`)",
     )
     grad_clip: float = _knob(
-        1.0, "clip the global gradient L2 norm to this (0: no clipping)"
-    )
+        1.0, "clip the global gradient L2 norm to this (0: no clipping)")
     grad_accum_steps: int = _knob(1, "micro-batches accumulated per optimizer step")
     ema_decay: float = _knob(
         0.0,
@@ -136,15 +127,12 @@ class _EvalKnobs:
     log_interval: int = _knob(1, "write a train record to the log every N steps")
     checkpoint_interval: int = _knob(
         500,
-        "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)",
-    )
+        "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)")
     out_dir: str = _knob(
-        "runs/train", "folder for checkpoint.pt, log.jsonl, config.json and loss.png"
-    )
+        "runs/train", "folder for checkpoint.pt, log.jsonl, config.json and loss.png")
     resume: str | None = _knob(
         None,
-        "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)",
-    )
+        "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)")
 
 # %% ../nbs/09a_config.ipynb #986c5000
 @dataclass
@@ -152,11 +140,9 @@ class _SystemKnobs:
     "system: device, precision, processes"
 
     device: str = _knob(
-        "auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'"
-    )
+        "auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'")
     dtype: str = _knob(
-        "float32", "compute dtype: float32, or bfloat16/float16 autocast"
-    )
+        "float32", "compute dtype: float32, or bfloat16/float16 autocast")
     compile: bool = _knob(False, "compile the model with torch.compile")
     peak_tflops: float | None = _knob(
         None,
@@ -273,8 +259,7 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
         if self.max_tokens is None:
             return self.max_steps
         return max(
-            1, math.ceil(self.max_tokens / (self.batch_size * self.context_length))
-        )
+            1, math.ceil(self.max_tokens / (self.batch_size * self.context_length)))
 
     @property
     def eval_every(self) -> int:
@@ -291,8 +276,7 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
         bad = sorted(set(d) - known)
         if bad:
             raise ValueError(
-                f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}"
-            )
+                f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}")
         return cls(**d)
 
     @classmethod
@@ -326,30 +310,16 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
 # the batch size and learning rates are for the student to tune (ours: a starting
 # point).
 _CS336_MODEL = dict(
-    context_length=256,
-    d_model=512,
-    num_layers=4,
-    num_heads=16,
-    d_ff=1344,
-    rope_theta=10_000.0,
-    max_tokens=327_680_000,
-)
+    context_length=256, d_model=512, num_layers=4, num_heads=16, d_ff=1344,
+    rope_theta=10_000.0, max_tokens=327_680_000)
 _CS336_OURS = dict(
-    batch_size=128,
-    lr=1e-3,
-    min_lr=1e-4,
-    warmup_steps=200,
-    eval_interval=500,
-    checkpoint_interval=1000,
-    bpe_train_bytes=50_000_000,
-)
+    batch_size=128, lr=1e-3, min_lr=1e-4, warmup_steps=200, eval_interval=500,
+    checkpoint_interval=1000, bpe_train_bytes=50_000_000)
 PRESETS = {
     "cs336-tinystories": dict(
-        corpus="tinystories", vocab_size=10_000, **_CS336_MODEL, **_CS336_OURS
-    ),
+        corpus="tinystories", vocab_size=10_000, **_CS336_MODEL, **_CS336_OURS),
     "cs336-owt": dict(
-        corpus="data/owt_train.txt", vocab_size=32_000, **_CS336_MODEL, **_CS336_OURS
-    ),
+        corpus="data/owt_train.txt", vocab_size=32_000, **_CS336_MODEL, **_CS336_OURS),
 }
 
 
@@ -374,12 +344,7 @@ def user_errors(prog: str, debug: bool = False):
     try:
         yield
     except (
-        KeyboardInterrupt,
-        ValueError,
-        TypeError,
-        OSError,
-        RuntimeError,
-        ImportError,
+        KeyboardInterrupt, ValueError, TypeError, OSError, RuntimeError, ImportError,
     ) as e:
         if debug:
             raise
@@ -410,8 +375,7 @@ def check_corpus(config: TrainConfig):
     if not Path(c).is_file():
         names = ", ".join(names)
         raise FileNotFoundError(
-            f"corpus {c!r} is neither a corpus name ({names}) nor a text file"
-        )
+            f"corpus {c!r} is neither a corpus name ({names}) nor a text file")
     if not Path(c).stat().st_size:
         raise ValueError(f"corpus file {c} is empty: give a file with some text")
 
@@ -425,24 +389,15 @@ def _field_option(group, f, hint) -> None:
     if base is bool and f.name.startswith("no_"):  # --no-rope sets it, --rope undoes
         group.add_argument(flag, action="store_const", const=True, help=shown, **common)
         group.add_argument(
-            "--" + f.name[3:].replace("_", "-"),
-            action="store_const",
-            const=False,
-            help=f"undo {flag}",
-            **common,
-        )
+            "--" + f.name[3:].replace("_", "-"), action="store_const", const=False,
+            help=f"undo {flag}", **common)
     elif base is bool:
         group.add_argument(
-            flag, action=argparse.BooleanOptionalAction, help=shown, **common
-        )
+            flag, action=argparse.BooleanOptionalAction, help=shown, **common)
     else:
         group.add_argument(
-            flag,
-            type=_converter(base, optional),
-            metavar=base.__name__.upper(),
-            help=shown,
-            **common,
-        )
+            flag, type=_converter(base, optional), metavar=base.__name__.upper(),
+            help=shown, **common)
 
 # %% ../nbs/09a_config.ipynb #a094aba6
 def train_parser() -> argparse.ArgumentParser:
@@ -462,14 +417,12 @@ def train_parser() -> argparse.ArgumentParser:
         "still win",
     )
     p.add_argument(
-        "--config", help="JSON file of TrainConfig fields (a run's config.json works)"
-    )
+        "--config", help="JSON file of TrainConfig fields (a run's config.json works)")
     for flag, what in [
         ("--print-config", "print the resulting config as JSON and exit"),
         ("--force", "resume a checkpoint even if it belongs to another run"),
         ("--overwrite", "replace the run in --out-dir (its checkpoint, log, plots)"),
-        ("--debug", "show the Python traceback of an error"),
-    ]:
+        ("--debug", "show the Python traceback of an error")]:
         p.add_argument(flag, action="store_true", help=what)
     hints = typing.get_type_hints(TrainConfig)
     for knobs in reversed(TrainConfig.__bases__):  # data, model, ..., system
@@ -500,14 +453,8 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 DATA_OPTIONS = (
-    "corpus",
-    "vocab_size",
-    "tokenizer",
-    "train_tokens",
-    "val_tokens",
-    "bpe_train_bytes",
-    "doc_eval_stories",
-)
+    "corpus", "vocab_size", "tokenizer", "train_tokens", "val_tokens",
+    "bpe_train_bytes", "doc_eval_stories")
 
 
 def data_options(config: TrainConfig) -> dict:

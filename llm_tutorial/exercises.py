@@ -258,8 +258,7 @@ def read_notebook(path: Path) -> dict:
     for i, c in enumerate(nb["cells"]):
         src = c.get("source", "") if isinstance(c, dict) else None
         if not isinstance(src, str) and not (
-            isinstance(src, list) and all(isinstance(l, str) for l in src)
-        ):
+            isinstance(src, list) and all(isinstance(l, str) for l in src)):
             msg = f"{path}: cell {i} is not a notebook cell with text: undo the edit"
             raise ExerciseError(msg)
     return nb
@@ -714,8 +713,7 @@ def run_specs(runs: list[dict], limit: float, setup: float | None = None
             while todo := [
                 dict(run, id=r, units=[u for u in run["units"] if u[0] not in got])
                 for r, (run, got) in enumerate(zip(runs, results))
-                if not got or any(u[0] not in got for u in run["units"])
-            ]:
+                if not got or any(u[0] not in got for u in run["units"])]:
                 p, res = _spawn({"runs": todo}, work, token)
                 lines, killed = _watch(p, res, seen, limit, setup)
                 seen += len(lines)
@@ -997,13 +995,8 @@ def _print_grade(g: Grade, section: str = "") -> None:
 
 # %% ../nbs/95_exercises.ipynb #e529686e07574ce4ae2903fff69a4992
 def check_edition(
-    root: str | Path,
-    chapter: str | None = None,
-    unit: str | None = None,
-    status: bool = False,
-    full: bool = False,
-    timeout: float = 300,
-) -> int:
+        root: str | Path, chapter: str | None = None, unit: str | None = None,
+        status: bool = False, full: bool = False, timeout: float = 300) -> int:
     """Grade the exercise edition in `root` (all, one `chapter` or one `unit`) with the
     spec tests; prints a report and returns the exit status: 0 when every unit asked
     for passes (or, with `status`, nothing is run), else 1. `full`: also run each
@@ -1060,8 +1053,7 @@ def exercises_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial exercises` argument parser."
     p = argparse.ArgumentParser(
         prog="llm-tutorial exercises",
-        description="The exercise edition of the book (appendix F).",
-    )
+        description="The exercise edition of the book (appendix F).")
     sub = p.add_subparsers(dest="action", metavar="{new,check}", required=True)
     new = sub.add_parser("new", help="write the exercise edition into a new folder")
     new.add_argument("dir", help="a folder that does not exist yet (or is empty)")

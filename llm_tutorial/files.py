@@ -265,13 +265,8 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
 def _stream(f: _Fetch, r: requests.Response, start: int, progress: bool) -> None:
     "Write the body of `r` into `.part` from byte `start`; a cut connection ends it."
     bar = tqdm(
-        total=f.total,
-        initial=start,
-        unit="B",
-        unit_scale=True,
-        desc=f.part.stem,
-        disable=not progress,
-    )
+        total=f.total, initial=start, unit="B", unit_scale=True, desc=f.part.stem,
+        disable=not progress)
     with bar, open(f.part, "r+b") as out:
         out.truncate(start)
         out.seek(start)
@@ -294,14 +289,8 @@ def _cause(e: BaseException) -> str:
 
 # %% ../nbs/90_files.ipynb #ba726b0f
 def download(
-    url: str,
-    dest,
-    sha256: str | None = None,
-    size: int | None = None,
-    tries: int = 5,
-    timeout: float = 30.0,
-    progress: bool = True,
-) -> Path:
+        url: str, dest, sha256: str | None = None, size: int | None = None,
+        tries: int = 5, timeout: float = 30.0, progress: bool = True) -> Path:
     """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
     ranges, verified by `size`/`sha256`, renamed when complete (from the mirror, if
     set)."""
@@ -387,10 +376,8 @@ def heavy_cells(run: bool | None = None) -> bool:
     if shell is None or os.environ.get("IN_TEST"):
         return on
     others = [
-        t
-        for t in shell.input_transformers_cleanup
-        if getattr(t, "__name__", "") != "_skip_slow"
-    ]
+        t for t in shell.input_transformers_cleanup
+        if getattr(t, "__name__", "") != "_skip_slow"]
     shell.input_transformers_cleanup[:] = others + [_skip_slow]
     skipped = f"are skipped by Run All (saved outputs shown; {SLOW_ENV}=1 runs them)"
     print(f"heavy cells (#| slow) {'run' if on else skipped}")

@@ -49,18 +49,14 @@ def top_p_filter(logits: Tensor, p: float) -> Tensor:
 
 
 def next_token_probs(
-    logits: Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-) -> Tensor:
+        logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None) -> Tensor:
     """The sampling distribution for `logits` `(..., vocab)`: divide by `temperature`
     (0: one-hot argmax), then top-k, top-p, softmax."""
     logits = logits.float()
     if temperature == 0:
         return torch.nn.functional.one_hot(
-            logits.argmax(dim=-1), logits.shape[-1]
-        ).float()
+            logits.argmax(dim=-1), logits.shape[-1]).float()
     # the same softmax; no inf/inf when τ is tiny
     logits = logits - logits.max(dim=-1, keepdim=True).values
     logits = logits / temperature
@@ -72,12 +68,8 @@ def next_token_probs(
 
 # %% ../nbs/10_generate.ipynb #408d5063
 def sample_next_token(
-    logits: Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
+        logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, generator: torch.Generator | None = None) -> Tensor:
     """One token id per row of `logits` `(batch, vocab)` -> `(batch,)`: argmax when
     `temperature` is 0, else a draw from `next_token_probs`."""
     if temperature == 0:
@@ -90,12 +82,8 @@ def sample_next_token(
 
 # %% ../nbs/10_generate.ipynb #0bc0a06a
 def kv_cache_bytes(
-    num_layers: int,
-    d_model: int,
-    seq_len: int,
-    batch_size: int = 1,
-    bytes_per_value: int = 4,
-) -> int:
+        num_layers: int, d_model: int, seq_len: int, batch_size: int = 1,
+        bytes_per_value: int = 4) -> int:
     """Memory of a KV cache: keys and values (2) × layers × batch × tokens × d_model ×
     bytes per number."""
     return 2 * num_layers * batch_size * seq_len * d_model * bytes_per_value
@@ -107,8 +95,7 @@ def _check_sampling_args(temperature, top_k=None, top_p=None):
         raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
     if not ((top_k is None or top_k >= 1) and (top_p is None or 0 < top_p <= 1)):
         raise ValueError(
-            f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}"
-        )
+            f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}")
 
 # %% ../nbs/10_generate.ipynb #fb1739d1
 def _next_logits(model, seq: Tensor, cache, refill: int) -> Tensor:
@@ -126,18 +113,10 @@ def _next_logits(model, seq: Tensor, cache, refill: int) -> Tensor:
 # %% ../nbs/10_generate.ipynb #4fc4ff32
 @torch.no_grad()
 def generate(
-    model,
-    prompt_ids,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    eos_id: int | None = None,
-    generator: torch.Generator | int | None = None,
-    use_cache: bool = True,
-    refill: int | None = None,
-    on_step: Callable[[Tensor], bool] | None = None,
-):
+        model, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+        top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+        generator: torch.Generator | int | None = None, use_cache: bool = True,
+        refill: int | None = None, on_step: Callable[[Tensor], bool] | None = None):
     """Sample up to `max_new_tokens` tokens after `prompt_ids` and return the new ones,
     shaped like the input (list, list of equal-length lists, `(seq,)` or `(batch,
     seq)` tensor). `temperature` 0 is greedy; `top_k`/`top_p` filter; rows stop at
@@ -178,49 +157,26 @@ def eot_id(tokenizer) -> int | None:
 
 # %% ../nbs/10_generate.ipynb #91210dc4
 def generate_text(
-    model,
-    tokenizer,
-    prompt: str = "",
-    max_new_tokens: int = 256,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | int | None = None,
-    new_document: bool = True,
-    use_cache: bool = True,
-) -> str:
+        model, tokenizer, prompt: str = "", max_new_tokens: int = 256,
+        temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+        generator: torch.Generator | int | None = None, new_document: bool = True,
+        use_cache: bool = True) -> str:
     """Continue `prompt` (text) and return the continuation (text, without the prompt
     and without `<|endoftext|>`). With `new_document`, the prompt is preceded by
     `<|endoftext|>` (start of a story; an empty prompt is then fine)."""
     eot = eot_id(tokenizer)
     ids = ([eot] if new_document and eot is not None else []) + tokenizer.encode(prompt)
     new = generate(
-        model,
-        ids,
-        max_new_tokens,
-        temperature,
-        top_k,
-        top_p,
-        eos_id=eot,
-        generator=generator,
-        use_cache=use_cache,
-    )
+        model, ids, max_new_tokens, temperature, top_k, top_p, eos_id=eot,
+        generator=generator, use_cache=use_cache)
     return tokenizer.decode(new[: new.index(eot)] if eot in new else new)
 
 # %% ../nbs/10_generate.ipynb #ea4e604c
 def sample_stories(
-    model,
-    tokenizer,
-    n: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    max_new_tokens: int | None = None,
-    batch_size: int = 32,
-    generator: torch.Generator | int | None = 0,
-    progress: bool = False,
-    max_time: float | None = None,
-) -> list[str]:
+        model, tokenizer, n: int, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, max_new_tokens: int | None = None,
+        batch_size: int = 32, generator: torch.Generator | int | None = 0,
+        progress: bool = False, max_time: float | None = None) -> list[str]:
     """`n` stories written from scratch (prompt `<|endoftext|>`), in batches; each is
     cut at its end-of-text, and a batch stops when all its stories have ended. A story
     that has not ended after `max_new_tokens` (default: the context length) is
@@ -250,21 +206,12 @@ def sample_stories(
         count["ended"] = 0
         b = min(batch_size, n - len(stories))
         rows = generate(
-            model,
-            [[eot]] * b,
-            longest,
-            temperature,
-            top_k,
-            top_p,
-            eos_id=eot,
-            generator=generator,
-            on_step=on_step,
-        )
+            model, [[eot]] * b, longest, temperature, top_k, top_p, eos_id=eot,
+            generator=generator, on_step=on_step)
         rows = [r for r in rows if eot in r or len(r) == longest]  # not cut by time
         bar.update(len(rows) - count["ended"])
         stories += [
-            tokenizer.decode(r[: r.index(eot)] if eot in r else r) for r in rows
-        ]
+            tokenizer.decode(r[: r.index(eot)] if eot in r else r) for r in rows]
     bar.close()
     return stories
 
@@ -294,11 +241,8 @@ def _model_from(ckpt: dict) -> TransformerLM:
 
 # %% ../nbs/10_generate.ipynb #7a83df52
 def load_for_sampling(
-    checkpoint,
-    tokenizer: str | Path | None = None,
-    device: str = "cpu",
-    force: bool = False,
-) -> tuple[TransformerLM, Tokenizer]:
+        checkpoint, tokenizer: str | Path | None = None, device: str = "cpu",
+        force: bool = False) -> tuple[TransformerLM, Tokenizer]:
     """The model of `checkpoint` (in eval mode, on `device`; its weight average when
     training kept one) and its tokenizer, read from the folder `tokenizer`
     (vocab.json + merges.txt; default: the checkpoint's folder). A tokenizer other
@@ -394,16 +338,8 @@ def _sample_and_print(model, tok, a) -> list[str]:
     for i in range(a.num_samples):
         t0 = time.perf_counter()
         text = generate_text(
-            model,
-            tok,
-            a.prompt,
-            a.max_new_tokens,
-            a.temperature,
-            a.top_k,
-            a.top_p,
-            g,
-            use_cache=not a.no_cache,
-        )
+            model, tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.top_p, g,
+            use_cache=not a.no_cache)
         n = len(tok.encode(text))
         if a.num_samples > 1:
             print(f"--- sample {i + 1}")

@@ -13,13 +13,9 @@ import numpy as np
 import regex
 from tqdm import tqdm
 
-from llm_tutorial.bpe import (
-    ASCII_GPT2_PATTERN,
-    GPT2_PATTERN,
-    chunk_split_token,
-    find_safe_cuts,
-    special_tokens_re,
-)
+from .bpe import (
+    ASCII_GPT2_PATTERN, GPT2_PATTERN, chunk_split_token, find_safe_cuts,
+    special_tokens_re)
 from .files import atomic_write
 from .utf8 import load_vocab_merges
 
@@ -32,8 +28,7 @@ LONG_PIECE = 64
 
 
 def bpe_merge(
-    ids: list[int], ranks: dict[tuple[int, int], tuple[int, int]]
-) -> list[int]:
+        ids: list[int], ranks: dict[tuple[int, int], tuple[int, int]]) -> list[int]:
     """Merge the token ids of one pre-token. `ranks[(left, right)] = (rank, merged_id)`;
     repeatedly replace every occurrence of the adjacent pair with the lowest rank by
     its merged id, until no pair is a merge."""
@@ -117,19 +112,11 @@ class Tokenizer:
     order, special tokens kept whole."""
 
     def __init__(
-        self,
-        vocab: dict[int, bytes],
-        merges: list[tuple[bytes, bytes]],
-        special_tokens: list[str] | None = None,
-        pattern: str = GPT2_PATTERN,
-        cache_size: int = 1 << 17,
-        stream_buffer: int = 1024,
-    ):
+            self, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
+            special_tokens: list[str] | None = None, pattern: str = GPT2_PATTERN,
+            cache_size: int = 1 << 17, stream_buffer: int = 1024):
         self.vocab, self.merges, self.pattern = (
-            dict(vocab),
-            [tuple(m) for m in merges],
-            pattern,
-        )
+            dict(vocab), [tuple(m) for m in merges], pattern)
         # pre-token cache entries; chars gathered per stream step
         self.cache_size, self.stream_buffer = cache_size, stream_buffer
         _index_vocab(self, special_tokens)
@@ -139,12 +126,8 @@ class Tokenizer:
 
     @classmethod
     def from_files(
-        cls,
-        vocab_filepath,
-        merges_filepath,
-        special_tokens: list[str] | None = None,
-        **kwargs,
-    ) -> "Tokenizer":
+            cls, vocab_filepath, merges_filepath,
+            special_tokens: list[str] | None = None, **kwargs) -> "Tokenizer":
         """Load a tokenizer from GPT-2 format `vocab.json` and `merges.txt` files
         (chapters 01-02); a bad file is one `ValueError` that names it."""
         try:
@@ -160,16 +143,13 @@ class Tokenizer:
     def _compile(self):
         self._re = regex.compile(self.pattern)
         self._ascii_re = (
-            re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None
-        )
+            re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None)
         self._special_re = special_tokens_re(self.special_tokens)
 
     def __getstate__(self):
         return {
-            k: v
-            for k, v in self.__dict__.items()
-            if k not in ("_re", "_ascii_re", "_special_re")
-        }
+            k: v for k, v in self.__dict__.items()
+            if k not in ("_re", "_ascii_re", "_special_re")}
 
     # pickled to worker processes
     def __setstate__(self, state):
@@ -295,20 +275,12 @@ class Tokenizer:
         for (a, b), i in zip(self.merges, merged):
             ranks.setdefault(a + b, i)
         return tiktoken.Encoding(
-            name=name,
-            pat_str=self.pattern,
-            mergeable_ranks=ranks,
-            special_tokens=dict(self.special_ids),
-        )
+            name=name, pat_str=self.pattern, mergeable_ranks=ranks,
+            special_tokens=dict(self.special_ids))
 
     def encode_file(
-        self,
-        input_path,
-        output_path,
-        num_workers: int | None = None,
-        chunk_bytes: int = 1 << 20,
-        progress: bool = True,
-    ) -> int:
+            self, input_path, output_path, num_workers: int | None = None,
+            chunk_bytes: int = 1 << 20, progress: bool = True) -> int:
         """Encode a UTF-8 text file to `output_path` (`.npy`, else raw `.bin`) as uint16
         (uint32 for big vocabs) with worker processes."""
         input_path, output_path = Path(input_path), Path(output_path)
@@ -320,15 +292,10 @@ class Tokenizer:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_path.parent) as raw:
             with tqdm(
-                total=size,
-                unit="B",
-                unit_scale=True,
-                disable=not progress,
-                desc=f"encoding {input_path.name}",
-            ) as bar:
+                total=size, unit="B", unit_scale=True, disable=not progress,
+                desc=f"encoding {input_path.name}") as bar:
                 n = _encode_ranges(
-                    self, input_path, ranges, dtype, num_workers, raw, bar
-                )
+                    self, input_path, ranges, dtype, num_workers, raw, bar)
             raw.seek(0)
             _write_tokens(raw, output_path, dtype, n)
         return n
@@ -347,8 +314,7 @@ def _index_vocab(tok: Tokenizer, special_tokens) -> None:
             tok.vocab[i] = b
             tok.token_to_id[b] = i
     tok.special_ids = {
-        s: tok.token_to_id[s.encode("utf-8")] for s in tok.special_tokens
-    }
+        s: tok.token_to_id[s.encode("utf-8")] for s in tok.special_tokens}
     tok._max_special = max(map(len, tok.special_tokens), default=0)
     # KeyError here: a byte-level vocab needs all 256 single bytes
     tok._byte_ids = [tok.token_to_id[bytes([b])] for b in range(256)]
@@ -374,13 +340,11 @@ def _file_cuts(tok: Tokenizer, path, n_pieces: int) -> list[int]:
         return [0, Path(path).stat().st_size]
     with open(path, "rb") as f:
         return find_safe_cuts(
-            f, n_pieces, tok.special_tokens, chunk_split_token(tok.special_tokens)
-        )
+            f, n_pieces, tok.special_tokens, chunk_split_token(tok.special_tokens))
 
 
 def _encode_range(
-    tok: Tokenizer, path, start: int, end: int, dtype=np.int64
-) -> np.ndarray:
+        tok: Tokenizer, path, start: int, end: int, dtype=np.int64) -> np.ndarray:
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
@@ -408,8 +372,7 @@ def _encode_range_worker(args):
 
 # %% ../nbs/03_tokenizer.ipynb #a58376a2
 def _encode_ranges(
-    tok: Tokenizer, path, ranges, dtype, num_workers: int, raw, bar
-) -> int:
+        tok: Tokenizer, path, ranges, dtype, num_workers: int, raw, bar) -> int:
     "Encode the byte `ranges` of `path`, in order, into the file `raw`; the count."
     n = 0
 
@@ -442,9 +405,7 @@ def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
     with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
         if output_path.suffix == ".npy":
             header = {
-                "descr": np.lib.format.dtype_to_descr(dtype),
-                "fortran_order": False,
-                "shape": (n,),
-            }
+                "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                "shape": (n,)}
             np.lib.format.write_array_header_1_0(f, header)
         shutil.copyfileobj(raw, f, 1 << 22)

@@ -18,10 +18,8 @@ def bytes_to_unicode() -> dict[int, str]:
     are distinct. The bytes `!`..`~`, `¡`..`¬` and `®`..`ÿ` map to themselves, the
     other 68, in increasing order, to `chr(256)`, `chr(257)`, ..."""
     keep = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1)))
     out, shift = {}, 0
     for b in range(256):
         if b in keep:
@@ -56,8 +54,7 @@ def save_vocab_merges(
     enc = {_token_to_str(tok, b2u): i for i, tok in sorted(vocab.items())}
     if len(enc) != len(vocab):
         raise ValueError(
-            "vocab has duplicate tokens; the GPT-2 format cannot store them"
-        )
+            "vocab has duplicate tokens; the GPT-2 format cannot store them")
     with atomic_write(vocab_path, "w", encoding="utf-8") as f:
         json.dump(enc, f, ensure_ascii=False, indent=0)
     with atomic_write(merges_path, "w", encoding="utf-8") as f:
@@ -74,13 +71,11 @@ def _read_utf8(path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(
-            f"{path} is not valid UTF-8: {e.reason} at byte {e.start}"
-        ) from None
+            f"{path} is not valid UTF-8: {e.reason} at byte {e.start}") from None
 
 # %% ../nbs/01_bytes.ipynb #67dca872
 def load_vocab_merges(
-    vocab_path, merges_path
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+        vocab_path, merges_path) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Read a GPT-2 format `vocab.json` and `merges.txt` into `(vocab: dict[int, bytes],
     merges: list[tuple[bytes, bytes]])`."""
     u2b = unicode_to_bytes()
@@ -91,8 +86,7 @@ def load_vocab_merges(
     if not isinstance(enc, dict):
         kind = type(enc).__name__
         raise ValueError(
-            f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object"
-        )
+            f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object")
     vocab = {int(i): _str_to_token(s, u2b) for s, i in enc.items()}
     merges = []
     for n, line in enumerate(_read_utf8(merges_path).split("\n"), 1):
