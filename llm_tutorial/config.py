@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from .model import ModelConfig
-from .corpus import DATASETS, STORY_CORPORA
+from .corpus import STORY_CORPORA
+from .datasets import DATASETS
 from .utf8 import _read_utf8
 
 # %% auto #0

@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DeviceError', 'resolve_device', 'as_generator', 'get_batch', 'save_tokens', 'open_tokens', 'tokenizer_id',
-           'corpus_key', 'corpus_tokens', 'TrainData', 'prepare_data']
+           'corpus_tokens', 'TrainData', 'prepare_data']
 
 # %% ../nbs/07_data.ipynb #b8851d4f
 class DeviceError(ValueError, RuntimeError):
@@ -39,26 +39,15 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise DeviceError(f"unknown device {device!r}: {e}") from None
-    if dev.type == "cpu":
-        return dev
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
+        n = torch.cuda.device_count()  # 0 without CUDA
+        if (dev.index or 0) >= n:
+            why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
             raise DeviceError(
-                f"device {device!r} requested but CUDA is not available on this machine"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"device {device!r} does not exist: this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s)"
+                f"device {device!r} requested but {why} available on this machine"
             )
         return dev if dev.index is not None else torch.device("cuda", local_rank)
-    if dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DeviceError(
-                f"device {device!r} requested but MPS is not available on this machine"
-            )
-        return dev
-    try:
+    try:  # MPS or another backend: a tensor of it tells
         torch.empty(0, device=dev)
     except (RuntimeError, AssertionError) as e:
         raise DeviceError(f"device {device!r} is not usable: {e}") from None
@@ -66,38 +55,10 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
 
 # %% ../nbs/07_data.ipynb #95fb8553
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
+    "A seed as a `torch.Generator`; a generator, or `None` (torch's own), as it is."
     if generator is None or isinstance(generator, torch.Generator):
         return generator
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(int(generator))
-    raise TypeError(
-        "generator must be a torch.Generator, an int seed or None, got "
-        f"{type(generator).__name__}"
-    )
-
-# %% ../nbs/07_data.ipynb #9f7ca276
-def _check_batch_args(x, batch_size, context_length) -> tuple[np.ndarray, int, int]:
-    "Clear errors for `get_batch`'s arguments; `x` as an array, the sizes as ints."
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    if getattr(x, "ndim", None) != 1:
-        raise ValueError(
-            "x must be a 1-D array of token ids, got shape "
-            f"{getattr(x, 'shape', type(x).__name__)}"
-        )
-    if not np.issubdtype(np.dtype(x.dtype), np.integer):
-        raise TypeError(f"x must hold integer token ids, got dtype {x.dtype}")
-    for name, v in [("batch_size", batch_size), ("context_length", context_length)]:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    batch_size, context_length = int(batch_size), int(context_length)
-    n = len(x)
-    if n <= context_length:
-        raise ValueError(
-            f"the data has {n} tokens, it must be longer than "
-            f"context_length={context_length} (one window plus its next-token target)"
-        )
-    return x, batch_size, context_length
+    return torch.Generator().manual_seed(int(generator))
 
 # %% ../nbs/07_data.ipynb #8b85c58b
 def get_batch(
@@ -112,22 +73,17 @@ def get_batch(
     Returns `(inputs, targets)`, both `(batch_size, context_length)` int64 on
     `device`; targets are inputs shifted by one. `generator`: a CPU `torch.Generator`
     (advanced by the call) or an int seed, for reproducible batches."""
-    x, batch_size, context_length = _check_batch_args(x, batch_size, context_length)
-    n = len(x)
-    dev = resolve_device(device)
-    # (B,) uniform over 0..n-m-1
-    starts = torch.randint(
-        0, n - context_length, (batch_size,), generator=as_generator(generator)
-    )
-    # (B, m+1) positions to read
-    idx = starts[:, None].numpy() + np.arange(context_length + 1)
+    dev, m = resolve_device(device), context_length  # a missing device: before any read
+    gen = as_generator(generator)
+    starts = torch.randint(0, len(x) - m, (batch_size,), generator=gen)  # (B,) 0..n-m-1
+    idx = starts[:, None].numpy() + np.arange(m + 1)  # (B, m+1) positions to read
     # (B, m+1): only these are read
     windows = torch.from_numpy(np.asarray(x[idx]).astype(np.int64))
     if dev.type == "cuda":
         windows = windows.pin_memory().to(dev, non_blocking=True)
     else:
         windows = windows.to(dev)
-    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, m), (B, m)
+    return windows[:, :-1], windows[:, 1:]  # (B, m) inputs, (B, m) targets
 
 # %% ../nbs/07_data.ipynb #1e0a4014
 import hashlib, json, re, tempfile, time, warnings
@@ -135,16 +91,8 @@ from dataclasses import dataclass, field
 
 from .files import atomic_write, data_dir
 from .utf8 import save_vocab_merges
-from llm_tutorial.corpus import (
-    DATASETS,
-    EOT,
-    STORY_CORPORA,
-    corpus_path,
-    entropy_floor,
-    has_splits,
-    load_corpus,
-    split_stories,
-)
+from .corpus import EOT, STORY_CORPORA, entropy_floor, split_stories
+from .datasets import Corpus, _split, find_corpus
 from .bpe import train_bpe
 from .tokenizer import GPT2_PATTERN, Tokenizer
 
@@ -152,53 +100,36 @@ from .tokenizer import GPT2_PATTERN, Tokenizer
 def save_tokens(ids, path) -> Path:
     """Write token ids as `uint16` to `path`: `.npy` (with header) or raw `.bin`,
     atomically."""
-    path, ids = Path(path), np.asarray(ids)
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token ids must be integers, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16):
+    path, ids = Path(path), np.asarray(ids).ravel()
+    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16):  # uint16 would wrap them
         raise ValueError(
             f"token ids must be in 0..65535 for uint16, got {ids.min()}..{ids.max()}"
         )
-    if path.suffix not in (".npy", ".bin"):
-        raise ValueError(f"token files end in .npy or .bin, got {path.name}")
     with atomic_write(path, "wb") as f:
-        if path.suffix == ".npy":
-            np.save(f, ids.astype(np.uint16).ravel())
+        if path.suffix == ".bin":  # raw, as nanoGPT writes
+            f.write(ids.astype(np.uint16).tobytes())
         else:
-            f.write(ids.astype(np.uint16).ravel().tobytes())
+            np.save(f, ids.astype(np.uint16))
     return path
 
 # %% ../nbs/07_data.ipynb #dc0ce77f
 def open_tokens(path) -> np.ndarray:
-    """Open a token file read-only as a memmap: `.npy` (any integer dtype in its header)
-    or raw `uint16` `.bin`."""
+    """Open a token file read-only as a memmap: raw `uint16` `.bin`, or `.npy` (any
+    integer dtype in its header)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"token file not found: {path}")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, mmap_mode="r")
-        except ValueError as e:
-            raise ValueError(f"{path} is not a valid .npy token file: {e}") from None
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"{path} holds a {arr.dtype} array of shape {arr.shape}; token files "
-                "are 1-D integer arrays"
-            )
-        return arr
-    if path.suffix == ".bin":
-        if path.stat().st_size % 2:
-            raise ValueError(
-                f"{path} has an odd number of bytes ({path.stat().st_size}); not a "
-                "uint16 token file"
-            )
-        # np.memmap refuses empty files
-        if path.stat().st_size == 0:
-            return np.zeros(0, dtype=np.uint16)
-        return np.memmap(path, dtype=np.uint16, mode="r")
-    raise ValueError(
-        f"unknown token file type {path.suffix!r} for {path}: expected .npy or .bin"
-    )
+    if path.suffix == ".bin":  # np.memmap refuses an empty file
+        size = path.stat().st_size
+        return np.memmap(path, np.uint16, "r") if size else np.zeros(0, np.uint16)
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except ValueError as e:
+        raise ValueError(f"{path} is not a valid .npy token file: {e}") from None
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{path} holds a {arr.dtype} array of shape {arr.shape}; token files "
+            "are 1-D integer arrays"
+        )
+    return arr
 
 # %% ../nbs/07_data.ipynb #272bc599
 def tokenizer_id(tokenizer) -> str:
@@ -218,52 +149,32 @@ def tokenizer_id(tokenizer) -> str:
         h.update(b"\x03" + pattern.encode("utf-8"))
     return h.hexdigest()[:16]
 
-
-def corpus_key(name: str, split: str = "train") -> str:
-    """The data cache's name for `split` of corpus `name`: a dataset's name, a story
-    file's stem (it holds the grammar's fingerprint and the split's size), or a local
-    file's stem and a hash of its path, size and modification time (an edited file
-    gets a new key)."""
-    src = corpus_path(name, split)  # validates name and split; fetches if missing
-    if name in DATASETS:
-        return name
-    if name in STORY_CORPORA:
-        return src.stem  # e.g. stories-v1-1a2b3c4d-train-8000000
-    st = src.stat()
-    ident = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    stem = f"{src.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
-
 # %% ../nbs/07_data.ipynb #1e9911b3
 def corpus_tokens(
-    name: str,
+    corpus: Corpus | str,
     tokenizer,
     split: str = "train",
     cache_dir: str | Path | None = None,
     num_workers: int | None = None,
 ) -> np.ndarray:
-    """Token ids of `split` of corpus `name` (see `load_corpus`), encoded once with
-    `tokenizer.encode_file` and cached as `.npy` in `data_dir()/tokens`; a memmap."""
-    if not hasattr(tokenizer, "encode_file") or not hasattr(tokenizer, "vocab"):
-        raise TypeError(
-            "tokenizer must be an llm_tutorial Tokenizer (with .vocab and "
-            f".encode_file), got {type(tokenizer).__name__}"
-        )
-    key = corpus_key(name, split)
-    split = "train" if split == "train" else "validation"
+    """Token ids of `split` of `corpus` (a `Corpus`, or a name for `find_corpus`),
+    encoded once with `tokenizer.encode_file` and cached as `.npy` in
+    `data_dir()/tokens` under the corpus's key; a memmap."""
+    c = corpus if isinstance(corpus, Corpus) else find_corpus(corpus)
+    split = _split(split)
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
-    out = out / f"{key}-{split}-{tokenizer_id(tokenizer)}.npy"
+    out = out / f"{c.key}-{split}-{tokenizer_id(tokenizer)}.npy"
     if out.is_file():
         return open_tokens(out)
-    if has_splits(name):
+    if "validation" in c.files:  # a file per split
         tokenizer.encode_file(
-            corpus_path(name, split), out, num_workers=num_workers, progress=False
+            c.path(split), out, num_workers=num_workers, progress=False
         )
         return open_tokens(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as d:  # one file, two splits
         part = Path(d) / f"{split}.txt"
-        part.write_text(load_corpus(name, split), encoding="utf-8")
+        part.write_text(c.text(split), encoding="utf-8")
         tokenizer.encode_file(part, out, num_workers=num_workers, progress=False)
     return open_tokens(out)
 
@@ -286,20 +197,12 @@ def _read_tokenizer(folder) -> Tokenizer:
     """The tokenizer in `folder` (vocab.json and merges.txt), with the end-of-text
     special token."""
     d = Path(folder)
-    vp, mp = d / "vocab.json", d / "merges.txt"
-    if not vp.is_file() or not mp.is_file():
-        raise FileNotFoundError(
-            f"tokenizer folder {d} must hold vocab.json and merges.txt"
-        )
-    return Tokenizer.from_files(vp, mp, special_tokens=[EOT])
+    return Tokenizer.from_files(d / "vocab.json", d / "merges.txt", [EOT])
 
 
 def _given_tokens(train_tokens, val_tokens, tokenizer) -> TrainData:
     """TrainData from token files made elsewhere (and their tokenizer's folder, if
     given)."""
-    for p in (train_tokens, val_tokens):
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"token file not found: {p}")
     tok = _read_tokenizer(tokenizer) if tokenizer is not None else None
     info = {"train_tokens": str(train_tokens), "val_tokens": str(val_tokens)}
     return TrainData(
@@ -311,17 +214,17 @@ def _given_tokens(train_tokens, val_tokens, tokenizer) -> TrainData:
     )
 
 # %% ../nbs/07_data.ipynb #8c70f162
-def _bpe_sample(corpus: str, max_bytes: int, folder: Path) -> Path:
+def _bpe_sample(corpus: Corpus, max_bytes: int, folder: Path) -> Path:
     """A file with the first `max_bytes` of the corpus's training text (all of it if 0),
     ending after a whole story (or line): what BPE trains on."""
-    if has_splits(corpus):
-        src = corpus_path(corpus, "train")
+    if "validation" in corpus.files:  # the train split is a file of its own
+        src = corpus.path("train")
         if max_bytes == 0 or src.stat().st_size <= max_bytes:
             return src
         with open(src, "rb") as f:
             head = f.read(max_bytes)
     else:
-        head = load_corpus(corpus, "train").encode("utf-8")
+        head = corpus.text("train").encode("utf-8")
         if 0 < max_bytes < len(head):
             head = head[:max_bytes]
     # cut: end after the last whole story or line
@@ -336,12 +239,12 @@ def _bpe_sample(corpus: str, max_bytes: int, folder: Path) -> Path:
     return dst
 
 # %% ../nbs/07_data.ipynb #41a7345c
-def _train_tokenizer(corpus: str, vocab_size: int, bpe_train_bytes: int, say) -> Path:
+def _train_tokenizer(corpus: Corpus, vocab_size: int, bpe_train_bytes: int, say):
     "Train (once; then cached) a BPE tokenizer on the corpus; returns its folder."
     folder = (
         data_dir()
         / "tokenizers"
-        / f"{corpus_key(corpus)}-bpe{vocab_size}-{bpe_train_bytes}"
+        / f"{corpus.key}-bpe{vocab_size}-{bpe_train_bytes}"
     )
     folder.mkdir(parents=True, exist_ok=True)
     vp, mp = folder / "vocab.json", folder / "merges.txt"
@@ -359,15 +262,16 @@ def _train_tokenizer(corpus: str, vocab_size: int, bpe_train_bytes: int, say) ->
     return folder
 
 
-def _story_eval(data: TrainData, corpus: str, n_stories: int, folder: Path) -> None:
+def _story_eval(data: TrainData, corpus: Corpus, n_stories: int, folder: Path) -> None:
     "Add whole validation stories and the entropy floor (cached in `folder`) to `data`."
-    stories = split_stories(load_corpus(corpus, "validation"))[:n_stories]
+    stories = split_stories(corpus.text("validation"))[:n_stories]
     data.doc_val = [data.tokenizer.encode(s) for s in stories]
     fp = folder / "entropy_floor.json"
     if fp.is_file():
         data.entropy_floor = json.loads(fp.read_text())["nats_per_token"]
     else:
-        floor = entropy_floor(tokenizer=data.tokenizer, grammar=STORY_CORPORA[corpus])
+        grammar = STORY_CORPORA[corpus.name]
+        floor = entropy_floor(tokenizer=data.tokenizer, grammar=grammar)
         data.entropy_floor = float(floor.nats_per_token)
         with atomic_write(fp, "w", encoding="utf-8") as f:
             json.dump({"nats_per_token": data.entropy_floor}, f)
@@ -407,11 +311,12 @@ def prepare_data(
     say = print if verbose else (lambda *a, **k: None)
     if train_tokens is not None:
         return _given_tokens(train_tokens, val_tokens, tokenizer)
-    folder = tokenizer or _train_tokenizer(corpus, vocab_size, bpe_train_bytes, say)
+    c = find_corpus(corpus)  # resolved once: its files, split rule and cache key
+    folder = tokenizer or _train_tokenizer(c, vocab_size, bpe_train_bytes, say)
     tok = _checked_tokenizer(folder, vocab_size, say)
     t0 = time.perf_counter()
     train, val = (
-        corpus_tokens(corpus, tok, split) for split in ("train", "validation")
+        corpus_tokens(c, tok, split) for split in ("train", "validation")
     )
     if (dt := time.perf_counter() - t0) > 1:
         say(
@@ -421,5 +326,5 @@ def prepare_data(
     info = {"tokenizer": str(folder), "n_train": len(train), "n_val": len(val)}
     data = TrainData(train, val, tok, tok.encode(EOT)[0], info=info)
     if corpus in STORY_CORPORA and doc_eval_stories > 0:
-        _story_eval(data, corpus, doc_eval_stories, Path(folder))
+        _story_eval(data, c, doc_eval_stories, Path(folder))
     return data

@@ -9,7 +9,8 @@ import json, math, time
 
 from pathlib import Path
 from .files import atomic_write
-from .corpus import STORY_CORPORA, corpus_path, validity
+from .corpus import STORY_CORPORA, validity
+from .datasets import find_corpus
 from .config import (
     TrainConfig, check_corpus, config_file_fields, data_options, user_errors)
 from .data import prepare_data
@@ -123,7 +124,8 @@ def _claim_output(out: Path) -> None:
 # %% ../nbs/10b_job.ipynb #4bfe3925
 def _corpus_stage(corpus: str) -> None:
     "Stage 1: the corpus's two splits (generated or downloaded if missing)."
-    paths = {s: corpus_path(corpus, s) for s in ("train", "validation")}
+    c = find_corpus(corpus)
+    paths = {s: c.path(s) for s in ("train", "validation")}
     for s, p in paths.items():
         _say(f"   {s}: {_where(p)} ({p.stat().st_size / 1e6:.1f} MB)")
 

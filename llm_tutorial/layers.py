@@ -12,7 +12,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['Linear', 'Embedding', 'RMSNorm', 'silu', 'swiglu_d_ff', 'silu_d_ff', 'SwiGLU', 'SiLUFeedForward',
-           'RotaryPositionalEmbedding', 'check_rope_input', 'softmax', 'scaled_dot_product_attention']
+           'RotaryPositionalEmbedding', 'softmax', 'scaled_dot_product_attention']
 
 # %% ../nbs/04_layers.ipynb #e93f9bd1
 class Linear(nn.Module):
@@ -69,12 +69,6 @@ class Embedding(nn.Module):
 
     def forward(self, token_ids: Tensor) -> Tensor:
         # token_ids: (...) integer -> (..., embedding_dim)
-        dt = token_ids.dtype
-        if dt.is_floating_point or dt.is_complex or dt == torch.bool:
-            raise TypeError(f"token ids must be an integer tensor, got dtype {dt}")
-        if dt not in (torch.int32, torch.int64):
-            # indexing reads uint8 as a mask, rejects int16
-            token_ids = token_ids.long()
         return self.weight[token_ids]  # (..., embedding_dim): row i is token i's vector
 
     def extra_repr(self):
@@ -197,7 +191,6 @@ class RotaryPositionalEmbedding(nn.Module):
         """Rotate each pair `(x[..., 2k], x[..., 2k+1])` of `x` `(..., seq, d_k)` by the
         angle `p · theta^(-2k/d_k)`, `p` its position in `token_positions` `(..., seq)`
         (broadcast against x's leading dims); same shape and dtype as `x`."""
-        check_rope_input(self, x, token_positions)
         cos = self.cos[token_positions].to(x.dtype)  # (..., seq, d_k/2)
         sin = self.sin[token_positions].to(x.dtype)  # (..., seq, d_k/2)
         x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., seq, d_k/2): each pair's two parts
@@ -205,46 +198,10 @@ class RotaryPositionalEmbedding(nn.Module):
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
 
-    def rotate(self, x: Tensor, token_positions: Tensor) -> Tensor:
-        """`forward` without the range check of the positions, which reads them (on a
-        GPU: a wait); for callers that made the positions themselves."""
-        if torch.compiler.is_compiling():  # the check is skipped there anyway
-            return self.forward(x, token_positions)
-        self._trusted = True
-        try:
-            return self.forward(x, token_positions)
-        finally:
-            self._trusted = False
+    rotate = forward  # this class's rotation, also from a subclass (chapter 11)
 
     def extra_repr(self):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
-
-# %% ../nbs/04_layers.ipynb #4141418c
-def check_rope_input(
-    rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor
-) -> None:
-    "Clear errors: wrong head size, non-integer or out-of-range positions."
-    if x.shape[-1] != rope.d_k:
-        raise ValueError(
-            f"RoPE was built for d_k={rope.d_k}, got input with last dim {x.shape[-1]}"
-        )
-    if token_positions.dtype.is_floating_point or token_positions.dtype == torch.bool:
-        raise TypeError(
-            f"token_positions must be an integer tensor, "
-            f"got dtype {token_positions.dtype}"
-        )
-    if getattr(rope, "_trusted", False):  # `rotate`: made by the caller
-        return
-    if torch.compiler.is_compiling() or not token_positions.numel():
-        return
-    if token_positions.device.type == "meta":
-        return
-    lo, hi = torch.aminmax(token_positions)
-    if lo < 0 or hi >= rope.max_seq_len:
-        raise ValueError(
-            f"token positions must lie in [0, max_seq_len="
-            f"{rope.max_seq_len}), got [{lo.item()}, {hi.item()}]"
-        )
 
 # %% ../nbs/04_layers.ipynb #15761564
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
@@ -260,17 +217,7 @@ def scaled_dot_product_attention(
 ) -> Tensor:
     "softmax(Q Kᵀ/√d_k) V; boolean `mask` `(n, m)` or broadcastable, True = attend."
     # Q: (..., n, d_k), K: (..., m, d_k), V: (..., m, d_v) -> (..., n, d_v)
-    if K.shape[-1] != Q.shape[-1] or K.shape[-2] != V.shape[-2]:
-        raise ValueError(
-            f"shape mismatch: Q {tuple(Q.shape)}, K {tuple(K.shape)}, "
-            f"V {tuple(V.shape)}; need Q (..., n, d_k), K (..., m, d_k), "
-            f"V (..., m, d_v)"
-        )
     scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])  # (..., n, m)
     if mask is not None:
-        if mask.dtype != torch.bool:
-            raise TypeError(
-                f"mask must be a boolean tensor (True = attend), got dtype {mask.dtype}"
-            )
         scores = scores.masked_fill(~mask, float("-inf"))  # masked keys: probability 0
     return softmax(scores, dim=-1) @ V  # (..., n, m) @ (..., m, d_v)

@@ -21,9 +21,8 @@ from llm_tutorial.layers import (
 )
 
 # %% auto #0
-__all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'check_attention_args', 'causal_attend',
-           'MultiHeadSelfAttention', 'rope_qk', 'TransformerBlock', 'ModelConfig', 'TransformerLM', 'check_lm_input',
-           'check_ids', 'count_parameters', 'forward_flops']
+__all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'causal_attend', 'MultiHeadSelfAttention', 'rope_qk',
+           'TransformerBlock', 'ModelConfig', 'TransformerLM', 'count_parameters', 'forward_flops']
 
 # %% ../nbs/05_model.ipynb #04d9bc7b
 def causal_mask(
@@ -55,28 +54,10 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = 0  # number of cached tokens; the next token has position `pos`
 
-    @property
-    def batch_size(self) -> int:
-        return self.k.shape[1]
-
-    @property
-    def max_seq_len(self) -> int:
-        return self.k.shape[3]
-
     def update(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store new `k`, `v` `(batch, heads, n, d_k)` at `pos` for `layer_idx`; return
         all keys/values `(batch, heads, pos+n, d_k)`."""
-        n, end = k.shape[-2], self.pos + k.shape[-2]
-        if end > self.max_seq_len:
-            raise ValueError(
-                f"KV cache full: {self.pos} cached + {n} new tokens > "
-                f"max_seq_len={self.max_seq_len}"
-            )
-        if k.shape[0] != self.batch_size:
-            raise ValueError(
-                f"KV cache was made for batch size {self.batch_size}, got a batch of "
-                f"{k.shape[0]}"
-            )
+        end = self.pos + k.shape[-2]
         self.k[layer_idx, :, :, self.pos : end] = k
         self.v[layer_idx, :, :, self.pos : end] = v
         return self.k[layer_idx, :, :, :end], self.v[layer_idx, :, :, :end]
@@ -100,19 +81,6 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(-3, -2).flatten(-2)
 
 # %% ../nbs/05_model.ipynb #4c2c7d5e
-def check_attention_args(
-    d_model: int, num_heads: int, max_seq_len: int | None, theta: float | None
-):
-    """Clear errors for heads that do not divide `d_model` and RoPE without
-    `max_seq_len`."""
-    if d_model % num_heads:
-        raise ValueError(
-            f"d_model={d_model} must be divisible by num_heads={num_heads}"
-        )
-    if theta is not None and max_seq_len is None:
-        raise ValueError("RoPE (theta given) needs max_seq_len")
-
-
 def causal_attend(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> Tensor:
     """Queries `(..., n, d_k)` at positions offset.. attend to keys/values `(...,
     offset+n, d)`."""
@@ -137,10 +105,8 @@ class MultiHeadSelfAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
-        check_attention_args(d_model, num_heads, max_seq_len, theta)
         self.d_model, self.num_heads = d_model, num_heads
         self.d_k = d_model // num_heads
-        self.max_seq_len = max_seq_len
         kw = dict(device=device, dtype=dtype)
         self.q_proj = Linear(d_model, d_model, **kw)  # all heads' W_Q, stacked
         self.k_proj = Linear(d_model, d_model, **kw)  # (d_model, d_model) each
@@ -162,11 +128,7 @@ class MultiHeadSelfAttention(nn.Module):
         `kv_cache`, the new keys and values join layer `layer_idx` of the cache
         (`update`) and the queries sit at positions `kv_cache.pos ...`; the model moves
         `pos` on, not this."""
-        n, offset = x.shape[-2], (kv_cache.pos if kv_cache is not None else 0)
-        if self.max_seq_len is not None and offset + n > self.max_seq_len:
-            raise ValueError(
-                f"{offset + n} positions exceed max_seq_len={self.max_seq_len}"
-            )
+        offset = kv_cache.pos if kv_cache is not None else 0
         q = split_heads(self.q_proj(x), self.num_heads)  # (..., heads, seq, d_k)
         k = split_heads(self.k_proj(x), self.num_heads)  # (..., heads, seq, d_k)
         v = split_heads(self.v_proj(x), self.num_heads)  # (..., heads, seq, d_k)
@@ -242,32 +204,6 @@ class TransformerBlock(nn.Module):
         z = x + self.attn(self.ln1(x), token_positions, kv_cache, layer_idx)
         return z + self.ffn(self.ln2(z))  # (batch, seq, d)
 
-# %% ../nbs/05_model.ipynb #be68b337
-_SIZES = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
-
-
-def _check_model_config(c) -> None:
-    """Sizes are positive ints, heads divide d_model, RoPE gets an even head size and a
-    finite positive base (`rope_theta`)."""
-    for name in _SIZES:
-        v = getattr(c, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if c.d_model % c.num_heads:
-        raise ValueError(
-            f"d_model={c.d_model} must be divisible by num_heads={c.num_heads}"
-        )
-    if not c.no_rope and (c.d_model // c.num_heads) % 2:
-        raise ValueError(
-            "RoPE needs an even head size, got "
-            f"d_model/num_heads={c.d_model // c.num_heads}"
-        )
-    theta = c.rope_theta
-    if isinstance(theta, bool) or not isinstance(theta, (int, float)):
-        raise ValueError(f"rope_theta must be a number, got {theta!r}")
-    if not 0 < theta < float("inf"):  # NaN fails too
-        raise ValueError(f"rope_theta must be finite and positive, got {theta}")
-
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass
 class ModelConfig:
@@ -288,8 +224,22 @@ class ModelConfig:
     silu_ffn: bool = False
     tie_weights: bool = False  # ablation: lm_head shares token_embeddings' matrix
 
-    def __post_init__(self):
-        _check_model_config(self)
+    def __post_init__(self):  # a bad setting: one clear line, before any work
+        sizes = "vocab_size context_length d_model num_layers num_heads d_ff".split()
+        for name in sizes:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by "
+                f"num_heads={self.num_heads}"
+            )
+        if not self.no_rope and self.d_k % 2:  # RoPE turns pairs of coordinates
+            raise ValueError(f"RoPE needs an even head size, got d_k={self.d_k}")
+        if not 0 < self.rope_theta < float("inf"):  # NaN fails too
+            raise ValueError(
+                f"rope_theta must be positive and finite, got {self.rope_theta}"
+            )
 
     @property
     def d_k(self) -> int:
@@ -320,8 +270,12 @@ class TransformerLM(nn.Module):
         at positions `0 .. seq-1`, `ln_final`, `lm_head`. With a `kv_cache` the ids are
         the new tokens, at positions `pos ... pos+seq-1`; block `i` uses layer `i` of
         the cache, and `kv_cache.pos` grows by `seq` after the last block."""
-        check_lm_input(self, in_indices, kv_cache)
         offset, n = (kv_cache.pos if kv_cache is not None else 0), in_indices.shape[1]
+        if offset + n > self.context_length:  # RoPE has no angles past it
+            raise ValueError(
+                f"{offset + n} positions exceed the model's context_length="
+                f"{self.context_length}; keep the last {self.context_length} tokens"
+            )
         positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
         x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
         for i, layer in enumerate(self.layers):
@@ -376,53 +330,6 @@ def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
     if c.tie_weights:  # one Parameter, two names
         m.lm_head.weight = m.token_embeddings.weight
         m.lm_head.reset_parameters()  # initialized like the head
-
-# %% ../nbs/05_model.ipynb #778cdda3
-def check_lm_input(model: TransformerLM, in_indices: Tensor, kv_cache: KVCache | None):
-    "Clear errors for token ids of the wrong type, shape or length (then `check_ids`)."
-    if not isinstance(in_indices, Tensor):
-        raise TypeError(
-            f"in_indices must be a torch.Tensor of token ids, "
-            f"got {type(in_indices).__name__}"
-        )
-    dt, ctx = in_indices.dtype, model.context_length
-    if dt.is_floating_point or dt.is_complex or dt == torch.bool:
-        raise TypeError(
-            f"in_indices must hold integer token ids (e.g. torch.long), got dtype {dt}"
-        )
-    if in_indices.ndim != 2:
-        raise ValueError(
-            f"in_indices must have shape (batch, seq), "
-            f"got shape {tuple(in_indices.shape)}"
-        )
-    n, offset = in_indices.shape[1], (kv_cache.pos if kv_cache is not None else 0)
-    if n == 0:
-        raise ValueError("in_indices has no tokens (seq = 0)")
-    if in_indices.shape[0] == 0:
-        raise ValueError("in_indices has no sequences (batch = 0)")
-    if offset + n > ctx and kv_cache is not None and offset:
-        raise ValueError(
-            f"{offset} cached + {n} new tokens exceed context_length={ctx}"
-        )
-    if offset + n > ctx:
-        raise ValueError(
-            f"sequence length {n} exceeds the model's "
-            f"context_length={ctx}; keep the last {ctx} tokens"
-        )
-    check_ids(in_indices, model.vocab_size)
-
-# %% ../nbs/05_model.ipynb #a78e3cfc
-def check_ids(in_indices: Tensor, vocab_size: int):
-    """Token ids must lie in `[0, vocab_size)` (not checked while compiling or on
-    `meta`)."""
-    if torch.compiler.is_compiling() or in_indices.device.type == "meta":
-        return
-    lo, hi = (t.item() for t in torch.aminmax(in_indices))
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(
-            f"token ids must lie in [0, vocab_size={vocab_size}), "
-            f"got ids from {lo} to {hi}"
-        )
 
 # %% ../nbs/05_model.ipynb #c9312a9d
 def count_parameters(cfg: ModelConfig) -> dict[str, int]:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # 01 12 s)
 WORKERS = [
     ["03_tokenizer", "07_data", "01_bytes"],
-    ["08_checkpoint", "02_bpe", "00_pytorch", "01b_corpus"],
+    ["08_checkpoint", "02_bpe", "00_pytorch", "01b_corpus", "01c_datasets"],
 ]
 CHAPTERS = sorted(sum(WORKERS, []))
 SKIP = re.compile(r"skipping|not available|could not download")

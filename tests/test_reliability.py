@@ -239,7 +239,7 @@ def test_bad_config_files_are_one_line(tmp_path):
     latin = tmp_path / "latin1.json"
     latin.write_bytes(b'{"corpus": "caf\xe9"}')
     for cfg, message in [
-        (deep, f"config file {deep} is nested too deeply"),
+        (deep, f"config file {deep} is not valid JSON"),
         (five, "out_dir must be a string, got 5"),
         (latin, f"{latin} is not valid UTF-8"),
     ]:
@@ -286,12 +286,12 @@ def test_model_config_rejects_a_bad_rope_theta():
     from llm_tutorial.model import ModelConfig
 
     for theta in (float("nan"), -1.0, 0.0, float("inf")):
-        with pytest.raises(ValueError, match="rope_theta must be finite and positive"):
+        with pytest.raises(ValueError, match="rope_theta must be positive and finite"):
             ModelConfig(100, 32, 64, 2, 4, 192, rope_theta=theta)
 
 
 def test_tokenizer_errors_say_where(tmp_path):
-    from llm_tutorial.corpus import gpt2_files
+    from llm_tutorial.datasets import gpt2_files
     from llm_tutorial.tokenizer import Tokenizer
 
     tok = Tokenizer.from_files(*gpt2_files(), ["<|endoftext|>"])

@@ -10,10 +10,10 @@ import functools, hashlib, http.server, shutil, threading
 
 import pytest
 
-import llm_tutorial.corpus as corpus
-from llm_tutorial.corpus import ASSETS, DATASETS, GPT2_CACHE_NAMES, GPT2_SHA256
-from llm_tutorial.corpus import GPT2_SHIPPED, corpus_path, gpt2_files, load_corpus
-from llm_tutorial.corpus import shakespeare_path
+import llm_tutorial.datasets as datasets
+from llm_tutorial.datasets import ASSETS, DATASETS, GPT2_CACHE_NAMES, GPT2_SHA256
+from llm_tutorial.datasets import GPT2_SHIPPED, corpus_path, gpt2_files, load_corpus
+from llm_tutorial.datasets import shakespeare_path
 from llm_tutorial.files import DownloadError, file_sha256
 
 TEXT = b"Once upon a time, there was a little girl named Mia.<|endoftext|>\n" * 500
@@ -64,7 +64,7 @@ def test_damaged_package_copy_says_what_to_do(offline, monkeypatch):
     shutil.copytree(ASSETS, assets)
     (assets / "tinyshakespeare.txt").write_text("Not Shakespeare.", encoding="utf-8")
     (assets / GPT2_SHIPPED[0]).unlink()
-    monkeypatch.setattr(corpus, "ASSETS", assets)
+    monkeypatch.setattr(datasets, "ASSETS", assets)
     damaged = r"tinyshakespeare.txt: size 16 bytes, expected 1,115,394; reinstall"
     with pytest.raises(ValueError, match=damaged):
         shakespeare_path()

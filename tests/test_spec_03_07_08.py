@@ -256,7 +256,6 @@ CASES["Tokenizer.encode_iterable"] = (
 # get_batch -----------------------------------------------------------------------
 _GB = """
 def get_batch(x, batch_size, context_length, device, generator=None):
-    x, batch_size, context_length = _check_batch_args(x, batch_size, context_length)
     m = context_length
 """
 _GB_BODY = """

@@ -188,7 +188,6 @@ def forward(self, x):
 
 _ROPE_DEF = """
 def forward(self, x: Tensor, token_positions: Tensor):
-    check_rope_input(self, x, token_positions)
 """
 CASES["RotaryPositionalEmbedding.forward"] = (
     "04_layers.ipynb",
@@ -613,7 +612,6 @@ CASES["TransformerBlock.forward"] = (
 
 _LM_DEF = """
 def forward(self, in_indices, kv_cache=None):
-    check_lm_input(self, in_indices, kv_cache)
     offset = kv_cache.pos if kv_cache is not None else 0
     n = in_indices.shape[1]
 """
