@@ -25,12 +25,8 @@ def rng_state() -> dict[str, Any]:
     out = dict(
         torch=torch.get_rng_state(),
         numpy=dict(
-            kind=kind,
-            keys=torch.from_numpy(keys.astype(np.int64)),
-            pos=int(pos),
-            has_gauss=int(has_gauss),
-            cached_gaussian=float(cached),
-        ),
+            kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+            has_gauss=int(has_gauss), cached_gaussian=float(cached)),
         python=dict(version=version, state=list(py_state), gauss_next=gauss_next),
     )
     if torch.cuda.is_available():
@@ -44,12 +40,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     n = state["numpy"]
     np.random.set_state(
         (
-            n["kind"],
-            n["keys"].numpy().astype(np.uint32),
-            n["pos"],
-            n["has_gauss"],
-            n["cached_gaussian"],
-        )
+            n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+            n["cached_gaussian"])
     )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
@@ -90,12 +82,8 @@ def _pack(ckpt: dict) -> tuple[bytes, bytes]:
 
 # %% ../nbs/08_checkpoint.ipynb #8464f340
 def save_checkpoint(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer | None,
-    iteration: int,
-    out: str | os.PathLike | IO[bytes],
-    **extra,
-) -> None:
+        model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, iteration: int,
+        out: str | os.PathLike | IO[bytes], **extra) -> None:
     """Save model, optimizer, `iteration`, RNG states, the model's config and `extra`
     (safe types only: tensors, numbers, strings, lists, dicts) to `out`, a path (written
     atomically) or a binary file object, with a SHA-256 checksum of the content."""
@@ -103,14 +91,10 @@ def save_checkpoint(
     if dataclasses.is_dataclass(config):  # a ModelConfig: stored as a plain dict
         config = dataclasses.asdict(config)
     ckpt = dict(
-        format=CHECKPOINT_FORMAT,
-        iteration=int(iteration),
+        format=CHECKPOINT_FORMAT, iteration=int(iteration),
         model=_strip_compile_prefix(model.state_dict()),
-        optimizer=None if optimizer is None else optimizer.state_dict(),
-        config=config,
-        rng=rng_state(),
-        extra=extra,
-    )
+        optimizer=None if optimizer is None else optimizer.state_dict(), config=config,
+        rng=rng_state(), extra=extra)
     header, payload = _pack(ckpt)
     if isinstance(out, (str, os.PathLike)):
         with atomic_write(out, "wb") as f:
@@ -158,10 +142,8 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
 
 # %% ../nbs/08_checkpoint.ipynb #25204a55
 def load_checkpoint(
-    src: str | os.PathLike | IO[bytes] | dict,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    restore_rng: bool = True,
+        src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None, restore_rng: bool = True,
 ) -> int:
     """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned)
     into `model` and `optimizer` (if given), restore the RNG states if it holds them

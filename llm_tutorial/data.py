@@ -44,8 +44,7 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
         if (dev.index or 0) >= n:
             why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
             raise DeviceError(
-                f"device {device!r} requested but {why} available on this machine"
-            )
+                f"device {device!r} requested but {why} available on this machine")
         return dev if dev.index is not None else torch.device("cuda", local_rank)
     try:  # MPS or another backend: a tensor of it tells
         torch.empty(0, device=dev)
@@ -62,11 +61,8 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
 
 # %% ../nbs/07_data.ipynb #8b85c58b
 def get_batch(
-    x: np.ndarray,
-    batch_size: int,
-    context_length: int,
-    device: str | torch.device,
-    generator: torch.Generator | int | None = None,
+        x: np.ndarray, batch_size: int, context_length: int, device: str | torch.device,
+        generator: torch.Generator | int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample `batch_size` windows of the 1-D token array `x` (e.g. an `np.memmap`),
     their starts drawn uniformly from every valid one, 0..len(x)-context_length-1.
@@ -103,8 +99,7 @@ def save_tokens(ids, path) -> Path:
     path, ids = Path(path), np.asarray(ids).ravel()
     if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16):  # uint16 would wrap them
         raise ValueError(
-            f"token ids must be in 0..65535 for uint16, got {ids.min()}..{ids.max()}"
-        )
+            f"token ids must be in 0..65535 for uint16, got {ids.min()}..{ids.max()}")
     with atomic_write(path, "wb") as f:
         if path.suffix == ".bin":  # raw, as nanoGPT writes
             f.write(ids.astype(np.uint16).tobytes())
@@ -141,8 +136,7 @@ def tokenizer_id(tokenizer) -> str:
     for a, b in tokenizer.merges:
         h.update(a + b"\x01" + b + b"\x00")
     h.update(
-        "\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8")
-    )
+        "\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8"))
     pattern = getattr(tokenizer, "pattern", GPT2_PATTERN)
     # the same merges split other text differently
     if pattern != GPT2_PATTERN:
@@ -151,11 +145,8 @@ def tokenizer_id(tokenizer) -> str:
 
 # %% ../nbs/07_data.ipynb #1e9911b3
 def corpus_tokens(
-    corpus: Corpus | str,
-    tokenizer,
-    split: str = "train",
-    cache_dir: str | Path | None = None,
-    num_workers: int | None = None,
+        corpus: Corpus | str, tokenizer, split: str = "train",
+        cache_dir: str | Path | None = None, num_workers: int | None = None,
 ) -> np.ndarray:
     """Token ids of `split` of `corpus` (a `Corpus`, or a name for `find_corpus`),
     encoded once with `tokenizer.encode_file` and cached as `.npy` in
@@ -168,8 +159,7 @@ def corpus_tokens(
         return open_tokens(out)
     if "validation" in c.files:  # a file per split
         tokenizer.encode_file(
-            c.path(split), out, num_workers=num_workers, progress=False
-        )
+            c.path(split), out, num_workers=num_workers, progress=False)
         return open_tokens(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as d:  # one file, two splits
@@ -206,12 +196,8 @@ def _given_tokens(train_tokens, val_tokens, tokenizer) -> TrainData:
     tok = _read_tokenizer(tokenizer) if tokenizer is not None else None
     info = {"train_tokens": str(train_tokens), "val_tokens": str(val_tokens)}
     return TrainData(
-        open_tokens(train_tokens),
-        open_tokens(val_tokens),
-        tok,
-        eot_id=tok.encode(EOT)[0] if tok else None,
-        info=info,
-    )
+        open_tokens(train_tokens), open_tokens(val_tokens), tok,
+        eot_id=tok.encode(EOT)[0] if tok else None, info=info)
 
 # %% ../nbs/07_data.ipynb #8c70f162
 def _bpe_sample(corpus: Corpus, max_bytes: int, folder: Path) -> Path:
@@ -242,10 +228,7 @@ def _bpe_sample(corpus: Corpus, max_bytes: int, folder: Path) -> Path:
 def _train_tokenizer(corpus: Corpus, vocab_size: int, bpe_train_bytes: int, say):
     "Train (once; then cached) a BPE tokenizer on the corpus; returns its folder."
     folder = (
-        data_dir()
-        / "tokenizers"
-        / f"{corpus.key}-bpe{vocab_size}-{bpe_train_bytes}"
-    )
+        data_dir() / "tokenizers" / f"{corpus.key}-bpe{vocab_size}-{bpe_train_bytes}")
     folder.mkdir(parents=True, exist_ok=True)
     vp, mp = folder / "vocab.json", folder / "merges.txt"
     if vp.is_file() and mp.is_file():
@@ -295,15 +278,10 @@ def _checked_tokenizer(folder, vocab_size: int, say) -> Tokenizer:
 
 # %% ../nbs/07_data.ipynb #662b2f1e
 def prepare_data(
-    corpus: str = "stories",
-    vocab_size: int = 1536,
-    tokenizer: str | Path | None = None,
-    train_tokens: str | Path | None = None,
-    val_tokens: str | Path | None = None,
-    bpe_train_bytes: int = 2_000_000,
-    doc_eval_stories: int = 200,
-    verbose: bool = True,
-) -> TrainData:
+        corpus: str = "stories", vocab_size: int = 1536,
+        tokenizer: str | Path | None = None, train_tokens: str | Path | None = None,
+        val_tokens: str | Path | None = None, bpe_train_bytes: int = 2_000_000,
+        doc_eval_stories: int = 200, verbose: bool = True) -> TrainData:
     """Token arrays for training: `train_tokens`/`val_tokens` as given, or corpus
     `corpus` encoded with the tokenizer in folder `tokenizer` (default: a BPE
     tokenizer of `vocab_size` trained on the corpus). Everything is cached in the
@@ -315,9 +293,7 @@ def prepare_data(
     folder = tokenizer or _train_tokenizer(c, vocab_size, bpe_train_bytes, say)
     tok = _checked_tokenizer(folder, vocab_size, say)
     t0 = time.perf_counter()
-    train, val = (
-        corpus_tokens(c, tok, split) for split in ("train", "validation")
-    )
+    train, val = (corpus_tokens(c, tok, split) for split in ("train", "validation"))
     if (dt := time.perf_counter() - t0) > 1:
         say(
             f"encoded the corpus: {len(train):,} train and {len(val):,} validation "

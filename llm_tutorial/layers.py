@@ -20,18 +20,13 @@ class Linear(nn.Module):
     truncated-normal init with σ² = 2/(d_in+d_out)."""
 
     def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, in_features: int, out_features: int,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         # (d_out, d_in)
         self.weight = nn.Parameter(
-            torch.empty(out_features, in_features, device=device, dtype=dtype)
-        )
+            torch.empty(out_features, in_features, device=device, dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -50,12 +45,8 @@ class Embedding(nn.Module):
     "Token ids `(...)` -> their rows of `weight` `(num_embeddings, embedding_dim)`."
 
     def __init__(
-        self,
-        num_embeddings: int,
-        embedding_dim: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, num_embeddings: int, embedding_dim: int,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         shape = (num_embeddings, embedding_dim)
@@ -79,12 +70,8 @@ class RMSNorm(nn.Module):
     "RMS normalization of the last dim, gain `weight` `(d_model,)`; float32 inside."
 
     def __init__(
-        self,
-        d_model: int,
-        eps: float = 1e-5,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, d_model: int, eps: float = 1e-5,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.d_model, self.eps = d_model, eps
         # (d_model,)
@@ -121,12 +108,8 @@ class SwiGLU(nn.Module):
     d_model)`; `d_ff` defaults to `swiglu_d_ff(d_model)`."""
 
     def __init__(
-        self,
-        d_model: int,
-        d_ff: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, d_model: int, d_ff: int | None = None,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         d_ff = d_ff or swiglu_d_ff(d_model)
         self.d_model, self.d_ff = d_model, d_ff
@@ -144,12 +127,8 @@ class SiLUFeedForward(nn.Module):
     `(..., d_model)`; `d_ff` defaults to 4·d_model."""
 
     def __init__(
-        self,
-        d_model: int,
-        d_ff: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, d_model: int, d_ff: int | None = None,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         d_ff = d_ff or 4 * d_model
         self.d_model, self.d_ff = d_model, d_ff
@@ -165,12 +144,8 @@ class RotaryPositionalEmbedding(nn.Module):
     "RoPE: rotate pair `(x[2k], x[2k+1])` at position i by `i · theta^(-2k/d_k)`."
 
     def __init__(
-        self,
-        theta: float,
-        d_k: int,
-        max_seq_len: int,
-        device: torch.device | str | None = None,
-    ):
+            self, theta: float, d_k: int, max_seq_len: int,
+            device: torch.device | str | None = None):
         super().__init__()
         if d_k % 2:
             raise ValueError(
@@ -213,8 +188,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 # %% ../nbs/04_layers.ipynb #89b23cc9
 def scaled_dot_product_attention(
-    Q: Tensor, K: Tensor, V: Tensor, mask: Tensor | None = None
-) -> Tensor:
+        Q: Tensor, K: Tensor, V: Tensor, mask: Tensor | None = None) -> Tensor:
     "softmax(Q Kᵀ/√d_k) V; boolean `mask` `(n, m)` or broadcastable, True = attend."
     # Q: (..., n, d_k), K: (..., m, d_k), V: (..., m, d_v) -> (..., n, d_v)
     scores = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])  # (..., n, m)

@@ -9,16 +9,9 @@ from dataclasses import dataclass, asdict, replace
 import torch
 import torch.nn as nn
 from torch import Tensor
-from llm_tutorial.layers import (
-    Linear,
-    Embedding,
-    RMSNorm,
-    SwiGLU,
-    SiLUFeedForward,
-    silu_d_ff,
-    RotaryPositionalEmbedding,
-    scaled_dot_product_attention,
-)
+from .layers import (
+    Linear, Embedding, RMSNorm, SwiGLU, SiLUFeedForward, silu_d_ff,
+    RotaryPositionalEmbedding, scaled_dot_product_attention)
 
 # %% auto #0
 __all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'causal_attend', 'MultiHeadSelfAttention', 'rope_qk',
@@ -26,8 +19,7 @@ __all__ = ['causal_mask', 'KVCache', 'split_heads', 'merge_heads', 'causal_atten
 
 # %% ../nbs/05_model.ipynb #04d9bc7b
 def causal_mask(
-    n: int, offset: int = 0, device: torch.device | str | None = None
-) -> Tensor:
+        n: int, offset: int = 0, device: torch.device | str | None = None) -> Tensor:
     """Boolean mask `(n, offset+n)`: query i (at absolute position offset+i) may attend
     to key j iff j <= offset+i."""
     q_pos = torch.arange(offset, offset + n, device=device)  # (n,)
@@ -40,15 +32,9 @@ class KVCache:
     batch, heads, max_seq_len, d_k)`; `pos` tokens are filled."""
 
     def __init__(
-        self,
-        num_layers: int,
-        batch_size: int,
-        num_heads: int,
-        max_seq_len: int,
-        d_k: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = torch.float32,
-    ):
+            self, num_layers: int, batch_size: int, num_heads: int, max_seq_len: int,
+            d_k: int, device: torch.device | str | None = None,
+            dtype: torch.dtype | None = torch.float32):
         shape = (num_layers, batch_size, num_heads, max_seq_len, d_k)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
@@ -95,15 +81,9 @@ class MultiHeadSelfAttention(nn.Module):
     attend = staticmethod(causal_attend)  # (q, k, v, offset) -> causal attention
 
     def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        max_seq_len: int | None = None,
-        theta: float | None = None,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, d_model: int, num_heads: int, max_seq_len: int | None = None,
+            theta: float | None = None, *, device: torch.device | str | None = None,
+            dtype: torch.dtype | None = None):
         super().__init__()
         self.d_model, self.num_heads = d_model, num_heads
         self.d_k = d_model // num_heads
@@ -117,12 +97,8 @@ class MultiHeadSelfAttention(nn.Module):
             self.rope = RotaryPositionalEmbedding(theta, self.d_k, max_seq_len, device)
 
     def forward(
-        self,
-        x: Tensor,
-        token_positions: Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        layer_idx: int = 0,
-    ) -> Tensor:
+            self, x: Tensor, token_positions: Tensor | None = None,
+            kv_cache: KVCache | None = None, layer_idx: int = 0) -> Tensor:
         """`x` `(..., seq, d_model)` -> same: causal attention in every head, RoPE on
         its q and k at `token_positions` `(..., seq)` (default `0 .. seq-1`). With a
         `kv_cache`, the new keys and values join layer `layer_idx` of the cache
@@ -141,12 +117,8 @@ class MultiHeadSelfAttention(nn.Module):
 
 # %% ../nbs/05_model.ipynb #3c6ea692
 def rope_qk(
-    attn: MultiHeadSelfAttention,
-    q: Tensor,
-    k: Tensor,
-    token_positions: Tensor | None,
-    offset: int,
-) -> tuple[Tensor, Tensor]:
+        attn: MultiHeadSelfAttention, q: Tensor, k: Tensor,
+        token_positions: Tensor | None, offset: int) -> tuple[Tensor, Tensor]:
     "RoPE on queries and keys `(..., heads, seq, d_k)`; positions from `offset` on."
     if token_positions is None:
         token_positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
@@ -159,26 +131,15 @@ class TransformerBlock(nn.Module):
     "Pre-norm block `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; shape unchanged."
 
     def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        d_ff: int,
-        max_seq_len: int,
-        theta: float = 10000.0,
-        *,
-        no_rmsnorm: bool = False,
-        post_norm: bool = False,
-        no_rope: bool = False,
-        silu_ffn: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ):
+            self, d_model: int, num_heads: int, d_ff: int, max_seq_len: int,
+            theta: float = 10000.0, *, no_rmsnorm: bool = False,
+            post_norm: bool = False, no_rope: bool = False, silu_ffn: bool = False,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.post_norm = post_norm
         kw = dict(device=device, dtype=dtype)
         self.attn = MultiHeadSelfAttention(
-            d_model, num_heads, max_seq_len, None if no_rope else theta, **kw
-        )
+            d_model, num_heads, max_seq_len, None if no_rope else theta, **kw)
         self.ln1 = nn.Identity() if no_rmsnorm else RMSNorm(d_model, **kw)
         self.ln2 = nn.Identity() if no_rmsnorm else RMSNorm(d_model, **kw)
         if silu_ffn:
@@ -187,12 +148,8 @@ class TransformerBlock(nn.Module):
             self.ffn = SwiGLU(d_model, d_ff, **kw)
 
     def forward(
-        self,
-        x: Tensor,
-        token_positions: Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        layer_idx: int = 0,
-    ) -> Tensor:
+            self, x: Tensor, token_positions: Tensor | None = None,
+            kv_cache: KVCache | None = None, layer_idx: int = 0) -> Tensor:
         """Pre-norm `z = x + attn(ln1(x))`, `y = z + ffn(ln2(z))`; with `post_norm` (the
         ablation) `z = ln1(x + attn(x))`, `y = ln2(z + ffn(z))`. `token_positions`,
         `kv_cache` and `layer_idx` go to `attn`."""
@@ -238,8 +195,7 @@ class ModelConfig:
             raise ValueError(f"RoPE needs an even head size, got d_k={self.d_k}")
         if not 0 < self.rope_theta < float("inf"):  # NaN fails too
             raise ValueError(
-                f"rope_theta must be positive and finite, got {self.rope_theta}"
-            )
+                f"rope_theta must be positive and finite, got {self.rope_theta}")
 
     @property
     def d_k(self) -> int:
@@ -310,23 +266,14 @@ def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
     m.token_embeddings = Embedding(c.vocab_size, c.d_model, **kw)  # (vocab, d_model)
     m.layers = nn.ModuleList(
         TransformerBlock(
-            c.d_model,
-            c.num_heads,
-            c.d_ff,
-            c.context_length,
-            c.rope_theta,
-            no_rmsnorm=c.no_rmsnorm,
-            post_norm=c.post_norm,
-            no_rope=c.no_rope,
-            silu_ffn=c.silu_ffn,
-            **kw,
-        )
+            c.d_model, c.num_heads, c.d_ff, c.context_length, c.rope_theta,
+            no_rmsnorm=c.no_rmsnorm, post_norm=c.post_norm, no_rope=c.no_rope,
+            silu_ffn=c.silu_ffn, **kw)
         for _ in range(c.num_layers)
     )
     m.ln_final = nn.Identity() if c.no_rmsnorm else RMSNorm(c.d_model, **kw)
     m.lm_head = Linear(
-        c.d_model, c.vocab_size, device=device, dtype=dtype
-    )  # (vocab, d)
+        c.d_model, c.vocab_size, device=device, dtype=dtype)  # (vocab, d)
     if c.tie_weights:  # one Parameter, two names
         m.lm_head.weight = m.token_embeddings.weight
         m.lm_head.reset_parameters()  # initialized like the head
@@ -339,12 +286,9 @@ def count_parameters(cfg: ModelConfig) -> dict[str, int]:
     ffn_per_layer = 2 * d * silu_d_ff(cfg.d_ff) if cfg.silu_ffn else 3 * d * cfg.d_ff
     norm = 0 if cfg.no_rmsnorm else d
     counts = {
-        "token_embeddings": V * d,
-        "attention (q, k, v, output)": L * 4 * d * d,
-        "feed-forward": L * ffn_per_layer,
-        "RMSNorm gains": L * 2 * norm + norm,
-        "lm_head": 0 if cfg.tie_weights else V * d,
-    }
+        "token_embeddings": V * d, "attention (q, k, v, output)": L * 4 * d * d,
+        "feed-forward": L * ffn_per_layer, "RMSNorm gains": L * 2 * norm + norm,
+        "lm_head": 0 if cfg.tie_weights else V * d}
     counts["total"] = sum(counts.values())
     return counts
 

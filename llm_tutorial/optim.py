@@ -51,16 +51,10 @@ class AdamW(torch.optim.Optimizer):
     `step`, `exp_avg` (m), `exp_avg_sq` (v)."""
 
     def __init__(
-        self,
-        params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-    ):
+            self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+            eps: float = 1e-8, weight_decay: float = 0.01):
         super().__init__(
-            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        )
+            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
@@ -73,11 +67,7 @@ class AdamW(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = (
-                group["lr"],
-                group["betas"],
-                group["eps"],
-                group["weight_decay"],
-            )
+                group["lr"], group["betas"], group["eps"], group["weight_decay"])
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -85,11 +75,9 @@ class AdamW(torch.optim.Optimizer):
                 if not state:  # lazy init: first step for this parameter
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(
-                        p, memory_format=torch.preserve_format
-                    )
+                        p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(
-                        p, memory_format=torch.preserve_format
-                    )
+                        p, memory_format=torch.preserve_format)
                 m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
                 state["step"] = t = state["step"] + 1
                 m.mul_(b1).add_(g, alpha=1 - b1)  # m ← β1 m + (1-β1) g
@@ -103,12 +91,8 @@ class AdamW(torch.optim.Optimizer):
 
 # %% ../nbs/06_optim.ipynb #60c0feed
 def get_lr_cosine_schedule(
-    it: int,
-    max_learning_rate: float,
-    min_learning_rate: float,
-    warmup_iters: int,
-    cosine_cycle_iters: int,
-) -> float:
+        it: int, max_learning_rate: float, min_learning_rate: float, warmup_iters: int,
+        cosine_cycle_iters: int) -> float:
     """Learning rate at iteration `it`: linear warm-up to `max_learning_rate`, cosine
     decay to `min_learning_rate` at `cosine_cycle_iters`, then constant. (The rates
     are checked where a run's settings come in: `TrainConfig`, chapter 09.)"""
@@ -123,8 +107,7 @@ def get_lr_cosine_schedule(
         return min_learning_rate
     progress = (it - warmup_iters) / (cosine_cycle_iters - warmup_iters)  # 0 → 1
     return min_learning_rate + 0.5 * (1 + math.cos(progress * math.pi)) * (
-        max_learning_rate - min_learning_rate
-    )
+        max_learning_rate - min_learning_rate)
 
 # %% ../nbs/06_optim.ipynb #ffdda403
 @torch.no_grad()
@@ -140,8 +123,7 @@ def gradient_clipping(
     if not grads:
         return torch.tensor(0.0)
     norms = torch.stack(
-        [torch.linalg.vector_norm(g.detach().float(), 2) for g in grads]
-    )
+        [torch.linalg.vector_norm(g.detach().float(), 2) for g in grads])
     total = torch.linalg.vector_norm(norms, 2)  # sqrt(sum_p ||g_p||²)
     # 1 when below the limit: no branch, no sync
     scale = (max_l2_norm / (total + eps)).clamp(max=1.0)
@@ -154,30 +136,17 @@ def _activations(c: ModelConfig, B: int, attn_matrices: int) -> int:
     "Numbers kept for backward in one step, as listed above (per layer, then the rest)."
     T, d, h, f, V = c.context_length, c.d_model, c.num_heads, c.d_ff, c.vocab_size
     norms, qkv, attn_out, ffn = (
-        2 * 3 * B * T * d,
-        5 * B * T * d,
-        B * T * d,
-        5 * B * T * f,
-    )
+        2 * 3 * B * T * d, 5 * B * T * d, B * T * d, 5 * B * T * f)
     scores = attn_matrices * B * h * T * T  # the (T, T) matrices
     return (
-        c.num_layers * (norms + qkv + scores + attn_out + ffn)
-        + 3 * B * T * d
-        + B * T * V
-    )
+        c.num_layers * (norms + qkv + scores + attn_out + ffn) + 3 * B * T * d
+        + B * T * V)
 
 # %% ../nbs/06_optim.ipynb #e2a39343
 def adamw_accounting(
-    vocab_size: int,
-    context_length: int,
-    num_layers: int,
-    d_model: int,
-    num_heads: int,
-    d_ff: int,
-    batch_size: int,
-    bytes_per_number: int = 4,
-    attn_matrices: int = 3,
-) -> dict[str, int]:
+        vocab_size: int, context_length: int, num_layers: int, d_model: int,
+        num_heads: int, d_ff: int, batch_size: int, bytes_per_number: int = 4,
+        attn_matrices: int = 3) -> dict[str, int]:
     """Peak memory (bytes) of one AdamW training step by part, and the step's FLOPs.
     Every number takes `bytes_per_number` bytes (float32: 4); attention keeps
     `attn_matrices` `(T, T)` matrices per head for backward (3: the handout's count;
