@@ -1,10 +1,10 @@
 """The offline book: tools/build_book.py builds every sidebar page with Jupyter Book 1
 (warnings are errors), MathJax is served from the site, no output cell holds a
 traceback, chapters are committed executed and the performance appendix shows the
-latest benchmark results. Where Chromium is installed (LLM_TUTORIAL_BROWSER=1:
-required; 0: skipped), tools/check_book_browser.py also opens every page in headless
-Chromium (links, images, math, tracebacks) and saves a screenshot per page (into
-$LLM_TUTORIAL_SCREENSHOTS if set)."""
+latest benchmark results. Where Chromium and playwright are installed
+(LLM_TUTORIAL_BROWSER=1: required; 0: skipped), tools/check_book_browser.py also opens
+every page in headless Chromium (links, images, math, tracebacks) and saves a
+screenshot per page (into $LLM_TUTORIAL_SCREENSHOTS if set)."""
 
 import html.parser, json, os, re, subprocess, sys
 from pathlib import Path
@@ -273,19 +273,15 @@ def test_in_browser(site):
     """Every page in headless Chromium: internal links, images, typeset math, no
     traceback; with LLM_TUTORIAL_SCREENSHOTS=DIR also one screenshot per page in DIR
     (to look at; they take two thirds of the check's time)."""
-    # auto: when Chromium is installed; 1: required; 0: never
+    # auto: when Chromium and playwright are installed; 1: required; 0: never
     want = os.environ.get("LLM_TUTORIAL_BROWSER", "auto")
     if want == "0":
         pytest.skip("browser check of the book turned off (LLM_TUTORIAL_BROWSER=0)")
-    if not check_book_browser.find_chromium():
-        assert want != "1", (
-            "LLM_TUTORIAL_BROWSER=1 but Chromium is not installed (Debian: apt-get "
-            "install chromium)"
-        )
+    if why := check_book_browser.missing():
+        assert want != "1", f"LLM_TUTORIAL_BROWSER=1 but {why}"
         pytest.skip(
-            "browser check of the book skipped: Chromium is not installed (Debian: "
-            "apt-get install chromium; "
-            "bash run.sh test installs it when run as root)"
+            f"browser check of the book skipped: {why}; bash run.sh test installs "
+            "both (Chromium when run as root)"
         )
     want_shots = os.environ.get("LLM_TUTORIAL_SCREENSHOTS")
     shots = Path(want_shots) if want_shots else None
