@@ -61,12 +61,13 @@ def _main_cmd(argv) -> dict:
     a = p.parse_args(argv)
     # the job's modules import torch (3 s on a small machine): only once the options
     # are read, so that `--help` answers at once
-    from llm_tutorial.config import TrainConfig, config_file_fields, user_errors
+    from llm_tutorial.config import (
+        TrainConfig, config_file_fields, usage_errors, user_errors)
     from llm_tutorial.generate import _check_sampling_args
     from llm_tutorial.job import main_job
 
     overrides = {}
-    try:
+    with usage_errors(p, a.debug):
         if a.config:  # the same reading as `train --config`
             overrides = config_file_fields(a.config)
             for k in ("corpus", "out_dir", "device", "seed", "progress"):
@@ -78,10 +79,6 @@ def _main_cmd(argv) -> dict:
             raise ValueError("samples and validity_samples must be >= 0")
         _check_sampling_args(a.temperature, None, None)
         TrainConfig(**overrides)  # bad knobs: a usage error, before any work
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        if a.debug:
-            raise
-        p.error(str(e))
     job = dict(
         corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,
         max_tokens=a.max_tokens, samples=a.samples, validity_samples=a.validity_samples,

@@ -15,8 +15,8 @@ from .datasets import DATASETS
 from .utf8 import _read_utf8
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_errors', 'check_corpus', 'train_parser',
-           'config_file_fields', 'config_from_args', 'data_options']
+__all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_errors', 'usage_errors', 'check_corpus',
+           'train_parser', 'config_file_fields', 'config_from_args', 'data_options']
 
 # %% ../nbs/09a_config.ipynb #d7cb7da8
 def _knob(default, help):
@@ -355,6 +355,18 @@ def user_errors(prog: str, debug: bool = False):
             sys.exit(130)
         print(f"{prog}: error: {_error_text(e)}", file=sys.stderr)
         sys.exit(1)
+
+
+@contextmanager
+def usage_errors(parser: argparse.ArgumentParser, debug: bool = False):
+    """Inside: a bad option or file is a usage error, before any work: the usage, one
+    line, exit status 2."""
+    try:
+        yield
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        if debug:
+            raise
+        parser.error(str(e))
 
 # %% ../nbs/09a_config.ipynb #1fec7f15
 def _converter(base, optional):

@@ -381,9 +381,8 @@ def new_edition(dest: str | Path) -> list[dict]:
         meta = {"format": 1, "units": records}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         tmp.rename(dest)  # (over an empty folder: POSIX's rename allows it)
-    except BaseException:
+    finally:  # an error: nothing half-made stays (after the rename tmp is gone)
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return records
 
 # %% ../nbs/95_exercises.ipynb #e16b4fec9f264575a4a85981ca2f67ed

@@ -136,9 +136,8 @@ def atomic_write(path, mode: str = "wb", **kwargs):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    finally:  # an error: the temporary file goes (after the rename it is gone)
         tmp.unlink(missing_ok=True)
-        raise
 
 # %% ../nbs/90_files.ipynb #0b2c4635
 def file_sha256(*paths) -> str:
@@ -146,8 +145,6 @@ def file_sha256(*paths) -> str:
     and merges files."""
     h = hashlib.sha256()
     for p in paths:
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"cannot hash {p}: file not found")
         with open(p, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)

@@ -16,7 +16,7 @@ from .checkpoint import read_checkpoint, load_checkpoint
 from .tokenizer import Tokenizer
 from .corpus import EOT
 from .data import as_generator, resolve_device, tokenizer_id
-from .config import user_errors
+from .config import usage_errors, user_errors
 
 # %% auto #0
 __all__ = ['top_k_filter', 'top_p_filter', 'next_token_probs', 'sample_next_token', 'kv_cache_bytes', 'generate', 'eot_id',
@@ -313,17 +313,13 @@ def generate_main(argv: list[str] | None = None) -> list[str]:
     `--prompt` and return them."""
     p = generate_parser()
     a = p.parse_args(argv)
-    try:
+    with usage_errors(p, a.debug):
         _check_sampling_args(a.temperature, a.top_k, a.top_p)
         if a.max_new_tokens < 0 or a.num_samples < 1:
             raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
         if any("\ud800" <= c <= "\udfff" for c in a.prompt):  # undecodable bytes
             raise ValueError("--prompt is not valid UTF-8 text")
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        if a.debug:
-            raise
-        p.error(str(e))
     with user_errors("llm-tutorial generate", a.debug):
         return _sample_and_print(model, tok, a)
 

@@ -16,8 +16,9 @@ __all__ = ['RULES', 'FIXED', 'RESULTS', 'job_minutes', 'wilson', 'machine', 'loa
 import torch
 from dataclasses import fields
 from pathlib import Path
-from .config import (
-    TrainConfig, _field_option, config_file_fields, data_options, user_errors)
+from llm_tutorial.config import (
+    TrainConfig, _field_option, config_file_fields, data_options, usage_errors,
+    user_errors)
 from .corpus import STORY_CORPORA, validity
 from .data import prepare_data, resolve_device
 from .generate import load_for_sampling, sample_stories
@@ -215,7 +216,7 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
     p = speedrun_parser()
     a = p.parse_args(argv)
     knobs = {k: v for k, v in vars(a).items() if k not in _OWN}
-    try:
+    with usage_errors(p, a.debug):
         if a.config:
             knobs = {**config_file_fields(a.config), **knobs}
         if not a.idea.strip() or len(a.idea) > 120:
@@ -224,10 +225,6 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
         resolve_device(a.device)  # a GPU that is not there: before any work
         if Path(a.results).is_dir():
             raise ValueError(f"--results {a.results} is a folder, not a file")
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        if a.debug:
-            raise
-        p.error(str(e))
     with user_errors("llm-tutorial speedrun", a.debug):
         rec = speedrun(
             knobs, idea=a.idea.strip(), seed=a.seed, device=a.device,

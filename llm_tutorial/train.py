@@ -52,9 +52,9 @@ from .checkpoint import (
     load_checkpoint, read_checkpoint, save_checkpoint, unwrap_model)
 
 
-from llm_tutorial.config import (
+from .config import (
     TrainConfig, check_corpus, config_from_args, data_options, train_parser,
-    user_errors)
+    usage_errors, user_errors)
 
 
 from .evaluate import (
@@ -73,25 +73,24 @@ from collections.abc import Callable
 def check_data(config: TrainConfig, data: TrainData):
     """Fail before training when the tokens do not fit the model: too short, or ids
     outside the vocabulary."""
+    problems = []
     for split, arr in [("train", data.train), ("validation", data.val)]:
         if len(arr) <= config.context_length:
-            raise ValueError(
+            problems.append(
                 f"{split} data has {len(arr)} tokens, not more than "
                 f"context_length={config.context_length}: "
-                "use more text or a shorter --context-length"
-            )
-        hi = int(np.max(arr))
-        if hi >= config.vocab_size:
-            raise ValueError(
+                "use more text or a shorter --context-length")
+        elif (hi := int(np.max(arr))) >= config.vocab_size:
+            problems.append(
                 f"{split} tokens contain id {hi} >= vocab_size={config.vocab_size}: "
-                "the token files were made with a different tokenizer than this config"
-            )
+                "the token files were made with a different tokenizer than this config")
     tok = data.tokenizer
     if tok is not None and hasattr(tok, "vocab") and len(tok.vocab) > config.vocab_size:
-        raise ValueError(
+        problems.append(
             f"the tokenizer has {len(tok.vocab)} tokens but the model's vocab_size is "
-            f"only {config.vocab_size}"
-        )
+            f"only {config.vocab_size}")
+    if problems:  # all of them at once
+        raise ValueError("; ".join(problems))
 
 # %% ../nbs/09d_train.ipynb #bcc0e7c4
 def dist_info() -> dict:
@@ -813,14 +812,12 @@ def set_threads() -> str:
 def train_main(argv: list[str] | None = None):
     "Entry point of `llm-tutorial train` and `python -m llm_tutorial.train`."
     args = train_parser().parse_args(argv)
-    try:
+    with usage_errors(train_parser(), args.debug):
         config = config_from_args(argv)
         if not args.print_config:  # printing needs no data
             check_corpus(config)
         if args.overwrite and config.resume is not None:
             raise ValueError("--overwrite starts afresh: give it without --resume")
-    except (ValueError, FileNotFoundError) as e:
-        train_parser().error(str(e))
     if args.print_config:
         print(config.to_json())
         return config
