@@ -78,7 +78,7 @@ class BuiltinBlock(nn.Module):
             p(y).unflatten(-1, (self.h, -1)).transpose(1, 2)
             for p in (a.q_proj, a.k_proj, a.v_proj)
         )
-        q, k = self.rope.rotate(q, pos), self.rope.rotate(k, pos)
+        q, k = self.rope(q, pos), self.rope(k, pos)
         x = x + a.output_proj(
             F.scaled_dot_product_attention(q, k, v, is_causal=True)
             .transpose(1, 2)

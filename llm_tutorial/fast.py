@@ -176,9 +176,9 @@ def fused_causal_attention(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> 
 
 def rope_complex(
         rope: RotaryPositionalEmbedding, x: Tensor, token_positions: Tensor) -> Tensor:
-    "`rope.rotate` as one complex multiply `z · e^{iθ}` per pair; float32 inside."
+    "Chapter 04's RoPE as one complex multiply `z · e^{iθ}` per pair; float32 inside."
     if torch.compiler.is_compiling() or x.device.type == "mps":
-        return rope.rotate(x, token_positions)
+        return RotaryPositionalEmbedding.forward(rope, x, token_positions)
     ct = torch.float64 if x.dtype == torch.float64 else torch.float32
     cos, sin = rope.cos[token_positions].to(ct), rope.sin[token_positions].to(ct)
     rot = torch.complex(cos, sin)  # (..., seq, d_k/2): e^{iθ}

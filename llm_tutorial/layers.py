@@ -173,8 +173,6 @@ class RotaryPositionalEmbedding(nn.Module):
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return out.flatten(-2)  # (..., seq, d_k), pairs interleaved back
 
-    rotate = forward  # this class's rotation, also from a subclass (chapter 11)
-
     def extra_repr(self):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
