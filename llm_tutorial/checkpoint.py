@@ -105,9 +105,9 @@ def save_checkpoint(
         out.write(payload)
 
 # %% ../nbs/08_checkpoint.ipynb #e27f8c30
-def _payload(data: bytes, name: str) -> memoryview:
-    """The torch.save bytes of a checkpoint file, after checking its header and
-    checksum; a damaged or foreign file: one line that says what is wrong."""
+def _payload(data: bytes) -> tuple[io.BytesIO, str | None]:
+    """The torch.save bytes of a checkpoint file, and what is wrong with its header or
+    checksum (None: nothing)."""
     end = data.find(b"\n", len(_MAGIC)) + 1
     m = _HEADER.fullmatch(data, len(_MAGIC), end) if end else None
     payload, n = memoryview(data)[end:], int(m[2]) if m else 0
@@ -120,8 +120,8 @@ def _payload(data: bytes, name: str) -> memoryview:
     elif len(payload) > n or hashlib.sha256(payload).hexdigest() != m[1].decode():
         why = "checksum mismatch: its content is not what save_checkpoint wrote"
     else:
-        return payload
-    raise ValueError(f"{name} is not a readable checkpoint ({why})")
+        why = None
+    return io.BytesIO(payload), why
 
 
 def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
@@ -133,12 +133,13 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
         name, data = str(src), Path(src).read_bytes()
     else:
         name, data = getattr(src, "name", "<file object>"), src.read()
-    payload = io.BytesIO(_payload(data, name))
-    try:
-        return torch.load(payload, map_location="cpu", weights_only=True)
-    except Exception as e:  # unsafe types in `extra`...
-        msg = f"{type(e).__name__}: {str(e).split('. ')[0][:200]}"
-        raise ValueError(f"{name} is not a readable checkpoint ({msg})") from None
+    payload, why = _payload(data)
+    if why is None:
+        try:
+            return torch.load(payload, map_location="cpu", weights_only=True)
+        except Exception as e:  # unsafe types in `extra`...
+            why = f"{type(e).__name__}: {str(e).split('. ')[0][:200]}"
+    raise ValueError(f"{name} is not a readable checkpoint ({why})")
 
 # %% ../nbs/08_checkpoint.ipynb #25204a55
 def load_checkpoint(

@@ -63,7 +63,6 @@ def _main_cmd(argv) -> dict:
     # are read, so that `--help` answers at once
     from llm_tutorial.config import (
         TrainConfig, config_file_fields, usage_errors, user_errors)
-    from llm_tutorial.generate import _check_sampling_args
     from llm_tutorial.job import main_job
 
     overrides = {}
@@ -72,12 +71,12 @@ def _main_cmd(argv) -> dict:
             overrides = config_file_fields(a.config)
             for k in ("corpus", "out_dir", "device", "seed", "progress"):
                 overrides.pop(k, None)
-        if a.max_minutes < 0:
-            raise ValueError(
-                f"max_minutes must be positive (0: no limit), got {a.max_minutes}")
-        if a.samples < 0 or a.validity_samples < 0:
-            raise ValueError("samples and validity_samples must be >= 0")
-        _check_sampling_args(a.temperature, None, None)
+        nums = {
+            "--max-minutes": a.max_minutes, "--samples": a.samples,
+            "--validity-samples": a.validity_samples, "--temperature": a.temperature}
+        bad = ", ".join(f"{k} {v}" for k, v in nums.items() if not v >= 0)  # NaN too
+        if bad:
+            raise ValueError(f"{bad}: must be >= 0 (--max-minutes 0: no time limit)")
         TrainConfig(**overrides)  # bad knobs: a usage error, before any work
     job = dict(
         corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,

@@ -29,26 +29,19 @@ class _DataKnobs:
     "data: the corpus, or token files, and the tokenizer"
 
     corpus: str = _knob(
-        "stories",
-        "corpus name for `load_corpus` (stories, stories-small, tinystories, "
-        "tinyshakespeare) or a path to a UTF-8 text file",
-    )
-    train_tokens: str | None = _knob(
-        None,
-        "uint16 token file (.npy) to train on; overrides --corpus (needs --val-tokens)")
+        "stories", "corpus name for `load_corpus` (stories, stories-small, "
+        "tinystories, tinyshakespeare) or a path to a UTF-8 text file")
+    train_tokens: str | None = _knob(None, "uint16 token file (.npy) to train on; "
+                                     "overrides --corpus (needs --val-tokens)")
     val_tokens: str | None = _knob(None, "uint16 token file (.npy) for validation")
     tokenizer: str | None = _knob(
-        None,
-        "folder with vocab.json and merges.txt; default: train a BPE tokenizer on the "
-        "corpus (cached)",
-    )
+        None, "folder with vocab.json and merges.txt; default: train a BPE tokenizer "
+        "on the corpus (cached)")
     vocab_size: int = _knob(1536, "tokenizer and model vocabulary size")
-    bpe_train_bytes: int = _knob(
-        2_000_000,
-        "train BPE on at most this many bytes of the training text (0: all of it)")
-    doc_eval_stories: int = _knob(
-        200,
-        "validation stories for document-aligned evaluation (stories corpus; 0: off)")
+    bpe_train_bytes: int = _knob(2_000_000, "train BPE on at most this many bytes of "
+                                 "the training text (0: all of it)")
+    doc_eval_stories: int = _knob(200, "validation stories for document-aligned "
+                                  "evaluation (stories corpus; 0: off)")
 
 # %% ../nbs/09a_config.ipynb #c0db0a0a
 @dataclass
@@ -69,10 +62,8 @@ class _ModelKnobs:
         False, "ablation: SiLU feed-forward (same parameter count) instead of SwiGLU")
     tie_weights: bool = _knob(False, "share the embedding matrix with the output layer")
     fast: bool = _knob(
-        True,
-        "use chapter 11's fast twins (fused kernels, hand-written backward passes) in "
-        "the model and the loss; same results within float tolerance",
-    )
+        True, "use chapter 11's fast twins (fused kernels, hand-written backward "
+        "passes) in the model and the loss; same results within float tolerance")
 
 # %% ../nbs/09a_config.ipynb #427f9833
 @dataclass
@@ -82,15 +73,12 @@ class _OptimKnobs:
     batch_size: int = _knob(
         4, "sequences per optimizer step, over all processes and accumulation steps")
     max_steps: int = _knob(2500, "optimizer steps (the schedule's length)")
-    max_tokens: int | None = _knob(
-        None,
-        "token budget: sets max_steps = max_tokens / (batch_size * context_length)")
+    max_tokens: int | None = _knob(None, "token budget: sets max_steps = max_tokens / "
+                                   "(batch_size * context_length)")
     max_time: float | None = _knob(
-        None,
-        "time budget: stop after this many seconds of training, evaluations and "
+        None, "time budget: stop after this many seconds of training, evaluations and "
         "checkpoints included (the final evaluation too, estimated from the last "
-        "one); the cosine schedule then follows the clock",
-    )
+        "one); the cosine schedule then follows the clock")
     lr: float = _knob(1e-2, "peak learning rate (after warm-up)")
     min_lr: float = _knob(1e-3, "learning rate at the end of the cosine schedule")
     warmup_steps: int = _knob(20, "linear warm-up steps")
@@ -101,18 +89,14 @@ class _OptimKnobs:
     eps: float = _knob(1e-8, "AdamW epsilon")
     weight_decay: float = _knob(0.1, "AdamW decoupled weight decay")
     embedding_lr_mult: float = _knob(
-        1.0,
-        "learning rate of the token embeddings as a multiple of lr; when not 1 they "
-        "also get no weight decay (see `param_groups`)",
-    )
+        1.0, "learning rate of the token embeddings as a multiple of lr; when not 1 "
+        "they also get no weight decay (see `param_groups`)")
     grad_clip: float = _knob(
         1.0, "clip the global gradient L2 norm to this (0: no clipping)")
     grad_accum_steps: int = _knob(1, "micro-batches accumulated per optimizer step")
     ema_decay: float = _knob(
-        0.0,
-        "keep a moving average of the weights with this decay (e.g. 0.99; 0: off); "
-        "evaluations, the returned model and sampling use it",
-    )
+        0.0, "keep a moving average of the weights with this decay (e.g. 0.99; 0: "
+        "off); evaluations, the returned model and sampling use it")
 
 # %% ../nbs/09a_config.ipynb #28544037
 @dataclass
@@ -120,20 +104,16 @@ class _EvalKnobs:
     "evaluation: evaluations, the log and checkpoints"
 
     eval_interval: int | None = _knob(
-        None,
-        "evaluate every N steps (and at the start and the end; 0: only then); default: "
-        "every tenth of the steps and, with a time budget, of max_time",
-    )
+        None, "evaluate every N steps (and at the start and the end; 0: only then); "
+        "default: every tenth of the steps and, with a time budget, of max_time")
     eval_batches: int = _knob(4, "batches per train/validation loss estimate")
     log_interval: int = _knob(1, "write a train record to the log every N steps")
-    checkpoint_interval: int = _knob(
-        500,
-        "save a checkpoint every N steps (and at the end and on Ctrl-C; 0: only then)")
+    checkpoint_interval: int = _knob(500, "save a checkpoint every N steps (and at "
+                                     "the end and on Ctrl-C; 0: only then)")
     out_dir: str = _knob(
         "runs/train", "folder for checkpoint.pt, log.jsonl, config.json and loss.png")
-    resume: str | None = _knob(
-        None,
-        "checkpoint to resume from, or 'auto' (out_dir/checkpoint.pt when it exists)")
+    resume: str | None = _knob(None, "checkpoint to resume from, or 'auto' "
+                               "(out_dir/checkpoint.pt when it exists)")
 
 # %% ../nbs/09a_config.ipynb #986c5000
 @dataclass
@@ -146,10 +126,8 @@ class _SystemKnobs:
         "float32", "compute dtype: float32, or bfloat16/float16 autocast")
     compile: bool = _knob(False, "compile the model with torch.compile")
     peak_tflops: float | None = _knob(
-        None,
-        "peak TFLOP/s of one device, for the MFU figure (default: the GPU's data "
-        "sheet for the dtype; on a CPU a measured matmul)",
-    )
+        None, "peak TFLOP/s of one device, for the MFU figure (default: the GPU's "
+        "data sheet for the dtype; on a CPU a measured matmul)")
     seed: int = _knob(0, "seed for the initial weights and the batches")
     progress: bool = _knob(True, "show a tqdm progress bar")
     wandb: bool = _knob(False, "log to Weights & Biases (needs `pip install wandb`)")
@@ -191,9 +169,8 @@ def _rules(cls) -> list:
     "(knob, None allowed?, words, test): each knob's kind first, then the ranges."
     kinds = {n: _field_type(t) for n, t in typing.get_type_hints(cls).items()}
     rules = [(n, none, *_KINDS[base]) for n, (base, none) in kinds.items()]
-    return rules + [
-        (n, kinds[n][1], *r) for names, *r in _RANGES for n in names.split()
-    ]
+    ranges = [(n, kinds[n][1], *r) for names, *r in _RANGES for n in names.split()]
+    return rules + ranges
 
 
 def _check_fields(c: TrainConfig) -> None:
@@ -238,10 +215,8 @@ def _json_object(src) -> dict:
     except (ValueError, RecursionError) as e:  # too deep a nesting: RecursionError
         raise ValueError(f"{where} is not valid JSON ({e})") from None
     if not isinstance(d, dict):
-        raise ValueError(
-            f"{where} must hold a JSON object of TrainConfig fields, got "
-            f"{type(d).__name__}"
-        )
+        raise ValueError(f"{where} must hold a JSON object of TrainConfig fields, got "
+                         f"{type(d).__name__}")
     return d
 
 
@@ -251,12 +226,14 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
     log."""
 
     def __post_init__(self):
-        self.validate()
+        "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
+        _check_fields(self)
+        self.model_config()  # the model's own checks: sizes, heads, RoPE
+        _check_agree(self)
 
     @property
     def total_steps(self) -> int:
-        """Optimizer steps of the run: `max_steps`, or the token budget divided by the
-        tokens per step."""
+        "Optimizer steps of the run: `max_steps`, or `max_tokens` over tokens per step."
         if self.max_tokens is None:
             return self.max_steps
         return max(
@@ -271,8 +248,7 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict; unknown keys are an error (a typo must not be silently
-        ignored)."""
+        "Build from a dict; an unknown key is an error (a typo must not go unnoticed)."
         known = {f.name for f in fields(cls)}
         bad = sorted(set(d) - known)
         if bad:
@@ -284,12 +260,6 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
     def from_json(cls, src) -> "TrainConfig":
         "From a JSON string or the path of a JSON file."
         return cls.from_dict(_json_object(src))
-
-    def validate(self):
-        "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-        _check_fields(self)
-        self.model_config()  # the model's own checks: sizes, heads, RoPE
-        _check_agree(self)
 
     def model_config(self) -> ModelConfig:
         "The `ModelConfig` of chapter 05 built from the knobs of the same names."
@@ -307,21 +277,17 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
         return TrainConfig.from_dict({**self.to_dict(), **kw})
 
 # %% ../nbs/09a_config.ipynb #8276a859
-# CS336 assignment 1: the handout fixes the model, the vocabulary and the token budget;
-# the batch size and learning rates are for the student to tune (ours: a starting
-# point).
-_CS336_MODEL = dict(
+_CS336_MODEL = dict(  # CS336 assignment 1: the handout fixes these
     context_length=256, d_model=512, num_layers=4, num_heads=16, d_ff=1344,
     rope_theta=10_000.0, max_tokens=327_680_000)
-_CS336_OURS = dict(
+_CS336_OURS = dict(  # the student's to tune: our starting point
     batch_size=128, lr=1e-3, min_lr=1e-4, warmup_steps=200, eval_interval=500,
     checkpoint_interval=1000, bpe_train_bytes=50_000_000)
 PRESETS = {
     "cs336-tinystories": dict(
         corpus="tinystories", vocab_size=10_000, **_CS336_MODEL, **_CS336_OURS),
     "cs336-owt": dict(
-        corpus="data/owt_train.txt", vocab_size=32_000, **_CS336_MODEL, **_CS336_OURS),
-}
+        corpus="data/owt_train.txt", vocab_size=32_000, **_CS336_MODEL, **_CS336_OURS)}
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
@@ -330,8 +296,7 @@ def preset_config(name: str, **overrides) -> TrainConfig:
 
 # %% ../nbs/09a_config.ipynb #b346c1c7
 def _error_text(e: BaseException) -> str:
-    """One line for an error: an OS error's reason and file, else the first line of its
-    message."""
+    "One line for an error: an OS error's reason and file, else its message's first."
     if isinstance(e, OSError) and e.strerror and e.filename and len(e.args) > 1:
         return f"{e.strerror}: {e.filename}"
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -344,9 +309,8 @@ def user_errors(prog: str, debug: bool = False):
     status 1 (130: Ctrl-C)."""
     try:
         yield
-    except (
-        KeyboardInterrupt, ValueError, TypeError, OSError, RuntimeError, ImportError,
-    ) as e:
+    except (KeyboardInterrupt, ValueError, TypeError, OSError, RuntimeError,
+            ImportError) as e:
         if debug:
             raise
         if isinstance(e, KeyboardInterrupt):
@@ -380,15 +344,13 @@ def _converter(base, optional):
 
 
 def check_corpus(config: TrainConfig):
-    """The corpus must be a known name or a text file that is not empty (unless token
-    files are given)."""
+    "A known corpus name, or a text file that is not empty; token files need neither."
     c, names = config.corpus, [*STORY_CORPORA, *DATASETS]
     if config.train_tokens is not None or c in names:
         return
     if not Path(c).is_file():
-        names = ", ".join(names)
-        raise FileNotFoundError(
-            f"corpus {c!r} is neither a corpus name ({names}) nor a text file")
+        raise FileNotFoundError(f"corpus {c!r} is neither a corpus name "
+                                f"({', '.join(names)}) nor a text file")
     if not Path(c).stat().st_size:
         raise ValueError(f"corpus file {c} is empty: give a file with some text")
 
@@ -418,17 +380,12 @@ def train_parser() -> argparse.ArgumentParser:
     `TrainConfig` field, documented from it."""
     p = argparse.ArgumentParser(
         prog="llm-tutorial train",
-        description="Train a small Transformer language model. "
-        "Settings come from TrainConfig's defaults, then --config, then the options "
-        "given.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+        description="Train a small Transformer language model. Settings come from "
+        "TrainConfig's defaults, then --config, then the options given.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="start from a preset configuration (see PRESETS); --config and options "
-        "still win",
-    )
+        "--preset", choices=sorted(PRESETS), help="start from a preset configuration "
+        "(see PRESETS); --config and options still win")
     p.add_argument(
         "--config", help="JSON file of TrainConfig fields (a run's config.json works)")
     for flag, what in [
@@ -446,8 +403,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/09a_config.ipynb #612014e9
 def config_file_fields(src) -> dict:
-    """The fields a JSON config (a file or a JSON string) sets, after checking it as a
-    whole config."""
+    "The fields a JSON config (a file or a JSON string) sets, checked as a TrainConfig."
     d = _json_object(src)  # not found, not JSON
     TrainConfig.from_dict(d)  # unknown keys, bad values
     return d

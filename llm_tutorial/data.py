@@ -35,22 +35,20 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
     `local_rank`), or a `DeviceError` saying why it cannot be used on this machine."""
     if device == "auto":
         return _auto_device(local_rank)
-    try:
+    try:  # an unknown name fails here; MPS or another backend: a tensor of it tells
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise DeviceError(f"unknown device {device!r}: {e}") from None
-    if dev.type == "cuda":
-        n = torch.cuda.device_count()  # 0 without CUDA
-        if (dev.index or 0) >= n:
-            why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
-            raise DeviceError(
-                f"device {device!r} requested but {why} available on this machine")
-        return dev if dev.index is not None else torch.device("cuda", local_rank)
-    try:  # MPS or another backend: a tensor of it tells
-        torch.empty(0, device=dev)
-    except (RuntimeError, AssertionError) as e:
-        raise DeviceError(f"device {device!r} is not usable: {e}") from None
-    return dev
+        if dev.type != "cuda":
+            torch.empty(0, device=dev)
+    except (RuntimeError, TypeError, AssertionError) as e:
+        raise DeviceError(f"device {device!r} is unknown or not usable: {e}") from None
+    if dev.type != "cuda":
+        return dev
+    n = torch.cuda.device_count()  # 0 without CUDA
+    if (dev.index or 0) >= n:
+        why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
+        raise DeviceError(
+            f"device {device!r} requested but {why} available on this machine")
+    return dev if dev.index is not None else torch.device("cuda", local_rank)
 
 # %% ../nbs/07_data.ipynb #95fb8553
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
@@ -117,13 +115,12 @@ def open_tokens(path) -> np.ndarray:
         return np.memmap(path, np.uint16, "r") if size else np.zeros(0, np.uint16)
     try:
         arr = np.load(path, mmap_mode="r")
+        ok = arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer)
+        why = None if ok else f"a {arr.ndim}-D {arr.dtype} array, not 1-D integers"
     except ValueError as e:
-        raise ValueError(f"{path} is not a valid .npy token file: {e}") from None
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{path} holds a {arr.dtype} array of shape {arr.shape}; token files "
-            "are 1-D integer arrays"
-        )
+        why = str(e)
+    if why is not None:
+        raise ValueError(f"{path} is not a valid .npy token file: {why}")
     return arr
 
 # %% ../nbs/07_data.ipynb #272bc599

@@ -5,26 +5,9 @@
 # %% ../nbs/95_exercises.ipynb #8dd0d8092fe74a7c96281538738b07e2
 from __future__ import annotations
 
-import argparse
-import ast
-import contextlib
-import hashlib
-import importlib.util
-import json
-import linecache
-import os
-import re
-import select
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import textwrap
-import time
-import traceback
-import types
+import argparse, ast, contextlib, hashlib, importlib.util, json, linecache, os, re
+import select, shutil, signal, socket, subprocess, sys, tempfile, textwrap, time
+import traceback, types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,32 +34,21 @@ EXERCISES = {
     "00_pytorch.ipynb": [
         ("SoftmaxFunction.backward", "the gradient of softmax, from its saved output"),
         ("Vocab.encode", "text to ids, unknown characters to unk_id"),
-        ("Vocab.decode", "ids to text"),
-    ],
+        ("Vocab.decode", "ids to text")],
     "01_bytes.ipynb": [
         ("bytes_to_unicode", "GPT-2's map from the 256 bytes to printable characters"),
-        ("unicode_to_bytes", "the inverse map"),
-    ],
+        ("unicode_to_bytes", "the inverse map")],
     "01b_corpus.ipynb": [
         ("validity", "the share of texts the grammar can write, and their bits/byte"),
-        ("entropy_floor", "the entropy rate of the story source, by Monte Carlo"),
-    ],
+        ("entropy_floor", "the entropy rate of the story source, by Monte Carlo")],
     "02_bpe.ipynb": [
         ("count_pretokens", "split on special tokens, pre-tokenize, count as bytes"),
-        ("bpe_merges", "the merge loop: most frequent pair first, ties by bytes"),
-    ],
+        ("bpe_merges", "the merge loop: most frequent pair first, ties by bytes")],
     "03_tokenizer.ipynb": [
         ("bpe_merge", "apply the merges to one pre-token, lowest rank first"),
         ("Tokenizer.encode", "text to ids, special tokens kept whole"),
         ("Tokenizer.decode", "ids to text, invalid UTF-8 as U+FFFD"),
-        ("Tokenizer.encode_iterable", "encode a stream lazily, in bounded memory"),
-    ],
-}
-# fmt: on
-
-# %% ../nbs/95_exercises.ipynb #7623eae2785240b9bd12b16a66d81610
-# fmt: off
-EXERCISES |= {
+        ("Tokenizer.encode_iterable", "encode a stream lazily, in bounded memory")],
     "04_layers.ipynb": [
         ("Linear.forward", "y = x W^T"),
         ("Embedding.forward", "look up one row per token id"),
@@ -85,52 +57,36 @@ EXERCISES |= {
         ("SwiGLU.forward", "W2 (SiLU(W1 x) * W3 x)"),
         ("RotaryPositionalEmbedding.forward", "rotate pairs of features by position"),
         ("softmax", "a numerically stable softmax"),
-        ("scaled_dot_product_attention", "softmax(Q K^T / sqrt(d_k)) V with a mask"),
-    ],
+        ("scaled_dot_product_attention", "softmax(Q K^T / sqrt(d_k)) V with a mask")],
     "05_model.ipynb": [
         ("causal_mask", "the boolean mask: position i attends to j <= i"),
         ("MultiHeadSelfAttention.forward", "causal multi-head self-attention"),
         ("TransformerBlock.forward", "pre-norm attention and feed-forward residuals"),
-        ("TransformerLM.forward", "embed, run the blocks, normalize, project"),
-    ],
+        ("TransformerLM.forward", "embed, run the blocks, normalize, project")],
     "06_optim.ipynb": [
         ("cross_entropy", "mean negative log-likelihood from logits, stably"),
         ("AdamW.step", "one AdamW update with decoupled weight decay"),
         ("get_lr_cosine_schedule", "linear warm-up, cosine decay, then the minimum"),
-        ("gradient_clipping", "scale all gradients to a global L2 norm at most M"),
-    ],
-}
-# fmt: on
-
-# %% ../nbs/95_exercises.ipynb #7cdc8c89c7104fffa095e18ddfef8986
-# fmt: off
-EXERCISES |= {
+        ("gradient_clipping", "scale all gradients to a global L2 norm at most M")],
     "07_data.ipynb": [
-        ("get_batch", "random windows of the token array and their next tokens"),
-    ],
+        ("get_batch", "random windows of the token array and their next tokens")],
     "08_checkpoint.ipynb": [
         ("save_checkpoint", "model, optimizer and iteration to a file"),
-        ("load_checkpoint", "restore them; return the iteration"),
-    ],
+        ("load_checkpoint", "restore them; return the iteration")],
     "09b_evaluate.ipynb": [
-        ("estimate_loss", "the mean loss over random validation windows"),
-    ],
+        ("estimate_loss", "the mean loss over random validation windows")],
     "09d_train.ipynb": [
         ("_forward_backward", "one step's micro-batches: loss and gradients"),
-        ("_optimizer_step", "clip, step the optimizer, update the average"),
-    ],
+        ("_optimizer_step", "clip, step the optimizer, update the average")],
     "10_generate.ipynb": [
         ("top_k_filter", "keep the k largest logits"),
         ("top_p_filter", "keep the smallest set of tokens with mass >= p"),
-        ("sample_next_token", "temperature, filters, then one draw"),
-    ],
+        ("sample_next_token", "temperature, filters, then one draw")],
     "10c_cli.ipynb": [
-        ("main", "the llm-tutorial dispatcher: help, errors, subcommands"),
-    ],
+        ("main", "the llm-tutorial dispatcher: help, errors, subcommands")],
     "11_fast.ipynb": [
         ("softmax_backward", "the softmax gradient, by hand"),
-        ("CrossEntropyFunction.backward", "the cross-entropy gradient, by hand"),
-    ],
+        ("CrossEntropyFunction.backward", "the cross-entropy gradient, by hand")],
 }
 # fmt: on
 UNITS = [Unit(nb, n, t) for nb, units in EXERCISES.items() for n, t in units]
@@ -139,24 +95,20 @@ UNITS = [Unit(nb, n, t) for nb, units in EXERCISES.items() for n, t in units]
 FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _patched(fn: ast.FunctionDef) -> bool:
-    "Whether `fn` carries fastcore's `@patch` (or `@patch(...)`)."
-    return any(ast.unparse(d).split("(")[0] == "patch" for d in fn.decorator_list)
-
-
-def _is_patch_of(fn: ast.FunctionDef, cls: str) -> bool:
-    "Whether `fn` is `@patch def f(self: cls, ...)`, a method added to class `cls`."
+def _owner(fn: ast.FunctionDef) -> str | None:
+    "The class `C` that `@patch def f(self: C, ...)` extends; '' without `@patch`."
+    if not any(ast.unparse(d).split("(")[0] == "patch" for d in fn.decorator_list):
+        return ""
     ann = fn.args.args[0].annotation if fn.args.args else None
-    return _patched(fn) and ann is not None and ast.unparse(ann) == cls
+    return ast.unparse(ann) if ann else None
 
 
 def find_unit(tree: ast.Module, name: str) -> ast.FunctionDef | None:
     "The def of unit `name` (`f` or `Class.f`) at the top of `tree`, or None."
     cls, _, fn = name.rpartition(".")
     for node in tree.body:
-        if isinstance(node, FUNCS) and node.name == fn:
-            if _is_patch_of(node, cls) if cls else not _patched(node):
-                return node
+        if isinstance(node, FUNCS) and node.name == fn and _owner(node) == cls:
+            return node
         if cls and isinstance(node, ast.ClassDef) and node.name == cls:
             for sub in node.body:
                 if isinstance(sub, FUNCS) and sub.name == fn:
@@ -169,15 +121,15 @@ def _span(node: ast.FunctionDef) -> tuple[int, int]:
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
     return first - 1, node.end_lineno
 
+
 # %% ../nbs/95_exercises.ipynb #8a65eabff63a45729fe45fb5ade58bdc
 def _is_guard(stmt: ast.stmt) -> bool:
     "An argument check: `if ...: raise ...`, or a call of a `_check...` function."
     if isinstance(stmt, ast.If):
         return not stmt.orelse and all(isinstance(s, ast.Raise) for s in stmt.body)
-    call = getattr(stmt, "value", None)
-    if not isinstance(stmt, (ast.Expr, ast.Assign)) or not isinstance(call, ast.Call):
-        return False
-    return ast.unparse(call.func).startswith(("_check", "check_"))
+    call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    name = ast.unparse(call.func) if isinstance(call, ast.Call) else ""
+    return name.startswith(("_check", "check_"))
 
 
 def _body_start(fn: ast.FunctionDef) -> int:
@@ -192,9 +144,9 @@ def _body_start(fn: ast.FunctionDef) -> int:
 def is_stub(fn: ast.FunctionDef) -> bool:
     "Whether unit `fn` is still the exercise: checks, then `raise NotImplementedError`."
     rest = fn.body[_body_start(fn) :]
-    exc = rest[0].exc if len(rest) == 1 and isinstance(rest[0], ast.Raise) else None
-    text = ast.unparse(exc) if exc is not None else ""
-    return re.match(r"NotImplementedError\(['\"]exercise:", text) is not None
+    text = ast.unparse(rest[0]) if len(rest) == 1 else ""
+    return re.match(r"raise NotImplementedError\(['\"]exercise:", text) is not None
+
 
 # %% ../nbs/95_exercises.ipynb #c3933fab20d04ec698c2621248eb3be0
 def stub_source(source: str, name: str, task: str) -> str:
@@ -229,14 +181,12 @@ class ExerciseError(Exception):
 
 
 def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
+    return "".join(cell.get("source", ""))  # a string, or a list of lines
 
 
 def _flags(cell: dict) -> list[str]:
-    "The first lines of a code cell without spaces, where nbdev's `#|` flags are."
-    lines = _source(cell).splitlines()[:5] if cell.get("cell_type") == "code" else []
-    return [l.replace(" ", "") for l in lines]
+    "The first lines of a cell without spaces, where nbdev's `#|` flags are."
+    return [l.replace(" ", "") for l in _source(cell).splitlines()[:5]]
 
 
 def _is_exported(cell: dict) -> bool:
@@ -250,81 +200,60 @@ def read_notebook(path: Path) -> dict:
     except FileNotFoundError:
         msg = f"{path} is missing: restore it from a new edition"
         raise ExerciseError(msg) from None
-    except (ValueError, UnicodeDecodeError) as e:
+    except ValueError as e:  # not JSON, or not UTF-8
         msg = f"{path} is not a readable notebook ({e}); undo the last edit in Jupyter"
         raise ExerciseError(msg) from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ExerciseError(f"{path} is not a notebook: it has no list of cells")
     for i, c in enumerate(nb["cells"]):
         src = c.get("source", "") if isinstance(c, dict) else None
-        if not isinstance(src, str) and not (
-            isinstance(src, list) and all(isinstance(l, str) for l in src)):
+        if not isinstance(src, (str, list)) or not all(isinstance(l, str) for l in src):
             msg = f"{path}: cell {i} is not a notebook cell with text: undo the edit"
             raise ExerciseError(msg)
     return nb
 
+
 # %% ../nbs/95_exercises.ipynb #379cbbc1e968416e875cc15c1202d7eb
 def locate(nb: dict, name: str) -> tuple[int | None, str]:
-    """Index of the code cell that defines unit `name` (exported cells first), and an
-    error in words when there is none."""
+    "The code cell that defines unit `name` (exported cells first), or None and why."
     cells = [(i, c) for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"]
     broken = []
     for i, c in sorted(cells, key=lambda ic: not _is_exported(ic[1])):
         try:
-            tree = ast.parse(_source(c))
+            if find_unit(ast.parse(_source(c)), name) is not None:
+                return i, ""
         except SyntaxError as e:
             broken.append(f"cell {i} does not parse (line {e.lineno}: {e.msg})")
-            continue
-        if find_unit(tree, name) is not None:
-            return i, ""
     if broken:
         return None, f"{name} not found, and {broken[0]}: fix it first"
     return None, f"{name} is no longer defined in the notebook: restore its def line"
 
-# %% ../nbs/95_exercises.ipynb #277c27b1587741f2af2001be3712ef0d
-def _stub_notebook(path: Path, units: list[Unit]) -> list[dict]:
-    "Replace each unit's body in the notebook at `path`; one record per unit."
-    nb, records = read_notebook(path), []
-    for u in units:
-        cell = nb["cells"][locate(nb, u.name)[0]]
-        src = _source(cell)
-        cell["source"] = stub_source(src, u.name, u.task).splitlines(keepends=True)
-        cell["outputs"] = []
-        records.append(dict(notebook=u.notebook, chapter=u.notebook.split("_")[0],
-                            name=u.name, task=u.task, reference=unit_text(src, u.name)))
-    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return records
 
 # %% ../nbs/95_exercises.ipynb #db7b79bc585a40fcaf58bf750017e135
-def _book_root() -> Path:
-    "The folder that holds the installed package (in a clone: the book's root)."
-    import llm_tutorial
-
-    return Path(llm_tutorial.__file__).resolve().parents[1]
+_ROOT = Path(importlib.util.find_spec("llm_tutorial").origin).resolve().parents[1]
 
 
 def book_nbs() -> Path:
     "The book's `nbs/` folder, beside the package in a clone of the book."
-    nbs = _book_root() / "nbs"
+    nbs = _ROOT / "nbs"
     if not (nbs / "04_layers.ipynb").is_file():
         raise ExerciseError(
             f"the book's notebooks are not in {nbs}: install llm_tutorial from a clone "
-            "of the book (pip install -e .) to write an exercise edition"
-        )
+            "of the book (pip install -e .) to write an exercise edition")
     return nbs
+
 
 # %% ../nbs/95_exercises.ipynb #916684f9a58a4a2aa5f864670399430d
 def _export_package(root: Path) -> bool:
     "Run nbdev_export in the edition (when nbdev is installed); whether it worked."
     # (nbdev_test skips a cell whose source holds the export call itself)
     code = "from nbdev.doclinks import nbdev_export as export; export()"
-    cmd = [sys.executable, "-c", code]
-    try:
-        done = subprocess.run(cmd, cwd=root, capture_output=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, timeout=300,
+                              capture_output=True)  # fmt: skip
+        return done.returncode == 0
+    return False
+
 
 # %% ../nbs/95_exercises.ipynb #1671c31a24314836a5b85d7ef7fbf015
 _README = """# llm_tutorial: the exercise edition
@@ -348,16 +277,9 @@ e.g. for CS336's tests: `bash BOOK/tools/run_cs336_tests.sh CS336_CHECKOUT`. App
 | --- | --- | --- |
 """
 
-
-def _readme(records: list[dict]) -> str:
-    "The edition's README: how to work in it, and the units by chapter."
-    rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |\n" for r in records]
-    return _README + "".join(rows)
-
 # %% ../nbs/95_exercises.ipynb #33b0902fd34d4ace834912fa1002cf8e
 def new_edition(dest: str | Path) -> list[dict]:
-    """Write the exercise edition of the book's notebooks into the new folder `dest`;
-    returns one record per unit."""
+    "Write the exercise edition into the new folder `dest`; one record per unit."
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         what = "already holds files" if dest.is_dir() else "is a file"
@@ -372,11 +294,20 @@ def new_edition(dest: str | Path) -> list[dict]:
         skip = shutil.ignore_patterns(".ipynb_checkpoints", "_proc", "__pycache__")
         shutil.copytree(nbs, tmp / "nbs", ignore=skip)
         records = []
-        for nb in EXERCISES:
-            mine = [u for u in UNITS if u.notebook == nb]
-            records += _stub_notebook(tmp / "nbs" / nb, mine)
-        (tmp / "README.md").write_text(_readme(records))
-        shutil.copy(_book_root() / "settings.ini", tmp)  # for nbdev_export in it
+        for name, units in EXERCISES.items():  # each unit's body taken out
+            nb, chapter = read_notebook(tmp / "nbs" / name), name.split("_")[0]
+            for unit, task in units:
+                cell = nb["cells"][locate(nb, unit)[0]]
+                src = _source(cell)
+                cell["source"] = stub_source(src, unit, task).splitlines(keepends=True)
+                cell["outputs"] = []
+                records.append(dict(notebook=name, chapter=chapter, name=unit,
+                                    task=task, reference=unit_text(src, unit)))
+            text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+            (tmp / "nbs" / name).write_text(text, encoding="utf-8")
+        rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |\n" for r in records]
+        (tmp / "README.md").write_text(_README + "".join(rows))
+        shutil.copy(_ROOT / "settings.ini", tmp)  # for nbdev_export in it
         _export_package(tmp)
         meta = {"format": 1, "units": records}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
@@ -385,10 +316,10 @@ def new_edition(dest: str | Path) -> list[dict]:
         shutil.rmtree(tmp, ignore_errors=True)
     return records
 
+
 # %% ../nbs/95_exercises.ipynb #e16b4fec9f264575a4a85981ca2f67ed
 def spec_name(unit: str) -> str:
-    """The spec test of `unit`: `softmax` -> `test_softmax`, `Linear.forward` ->
-    `test_linear_forward`, `TransformerLM.forward` -> `test_transformer_lm_forward`."""
+    "The name of the spec test of `unit`: `Linear.forward` -> `test_linear_forward`."
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", unit.replace(".", "_"))
     return "test_" + words.lower().strip("_")
 
@@ -458,58 +389,47 @@ def expect_equal(got, want, what: str = "the result", hint: str = "") -> None:
         return
     elif isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
         i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
-        msg = f"length {len(got)}, expected {len(want)}"
-        if i is not None:
-            msg = f"first difference at item {i}: got {got[i]!r}, expected {want[i]!r}"
+        msg = (f"length {len(got)}, expected {len(want)}" if i is None else
+               f"first difference at item {i}: got {got[i]!r}, expected {want[i]!r}")
     raise AssertionError(f"{what}: {msg}" + (f" ({hint})" if hint else ""))
 
 # %% ../nbs/95_exercises.ipynb #e5e5f5740bc9489091350af57d3550f6
 EXPORT_CALL = "nbdev_export" + "()"  # split, or nbdev_test would skip this cell
 
 
-def _runs(cell: dict) -> bool:
-    "Whether `nbdev_test` runs this cell: not `#| slow`, `#| eval: false`, the export."
-    flags = _flags(cell)
-    skip = _is_slow(flags) or "#|eval:false" in flags or EXPORT_CALL in _source(cell)
-    return cell.get("cell_type") == "code" and not skip
-
-
 def spec_cells(nb: dict, swap: dict[str, str], full: bool = False) -> dict[int, str]:
-    """The cells a run needs, by index: the exported ones and those that define spec
-    tests (`full`: every cell `nbdev_test` runs), with each unit named in `swap`
-    replaced by the text given (the book's version)."""
+    """The code cells a run needs by index, exported or defining a spec test (`full`:
+    all that `nbdev_test` runs), each unit named in `swap` replaced by its text."""
     specs = {spec_name(u.name) for u in UNITS}
     out = {}
     for i, c in enumerate(nb["cells"]):
-        src = _source(c)
+        src, flags = _source(c), _flags(c)
         try:
             tree = ast.parse(src)
         except SyntaxError:  # run as it is: the learner sees the line
             tree = ast.Module(body=[], type_ignores=[])
         spec = any(getattr(n, "name", "") in specs for n in tree.body)
-        if _runs(c) if full else _is_exported(c) or spec:
+        skip = _is_slow(flags) or "#|eval:false" in flags or EXPORT_CALL in src
+        keep = not skip if full else _is_exported(c) or spec
+        if c.get("cell_type") == "code" and keep:
             for name, text in swap.items():
                 if find_unit(tree, name) is not None:
                     src = replace_unit(src, name, text)
             out[i] = src
     return out
 
+
 # %% ../nbs/95_exercises.ipynb #0f218cf6da6d4f47aab9a091ac27e845
 def _statement(src: str, line: int) -> str:
     "The whole statement of `src` that holds `line` (1-based), however many lines."
     try:
-        tree = ast.parse(src)
+        nodes = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.stmt)
+                 and not hasattr(n, "body") and n.lineno <= line <= n.end_lineno]
     except SyntaxError:
-        return src.splitlines()[line - 1].strip()
-    best = None
-    for node in ast.walk(tree):
-        simple = isinstance(node, ast.stmt) and not hasattr(node, "body")
-        if simple and node.lineno <= line <= node.end_lineno:
-            best = node
-    if best is None:
-        return src.splitlines()[line - 1].strip()
-    lines = src.splitlines()[best.lineno - 1 : best.end_lineno]
-    return textwrap.dedent("\n".join(lines)).strip()
+        nodes = []
+    a, b = (nodes[-1].lineno, nodes[-1].end_lineno) if nodes else (line, line)
+    return textwrap.dedent("\n".join(src.splitlines()[a - 1 : b])).strip()
+
 
 # %% ../nbs/95_exercises.ipynb #28c5df1e232f41a8b05e66a496699527
 def _values(frame) -> str:
@@ -522,27 +442,15 @@ def _values(frame) -> str:
             text = f"a {tuple(v.shape)} {v.dtype} tensor"
         else:
             text = " ".join(repr(v).split())
-        if text.startswith("<"):  # an object without a useful repr
-            continue
-        out.append(f"{k} = {text if len(text) <= 100 else text[:97] + '...'}")
+        if not text.startswith("<"):  # (an object without a useful repr)
+            out.append(f"{k} = {text if len(text) <= 100 else text[:97] + '...'}")
     return "; ".join(out)
-
-
-def _line(cells: dict[int, str], k: int, line: int, unit: str = "") -> str:
-    "Line `line` of cell `k` in words, counted from the start of `unit` when inside it."
-    text = cells[k].splitlines()[line - 1].strip()
-    fn = find_unit(ast.parse(cells[k]), unit) if unit else None
-    first = _span(fn)[0] + 1 if fn else 0
-    if fn and first <= line <= fn.end_lineno:
-        return f"line {line - first + 1} of your {unit}: {text}"
-    return f"cell {k}, line {line}: {text}"
 
 
 def _failure(e: BaseException, cells: dict[int, str], spec: str = "", unit: str = "",
              home: int = -1) -> dict:  # fmt: skip
     """An error in words: the statement that failed (in spec test `spec`, else in the
-    cell being run), the spec's small values, and the deepest line of notebook code
-    that raised (for a `unit`: in its cell `home`, counted from the unit's start)."""
+    cell run), the spec's small values, and the deepest notebook line that raised."""
     frames = [(int(f.f_code.co_filename[6:-1]), f, n)
               for f, n in traceback.walk_tb(e.__traceback__)
               if f.f_code.co_filename.startswith("<cell ")]  # fmt: skip
@@ -551,13 +459,18 @@ def _failure(e: BaseException, cells: dict[int, str], spec: str = "", unit: str 
     out = {"ok": False, "error": f"{type(e).__name__}: {e}".strip()[:1500]}
     if checks:
         k, f, n = checks[-1]
-        out["cell"], out["check"] = k, _statement(cells[k], n)
+        where = "" if spec else f"cell {k}, line {n}: "
+        out |= {"cell": k, "check": where + _statement(cells[k], n)}
         if spec:
             out["values"] = _values(f)
-        else:
-            out["check"] = f"cell {k}, line {n}: {out['check']}"
-    if mine:
-        out["where"] = _line(cells, mine[-1][0], mine[-1][2], unit)
+    if mine:  # in the unit's words when it is inside the unit
+        k, _, n = mine[-1]
+        text = cells[k].splitlines()[n - 1].strip()
+        fn = find_unit(ast.parse(cells[k]), unit) if unit else None
+        first = _span(fn)[0] + 1 if fn else 0
+        inside = fn is not None and first <= n <= fn.end_lineno
+        out["where"] = (f"line {n - first + 1} of your {unit}: {text}" if inside
+                        else f"cell {k}, line {n}: {text}")  # fmt: skip
     if isinstance(e, NameError) and unit and mine:  # works in Jupyter, not here
         out["error"] += (" (a unit sees only the chapter's exported cells, as in the "
                          "package: import it in an exported cell)")  # fmt: skip
@@ -579,18 +492,6 @@ def _run_unit(ns: dict, unit: str, spec: str, home: int, cells: dict) -> dict:
     except BaseException as e:  # the learner's error: reported, not raised
         return _failure(e, cells, spec, unit, home)
 
-
-def _exec_cells(cells: dict[int, str], ns: dict) -> dict:
-    "Run `cells` in namespace `ns`, named `<cell i>` in tracebacks; what happened."
-    for i, src in cells.items():
-        name = f"<cell {i}>"  # its lines, for tracebacks and inspect.getsource
-        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
-        try:
-            exec(compile(src, name, "exec"), ns)
-        except BaseException as e:  # the learner's error: reported, not raised
-            return _failure(e, cells)
-    return {"ok": True}
-
 # %% ../nbs/95_exercises.ipynb #1d3e8ad98c294adb9b88fb8873363262
 def _child_env() -> dict:
     "The child's environment: no plot windows, nbdev_test's flag, the shared texts."
@@ -602,21 +503,27 @@ def _child_env() -> dict:
 
 # %% ../nbs/95_exercises.ipynb #2ba90db1fbec4b49b4820579765b215a
 def _child() -> None:
-    """The checker's worker: `python -c '...; _child()' JOB RESULT` runs each run's
-    cells in a namespace of its own, then its units' spec tests; one JSON line for
-    the cells (unit "") and one per unit."""
+    """`python -c '...; _child()' JOB RESULT`: each run's cells in a namespace of its
+    own, then its units' spec tests; a JSON line for the cells (unit "") and each."""
     job = json.loads(Path(sys.argv[-2]).read_text())
     with open(sys.argv[-1], "a") as res:
         for run in job["runs"]:
 
             def say(**kw):
-                res.write(json.dumps(dict(run=run["id"], **kw)) + "\n")
-                res.flush()
+                print(json.dumps(dict(run=run["id"], **kw)), file=res, flush=True)
 
             main = types.ModuleType("__main__")  # as in Jupyter, the cells' globals
             sys.modules["__main__"] = main  # are __main__'s: pickle finds classes
             ns, cells = main.__dict__, {int(k): v for k, v in run["cells"].items()}
-            setup = _exec_cells(cells, ns)
+            setup = {"ok": True}
+            for i, src in cells.items():
+                name = f"<cell {i}>"  # its lines, for tracebacks and inspect.getsource
+                linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+                try:
+                    exec(compile(src, name, "exec"), ns)
+                except BaseException as e:  # the learner's error: reported, not raised
+                    setup = _failure(e, cells)
+                    break
             say(unit="", **setup)
             for unit, spec, home in run["units"]:
                 if not setup["ok"]:
@@ -627,8 +534,7 @@ def _child() -> None:
 
 # %% ../nbs/95_exercises.ipynb #d3ef44129edc4d3fb246f41229df00fa
 def unit_limit(base: float = 10.0) -> tuple[float, str]:
-    """Seconds a unit's spec test may run: `base` on a quiet machine, more under load;
-    and the reason in words."""
+    "Seconds a unit's spec test may run (`base`, more under load), and why in words."
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     limit = base * max(1.0, load / cores)
@@ -641,47 +547,41 @@ _MARK = "LLM_TUTORIAL_CHECK"  # in the environment of every process a check star
 def _stop_strays(token: str) -> None:
     "Stop every process that still carries this check's marker (Linux's /proc)."
     for env in Path("/proc").glob("[0-9]*/environ"):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # gone, or not ours to read
             if f"{_MARK}={token}".encode() in env.read_bytes().split(b"\0"):
                 os.kill(int(env.parent.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
 
 
-def _spawn(job: dict, work: Path, token: str) -> tuple:
-    "Start a child on `job`; it appends its results to the file returned."
-    path, res = work / f"job{token[-4:]}.json", work / "result.jsonl"
+def _spawn(job: dict, work: Path, token: str) -> subprocess.Popen:
+    "Start a child on `job`; it appends its results to `work/result.jsonl`."
+    path, res = work / "job.json", work / "result.jsonl"
     path.write_text(json.dumps(job))
     env = _child_env() | {_MARK: token}
     ask = dict(job=str(path), res=str(res), log=str(work / "log"), env=env,
                cwd=str(work))  # fmt: skip
-    p = _warm_fork(ask)  # a child forked with torch already imported, when it can
-    if p is not None:
-        return p, res
-    code = "from llm_tutorial.exercises import _child; _child()"
-    log = open(work / "log", "ab")  # what a unit prints is not kept; errors are
-    p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)], cwd=work,
-                         env=env, stdout=subprocess.DEVNULL, stderr=log,
-                         start_new_session=True)  # fmt: skip
-    log.close()
-    return p, res
+    p = _warm_fork(ask)  # a child forked with torch imported (a `_Forked`), when it can
+    if p is None:
+        code = "from llm_tutorial.exercises import _child; _child()"
+        with open(work / "log", "ab") as log:  # what a unit prints is not kept
+            p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)],
+                                 cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=log, start_new_session=True)  # fmt: skip
+    return p
 
 # %% ../nbs/95_exercises.ipynb #7f174e33bc0f4dc885a93581928017d2
 def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float, setup: float):
-    """Wait for child `p`; stop it when a unit runs past `limit`, or `setup` seconds
-    pass with no unit running and no line written. The lines it wrote after the first
-    `seen`, and the seconds after which it was stopped (None: it ended by itself)."""
-    state, since = None, time.monotonic()
+    """Wait for child `p`, stopped after `limit` s in one unit or `setup` s without one;
+    the lines it wrote after the first `seen`, and when it was stopped (None: not)."""
+    state, since = 0, time.monotonic()
     while True:
         done = p.poll() is not None
         text = res.read_text() if res.exists() else ""
         lines = [json.loads(l) for l in text.splitlines()[seen:] if l.endswith("}")]
         if done:
             return lines, None
-        running = bool(lines) and "start" in lines[-1]
-        if (len(lines), running) != state:  # progress: a unit started or ended
-            state, since = (len(lines), running), time.monotonic()
-        wait = limit if running else setup
+        if len(lines) != state:  # progress: a unit started or ended
+            state, since = len(lines), time.monotonic()
+        wait = limit if lines and "start" in lines[-1] else setup
         if time.monotonic() - since > wait:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
@@ -691,9 +591,8 @@ def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float, setup: float
 # %% ../nbs/95_exercises.ipynb #e9a04e09908a4daf802c8e94241dfb71
 def _died(p: subprocess.Popen, work: Path) -> str:
     "Why a child ended early, with the last lines it printed (each cut short)."
-    end = (work / "log").read_bytes()[-4096:].decode(errors="replace")
-    tail = end.strip().splitlines()[-3:]
-    said = " / ".join(l[:200] for l in tail)
+    end = (work / "log").read_bytes()[-4096:].decode(errors="replace").strip()
+    said = " / ".join(l[:200] for l in end.splitlines()[-3:])
     died = f"the process died (exit code {p.returncode})"
     return died + (f": {said}" if said else "")
 
@@ -713,8 +612,8 @@ def run_specs(runs: list[dict], limit: float, setup: float | None = None
                 dict(run, id=r, units=[u for u in run["units"] if u[0] not in got])
                 for r, (run, got) in enumerate(zip(runs, results))
                 if not got or any(u[0] not in got for u in run["units"])]:
-                p, res = _spawn({"runs": todo}, work, token)
-                lines, killed = _watch(p, res, seen, limit, setup)
+                p = _spawn({"runs": todo}, work, token)
+                lines, killed = _watch(p, work / "result.jsonl", seen, limit, setup)
                 seen += len(lines)
                 for l in lines:
                     if "start" not in l:
@@ -769,15 +668,13 @@ def _warm_worker(path: str, idle: float = 600.0) -> None:
             conn, _ = server.accept()
         except socket.timeout:
             break
-        try:
+        ask = {}
+        with contextlib.suppress(ValueError):  # "": a client that said nothing
             ask = json.loads(conn.makefile().readline())
-        except ValueError:  # a client that connected and said nothing
-            conn.close()
-            continue
         if ask.get("stop"):
             stopper = conn
             break
-        if os.fork() == 0:
+        if ask and os.fork() == 0:
             server.close()
             _warm_child(conn, ask)
         conn.close()
@@ -802,9 +699,7 @@ def _warm_child(conn: socket.socket, ask: dict) -> None:
     sys.argv = ["-c", ask["job"], ask["res"]]
     code = 0
     try:
-        _child()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
+        _child()  # (it reports the learner's errors: what escapes it is the checker's)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -854,16 +749,12 @@ def _warm_fork(ask: dict) -> _Forked | None:
 
 def warm_stop() -> bool:
     "Stop this user's warm worker now; whether one was there."
-    conn = socket.socket(socket.AF_UNIX)
-    try:
+    with socket.socket(socket.AF_UNIX) as conn, contextlib.suppress(OSError):
         conn.connect(str(_warm_socket()))
         conn.sendall(b'{"stop": true}\n')
         conn.settimeout(30)
         return conn.recv(16) == b"stopped\n"  # once it no longer takes jobs
-    except OSError:
-        return False
-    finally:
-        conn.close()
+    return False
 
 # %% ../nbs/95_exercises.ipynb #aba9ccc70e3249a4aecf7a64290a2bd2
 @dataclass
@@ -877,13 +768,9 @@ class Grade:
 
 def _section(nb: dict, i: int) -> str:
     "The nearest heading above cell `i`, as Jupyter's table of contents shows it."
-    for c in reversed(nb["cells"][:i]):
-        if c.get("cell_type") != "markdown":
-            continue
-        heads = [l for l in _source(c).splitlines() if re.match(r"#{1,6} ", l)]
-        if heads:
-            return heads[-1].lstrip("#").strip()
-    return ""
+    md = [_source(c) for c in nb["cells"][:i] if c.get("cell_type") == "markdown"]
+    heads = re.findall(r"(?m)^#{1,6} (.*)", "\n".join(md))
+    return heads[-1].strip() if heads else ""
 
 
 def _in_words(r: dict) -> str:
@@ -893,13 +780,10 @@ def _in_words(r: dict) -> str:
     if "timeout" in r:
         return (f"still running after {r['timeout']:.0f} s, the limit for this "
                 "machine's load: an endless loop, or a very slow version")  # fmt: skip
-    lines = ["check: " + r["check"].replace("\n", "\n       ")] if "check" in r else []
-    lines.append(r["error"])
-    if r.get("values"):
-        lines.append("values: " + r["values"])
-    if r.get("where"):
-        lines.append("raised at " + r["where"])
-    return "\n".join(lines)
+    check = "check: " + r["check"].replace("\n", "\n       ") if "check" in r else ""
+    values = "values: " + r["values"] if r.get("values") else ""
+    where = "raised at " + r["where"] if r.get("where") else ""
+    return "\n".join(l for l in [check, r["error"], values, where] if l)
 
 # %% ../nbs/95_exercises.ipynb #be0b2cdc69df4db1826a10c10a28cae5
 def _sort_units(nb: dict, records: list[dict]) -> tuple[dict[str, Grade], list[str]]:
@@ -946,26 +830,23 @@ def grade_many(asks: list[tuple[str, str, list[str]]], limit: float | None = Non
 def load_edition(root: str | Path) -> list[dict]:
     "The unit records of the exercise edition in folder `root`."
     root, marker = Path(root), Path(root) / MARKER
-    new = "create one with `llm-tutorial exercises new DIR`"
-    if not marker.is_file():
-        what = f"an exercise edition (no {MARKER})" if root.is_dir() else "a folder"
-        raise ExerciseError(f"{root} is not {what}: {new}")
-    keys = {"notebook", "name", "reference"}
     try:
         units = json.loads(marker.read_text(encoding="utf-8"))["units"]
         units = [u | {"chapter": u["notebook"].split("_")[0]} for u in units
-                 if keys <= u.keys()]  # fmt: skip
-        why = "lists no units"
+                 if {"notebook", "name", "reference"} <= u.keys()]  # fmt: skip
+        why = f"{marker} lists no units"
+    except OSError:  # no marker
+        what = f"an exercise edition (no {MARKER})" if root.is_dir() else "a folder"
+        units, why = [], f"{root} is not {what}"
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        units, why = [], f"is damaged ({e})"
+        units, why = [], f"{marker} is damaged ({e})"
     if not units:
-        raise ExerciseError(f"{marker} {why}: {new}")
+        raise ExerciseError(f"{why}: create one with `llm-tutorial exercises new DIR`")
     return units
 
 
 def _pick(records: list[dict], chapter: str | None, unit: str | None) -> list[dict]:
-    """The records of `chapter` (`4`, `04`, `04_layers`; `09`: its parts 09a-09d) and
-    `unit`, or all."""
+    "The records of `chapter` (`4`, `04`, `04_layers`; `09`: 09a-09d) and `unit`."
     mine = records
     if chapter is not None:
         want = chapter.removesuffix(".ipynb")
@@ -973,33 +854,24 @@ def _pick(records: list[dict], chapter: str | None, unit: str | None) -> list[di
         mine = [r for r in mine if want in (r["chapter"], r["notebook"][:-6])]
         if not mine and want.isdigit():  # a chapter in parts
             mine = [r for r in records if re.fullmatch(want + "[a-z]", r["chapter"])]
-        if not mine:
-            have = ", ".join(dict.fromkeys(r["chapter"] for r in records))
-            msg = f"no chapter {chapter!r} with exercises; chapters: {have}"
-            raise ExerciseError(msg)
+    names = [r["name"] for r in mine]  # the chapter's units
     if unit is not None:
-        names = [r["name"] for r in mine]
         mine = [r for r in mine if unit in (r["name"], spec_name(r["name"]))]
-        if not mine:
-            raise ExerciseError(f"no unit {unit!r}; units: {', '.join(names)}")
+    if not mine:  # no such chapter, or no such unit in it
+        have = ", ".join(dict.fromkeys(r["chapter"] for r in records))
+        msg = (f"no unit {unit!r}; units: {', '.join(names)}" if names else
+               f"no chapter {chapter!r} with exercises; chapters: {have}")
+        raise ExerciseError(msg)
     return mine
 
-# %% ../nbs/95_exercises.ipynb #8f5e501aa7824d34969f49cf4531e0c8
-def _print_grade(g: Grade, section: str = "") -> None:
-    where = f"  (section “{section}”)" if section and g.status == "fail" else ""
-    label = "FAIL" if g.status == "fail" else g.status
-    print(f"  {label:<12} {g.name}{where}", flush=True)
-    for line in g.detail.splitlines():
-        print(" " * 15 + line, flush=True)
 
 # %% ../nbs/95_exercises.ipynb #e529686e07574ce4ae2903fff69a4992
 def check_edition(
         root: str | Path, chapter: str | None = None, unit: str | None = None,
         status: bool = False, full: bool = False, timeout: float = 300) -> int:
-    """Grade the exercise edition in `root` (all, one `chapter` or one `unit`) with the
-    spec tests; prints a report and returns the exit status: 0 when every unit asked
-    for passes (or, with `status`, nothing is run), else 1. `full`: also run each
-    chapter with its own tests, for `timeout` seconds at most (reported, not graded)."""
+    """Grade the edition in `root` (all, a `chapter` or a `unit`) by the spec tests and
+    print a report; exit status 0 when all pass (always with `status`: no run), else 1.
+    `full`: also run each chapter's own tests, `timeout` s at most (not graded)."""
     every = load_edition(root)
     picked = _pick(every, chapter, unit)
     nbs = {n: read_notebook(Path(root) / "nbs" / n) for n in
@@ -1010,14 +882,14 @@ def check_edition(
         known[name], written = _sort_units(nb, mine)
         broken = [g.detail for g in known[name].values() if g.status == "fail"]
         todo = [r["name"] for r in picked if r["name"] in written and r in mine]
+        # the book's version in place of each unit not written yet
+        swaps[name] = {r["name"]: r["reference"] for r in mine
+                       if r["name"] not in written}  # fmt: skip
         if status or broken:  # nothing to run
             note = "" if status else "not run: " + broken[0]
             known[name] |= {n: Grade(n, "fail" if broken else "written", note)
                             for n in todo}  # fmt: skip
-        # the book's version in place of each unit not written yet
-        swaps[name] = {r["name"]: r["reference"] for r in mine
-                       if r["name"] not in written}  # fmt: skip
-        if todo and not (status or broken):
+        elif todo:
             runs[name] = {"cells": spec_cells(nb, swaps[name]),
                           "units": [(n, spec_name(n), locate(nb, n)[0]) for n in todo]}
     limit, why = unit_limit()
@@ -1032,7 +904,11 @@ def check_edition(
         _point_at_callees(nb, done)
         mine = known[name] | done
         for g in (mine[r["name"]] for r in picked if r["notebook"] == name):
-            _print_grade(g, _section(nb, locate(nb, g.name)[0] or 0))
+            section = _section(nb, locate(nb, g.name)[0] or 0)
+            where = f"  (section “{section}”)" if section and g.status == "fail" else ""
+            label = "FAIL" if g.status == "fail" else g.status
+            text = "\n".join([f"  {label:<12} {g.name}{where}", *g.detail.splitlines()])
+            print(text.replace("\n", "\n" + " " * 15), flush=True)
             grades.append(g)
         if full and name in runs:
             whole = {"cells": spec_cells(nb, swaps[name], full=True), "units": []}
@@ -1085,12 +961,11 @@ def exercises_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # its processes are stopped on the way out
         print("llm-tutorial exercises: stopped (Ctrl-C)", file=sys.stderr)
         return 130
-    n = len(dict.fromkeys(r["notebook"] for r in records))
     if not (Path(args.dir) / "llm_tutorial").is_dir():  # nbdev_export did not run
         print("nbdev is not installed here: `bash run.sh setup`, then nbdev_export "
               f"in {args.dir} writes your own llm_tutorial/ package")  # fmt: skip
-    print(f"wrote the exercise edition to {args.dir}: {len(records)} units in {n} "
-          f"notebooks (see {Path(args.dir) / 'README.md'})")  # fmt: skip
+    print(f"wrote the exercise edition to {args.dir}: {len(records)} units in "
+          f"{len(EXERCISES)} notebooks (see {Path(args.dir) / 'README.md'})")
     print(f"next: jupyter lab {Path(args.dir) / 'nbs'}, then "
           f"llm-tutorial exercises check {args.dir} --chapter 04")  # fmt: skip
     return 0

@@ -91,11 +91,13 @@ def kv_cache_bytes(
 # %% ../nbs/10_generate.ipynb #3fdce8ba
 def _check_sampling_args(temperature, top_k=None, top_p=None):
     "The ranges the sampling formulas need; the command lines check them too."
-    if not temperature >= 0:  # `not >=`: NaN fails too
-        raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
-    if not ((top_k is None or top_k >= 1) and (top_p is None or 0 < top_p <= 1)):
-        raise ValueError(
-            f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}")
+    problems = [why for ok, why in [
+        (temperature >= 0, f"temperature must be >= 0 (0: greedy), got {temperature}"),
+        (top_k is None or top_k >= 1, f"top_k must be >= 1, got {top_k}"),
+        (top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1], got {top_p}"),
+    ] if not ok]  # `not ok`: NaN fails too
+    if problems:
+        raise ValueError("; ".join(problems))
 
 # %% ../nbs/10_generate.ipynb #fb1739d1
 def _next_logits(model, seq: Tensor, cache, refill: int) -> Tensor:
@@ -253,19 +255,16 @@ def load_for_sampling(
     model = _model_from(ckpt)
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
     want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")
-    if (
-        want is not None and want != tokenizer_id(tok) and not force
-    ):  # `train` records it
-        raise ValueError(
-            f"{checkpoint} was trained with tokenizer {want}, but the one in "
-            f"{vocab.parent} is {tokenizer_id(tok)}: its token ids mean other text. "
-            "Use the run's own tokenizer (--tokenizer), or --force to sample anyway"
-        )
-    if len(tok.vocab) > model.vocab_size:
-        raise ValueError(
-            f"the tokenizer in {vocab.parent} has {len(tok.vocab)} tokens "
-            f"but the model only {model.vocab_size}: not this model's tokenizer"
-        )
+    have, n = tokenizer_id(tok), len(tok.vocab)  # `train` records the id it used
+    problems = [why for ok, why in [
+        (want in (None, have) or force, f"{checkpoint} was trained with tokenizer "
+         f"{want}, but the one in {vocab.parent} is {have}: its token ids mean other "
+         "text. Use the run's own tokenizer (--tokenizer), or --force to sample "
+         "anyway"),
+        (n <= model.vocab_size, f"the tokenizer in {vocab.parent} has {n} tokens but "
+         f"the model only {model.vocab_size}: not this model's tokenizer")] if not ok]
+    if problems:
+        raise ValueError("; ".join(problems))
     return model.to(device).eval(), tok
 
 # %% ../nbs/10_generate.ipynb #62976620
@@ -315,10 +314,13 @@ def generate_main(argv: list[str] | None = None) -> list[str]:
     a = p.parse_args(argv)
     with usage_errors(p, a.debug):
         _check_sampling_args(a.temperature, a.top_k, a.top_p)
-        if a.max_new_tokens < 0 or a.num_samples < 1:
-            raise ValueError("--max-new-tokens must be >= 0 and --num-samples >= 1")
-        if any("\ud800" <= c <= "\udfff" for c in a.prompt):  # undecodable bytes
-            raise ValueError("--prompt is not valid UTF-8 text")
+        undecodable = any("\ud800" <= c <= "\udfff" for c in a.prompt)  # surrogates
+        problems = [why for ok, why in [
+            (a.max_new_tokens >= 0, "--max-new-tokens must be >= 0"),
+            (a.num_samples >= 1, "--num-samples must be >= 1"),
+            (not undecodable, "--prompt is not valid UTF-8 text")] if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
     with user_errors("llm-tutorial generate", a.debug):
         return _sample_and_print(model, tok, a)

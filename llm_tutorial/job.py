@@ -11,12 +11,10 @@ from pathlib import Path
 from .files import atomic_write
 from .corpus import STORY_CORPORA, validity
 from .datasets import find_corpus
-from .config import (
-    TrainConfig, check_corpus, config_file_fields, data_options, user_errors)
+from .config import TrainConfig, check_corpus, data_options
 from .data import prepare_data
-from .runlog import (
-    check_writable, held_run, plot_losses, replace_run, run_lock)
-from .train import set_threads, train
+from .runlog import check_writable, held_run, replace_run, run_lock
+from .train import _save_curve, set_threads, train
 from .generate import sample_stories, _check_sampling_args
 
 # %% auto #0
@@ -37,14 +35,12 @@ def _where(p) -> str:
     return str(p)
 
 
-# Measured with 4-minute main jobs on the full grammar (appendix 91, Tuning the main
-# job): a lower peak learning rate gets through the loss plateau
-# in ~600 steps instead of ~1,300 (safer on a slower machine); annealing further and
-# averaging the weights lower
-# the final loss (1.063 -> 1.046-1.050 x the floor) and raise the valid share (38-44% ->
-# 41-54% of 100 stories);
-# the token embeddings at 5x the learning rate add 6-10 points of valid share at each of
-# three seeds (chapter 09).
+# Measured with 4-minute main jobs on the full grammar (the appendix Tuning the main
+# job): a lower peak learning rate gets through the loss plateau in ~600 steps instead
+# of ~1,300 (safer on a slower machine); annealing further and averaging the weights
+# lower the final loss (1.063 -> 1.046-1.050 x the floor) and raise the valid share
+# (38-44% -> 41-54% of 100 stories); the token embeddings at 5x the learning rate add
+# 6-10 points of valid share at each of three seeds (chapter 09).
 MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5.0)
 
 
@@ -58,21 +54,6 @@ def _reserve(budget: float) -> float:
 def _training_seconds(budget: float, spent: float) -> float:
     "Training's share of the budget: what is left after `spent` less the reserve."
     return max(5.0, budget - spent - _reserve(budget))
-
-# %% ../nbs/10b_job.ipynb #2a00d526
-def _job_config(
-    corpus, out, device, seed, progress, max_minutes, max_tokens, overrides
-) -> TrainConfig:
-    "The main job's TrainConfig: its tuning, then `overrides`, then the budgets."
-    base = dict(
-        corpus=corpus, out_dir=str(out), device=device, seed=seed, progress=progress,
-        **MAIN_JOB_TUNING)
-    config = TrainConfig(**{**base, **overrides})
-    if max_minutes is not None:
-        config = config.replace(max_time=60.0 * max_minutes)
-    if max_tokens is not None:
-        config = config.replace(max_tokens=max_tokens)
-    return config
 
 # %% ../nbs/10b_job.ipynb #50ee2b60
 def main_job(
@@ -91,17 +72,19 @@ def main_job(
     when the budget's clock started (default: now; the command line starts it before
     its imports). Returns the summary that is also written to `out/summary.json`."""
     t_start = time.perf_counter() if started is None else started
-    config = _job_config(
-        corpus, out, device, seed, progress, max_minutes, max_tokens, overrides)
-    # before four minutes of training, not after
-    _check_sampling_args(temperature, None, None)
+    knobs = dict(corpus=corpus, out_dir=str(out), device=device, seed=seed,
+                 progress=progress, **MAIN_JOB_TUNING) | overrides
+    if max_minutes is not None:
+        knobs["max_time"] = 60.0 * max_minutes
+    if max_tokens is not None:
+        knobs["max_tokens"] = max_tokens
+    config = TrainConfig(**knobs)
+    _check_sampling_args(temperature, None, None)  # now, not after the training
     check_corpus(config)
     check_writable(out, "the output folder", ": give --out another folder")
     with run_lock(out):  # one job per folder, also around its own files
         _claim_output(Path(out))
-        return _job(
-            config, corpus, Path(out), samples, validity_samples, temperature, seed,
-            t_start)
+        return _job(config, samples, validity_samples, temperature, t_start)
 
 # %% ../nbs/10b_job.ipynb #730e58b3
 _MARK = ".main_job"  # in a folder whose run the main job made
@@ -112,10 +95,8 @@ def _claim_output(out: Path) -> None:
     previous main job's run replaced, with a line saying so; then marked as ours."""
     held = held_run(out)
     if held is not None and not (out / _MARK).is_file():
-        raise FileExistsError(
-            f"{out} holds {held} that the main job did not make: give --out another "
-            "folder"
-        )
+        raise FileExistsError(f"{out} holds {held} that the main job did not make: "
+                              "give --out another folder")
     if held is not None:
         _say(f"== {out} holds the previous main job ({held}): replacing it")
         replace_run(out)
@@ -137,10 +118,9 @@ def _data_stage(config: TrainConfig) -> tuple:
     # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
     if len(tok.vocab) < config.vocab_size:
         config = config.replace(vocab_size=len(tok.vocab))
-    _say(
-        f"   {len(data.train):,} training tokens, {len(data.val):,} validation tokens, "
-        f"tokenizer {len(tok.vocab)} tokens, model vocabulary {config.vocab_size}"
-    )
+    _say(f"   {len(data.train):,} training tokens, {len(data.val):,} validation "
+         f"tokens, tokenizer {len(tok.vocab)} tokens, model vocabulary "
+         f"{config.vocab_size}")
     return data, config
 
 
@@ -163,107 +143,86 @@ def _train_banner(config: TrainConfig, budget: float | None) -> str:
     "Stage 4's headline: the model, the steps and training's share of the budget."
     share = ""
     if budget is not None:
-        share = (
-            f", at most {config.max_time / 60:.1f} min (what the data stage left of "
-            f"the {budget / 60:.1f} min, less {_reserve(budget) / 60:.1f} min kept "
-            "for evaluation and sampling)"
-        )
-    return (
-        f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
-        f"context {config.context_length}, {config.total_steps:,} steps of "
-        f"{config.batch_size}×{config.context_length} tokens{share}"
-    )
+        share = (f", at most {config.max_time / 60:.1f} min (what the data stage left "
+                 f"of the {budget / 60:.1f} min, less {_reserve(budget) / 60:.1f} min "
+                 "kept for evaluation and sampling)")
+    return (f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
+            f"context {config.context_length}, {config.total_steps:,} steps of "
+            f"{config.batch_size}×{config.context_length} tokens{share}")
 
 # %% ../nbs/10b_job.ipynb #f9cd1cc1
-def _evaluation(res, config: TrainConfig, corpus: str, out: Path) -> dict:
+def _evaluation(res) -> dict:
     "Stage 5: the final losses against the entropy floor, and the loss curve."
-    f, model = res.final, res.model
+    f, c = res.final, res.config
     summary = {
-        "corpus": corpus, "steps": res.steps,
-        "tokens_seen": res.steps * config.batch_size * config.context_length,
-        "params": sum(p.numel() for p in model.parameters()),
+        "corpus": c.corpus, "steps": res.steps,
+        "tokens_seen": res.steps * c.batch_size * c.context_length,
+        "params": sum(p.numel() for p in res.model.parameters()),
         "val_loss": f.get("val_loss"), "train_loss": f.get("train_loss")}
     if f.get("doc_val_loss") is not None:
         summary["doc_val_loss"] = f["doc_val_loss"]
     if f.get("entropy_floor") is not None and f.get("doc_val_loss") is not None:
         ratio = f["doc_val_loss"] / f["entropy_floor"]
         summary.update(entropy_floor=f["entropy_floor"], ratio_to_floor=ratio)
-        _say(
-            f"   validation loss on whole stories: {f['doc_val_loss']:.4f} nats/token; "
-            f"entropy floor {f['entropy_floor']:.4f}; ratio {ratio:.3f} "
-            f"({100 * (ratio - 1):+.1f}% above the floor)"
-        )
+        _say(f"   validation loss on whole stories: {f['doc_val_loss']:.4f} "
+             f"nats/token; entropy floor {f['entropy_floor']:.4f}; ratio {ratio:.3f} "
+             f"({100 * (ratio - 1):+.1f}% above the floor)")
     else:
-        _say(
-            f"   validation loss: {f.get('val_loss', float('nan')):.4f} nats/token "
-            "(no entropy floor for this corpus)"
-        )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    title = f"{corpus}: {config.num_layers} layers × d_model {config.d_model}"
-    plt.close(plot_losses(res.log, path=out / "loss.png", title=title))
+        _say(f"   validation loss: {f.get('val_loss', float('nan')):.4f} nats/token "
+             "(no entropy floor for this corpus)")
+    _save_curve(c, res.log)
     return summary
 
 # %% ../nbs/10b_job.ipynb #658876ab
 def _sampling_stage(
-        res, tok, corpus: str, samples: int, validity_samples: int, temperature: float,
-        seed: int, summary: dict, seconds: float | None) -> list[str]:
+        res, tok, samples: int, validity_samples: int, temperature: float,
+        summary: dict, seconds: float | None) -> list[str]:
     """Stage 6: sampled stories (within `seconds`), printed, and the share the source
     grammar can write."""
-    n, t0 = max(samples, validity_samples), time.perf_counter()
+    c, n, t0 = res.config, max(samples, validity_samples), time.perf_counter()
     if not n:
         return []
     stories = sample_stories(
-        res.model, tok, n, temperature=temperature, generator=seed,
-        progress=res.config.progress, max_time=seconds)
+        res.model, tok, n, temperature=temperature, generator=c.seed,
+        progress=c.progress, max_time=seconds)
     secs = time.perf_counter() - t0
     tokens = sum(len(tok.encode(s)) + 1 for s in stories)  # the end-of-text too
     summary.update(stories=len(stories), sample_tokens_per_s=round(tokens / secs))
     if len(stories) < n:
         _say(f"   the time budget ran out: sampled {len(stories)} of {n} stories")
-    _say(
-        f"   {len(stories)} stories, {tokens:,} tokens in {secs:.0f} s "
-        f"({tokens / secs:,.0f} tokens/s)"
-    )
+    _say(f"   {len(stories)} stories, {tokens:,} tokens in {secs:.0f} s "
+         f"({tokens / secs:,.0f} tokens/s)")
     for i, s in enumerate(stories[:samples]):
         _say(f"--- story {i + 1}\n{s.strip()}")
-    if corpus in STORY_CORPORA and validity_samples and stories:
-        v = validity(stories[:validity_samples], STORY_CORPORA[corpus])
+    if c.corpus in STORY_CORPORA and validity_samples and stories:
+        v = validity(stories[:validity_samples], STORY_CORPORA[c.corpus])
         summary.update(validity=v["valid"], validity_n=v["n"], temperature=temperature)
-        _say(
-            f"   valid stories (the source grammar can write them): {v['valid']:.0%} "
-            f"of {v['n']} at temperature {temperature}"
-        )
+        _say(f"   valid stories (the source grammar can write them): {v['valid']:.0%} "
+             f"of {v['n']} at temperature {temperature}")
     return stories
 
 # %% ../nbs/10b_job.ipynb #129594ae
-def _write_outputs(out: Path, res, data, stories: list[str], summary: dict) -> None:
+def _write_outputs(res, data, stories: list[str], summary: dict) -> None:
     "samples.txt and summary.json (atomically), then where every output went."
+    out = res.out_dir
     with atomic_write(out / "samples.txt", "w", encoding="utf-8") as fh:
         fh.write("\n<|endoftext|>\n".join(stories) + "\n")
     summary["device"] = str(next(res.model.parameters()).device)
     with atomic_write(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)
     _say(f"== done in {summary['total_s'] / 60:.1f} min. Outputs:")
-    for what, p in [
-        ("checkpoint", res.checkpoint), ("log", out / "log.jsonl"),
-        ("config", out / "config.json"), ("loss curve", out / "loss.png"),
-        ("tokenizer", out / "vocab.json"), ("samples", out / "samples.txt"),
-        ("summary", out / "summary.json"), ("bpe cache", data.info.get("tokenizer")),
-    ]:  # the cached tokenizer
+    for what, p in [("checkpoint", res.checkpoint), ("log", out / "log.jsonl"),
+                    ("config", out / "config.json"), ("loss curve", out / "loss.png"),
+                    ("tokenizer", out / "vocab.json"), ("samples", out / "samples.txt"),
+                    ("summary", out / "summary.json"),
+                    ("bpe cache", data.info.get("tokenizer"))]:  # the cached tokenizer
         _say(f"   {what:11} {p if p is None else _where(p)}")
-    _say(
-        f"   sample more: llm-tutorial generate --checkpoint {_where(res.checkpoint)} "
-        '--prompt "Once upon a time" --top-p 0.9'
-    )
+    _say(f"   sample more: llm-tutorial generate --checkpoint {_where(res.checkpoint)} "
+         '--prompt "Once upon a time" --top-p 0.9')
 
 
 def _short_run_note(summary: dict, budget: float | None) -> str | None:
-    """What to do when the budget allowed less than half the planned steps (None when
-    it did not)."""
+    "What to do when the budget allowed less than half the planned steps (else None)."
     done, planned = summary["steps"], summary["planned_steps"]
     if budget is None or done >= planned / 2:
         return None
@@ -275,30 +234,23 @@ def _short_run_note(summary: dict, budget: float | None) -> str | None:
         f"steps ({done / planned:.0%}); the README's figures come from full runs, so "
         "expect a higher loss and fewer valid stories than there. For a full run at "
         f"this speed give it --max-minutes {need}, or run it on a quieter or faster "
-        "machine (the threads lines above say how busy this one was)."
-    )
+        "machine (the threads lines above say how busy this one was).")
 
 # %% ../nbs/10b_job.ipynb #059b31be
-def _job(
-    config, corpus, out, samples, validity_samples, temperature, seed, t_start
-) -> dict:
+def _job(config, samples, validity_samples, temperature, t_start) -> dict:
     """The six stages of `main_job`, inside the locked output folder; `config.max_time`
     holds the whole job's budget until training gets its share."""
     budget, t = config.max_time, time.perf_counter()
     times = {"start_s": t - t_start}  # the command line's imports (or 0)
     whole = "no time limit" if budget is None else f"at most {budget / 60:.1f} min"
     threads = set_threads()
-    _say(
-        f"== main job: {whole} for all of it (corpus, tokenizer, training, "
-        f"evaluation, sampling); {threads}"
-    )
-    _say(f"== 1/6 corpus {corpus!r}")
-    _corpus_stage(corpus)
+    _say(f"== main job: {whole} for all of it (corpus, tokenizer, training, "
+         f"evaluation, sampling); {threads}")
+    _say(f"== 1/6 corpus {config.corpus!r}")
+    _corpus_stage(config.corpus)
     times["corpus_s"], t = time.perf_counter() - t, time.perf_counter()
-    _say(
-        f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; "
-        "cached after the first run)"
-    )
+    _say(f"== 2/6 tokenizer and 3/6 encoding (BPE, vocab_size {config.vocab_size}; "
+         "cached after the first run)")
     data, config = _data_stage(config)
     times["data_s"], t = time.perf_counter() - t, time.perf_counter()
     if budget is not None:
@@ -310,25 +262,22 @@ def _job(
     res.model.eval()
     times["train_s"], t = time.perf_counter() - t, time.perf_counter()
     _say("== 5/6 evaluation")
-    summary = _evaluation(res, config, corpus, out)
+    summary = _evaluation(res)
     times["evaluate_s"] = time.perf_counter() - t
     summary.update(planned_steps=config.total_steps, budget_s=budget)
     left = None  # seconds for sampling, 2 s kept for writing the outputs
     if budget is not None:
         left = max(0.0, budget - (time.perf_counter() - t_start) - 2)
     within = "" if left is None else f", at most {left:.0f} s"
-    _say(
-        f"== 6/6 sampling {max(samples, validity_samples)} stories at temperature "
-        f"{temperature}{within}; {set_threads()}"
-    )
+    _say(f"== 6/6 sampling {max(samples, validity_samples)} stories at temperature "
+         f"{temperature}{within}; {set_threads()}")
     t = time.perf_counter()
     stories = _sampling_stage(
-        res, data.tokenizer, corpus, samples, validity_samples, temperature, seed,
-        summary, left)
+        res, data.tokenizer, samples, validity_samples, temperature, summary, left)
     times["sample_s"] = time.perf_counter() - t
     times["total_s"] = time.perf_counter() - t_start
     summary.update({k: round(v, 2) for k, v in times.items()})
-    _write_outputs(out, res, data, stories, summary)
+    _write_outputs(res, data, stories, summary)
     note = _short_run_note(summary, budget)
     if note:
         _say(note)

@@ -202,15 +202,15 @@ def check_writable(folder, what: str, hint: str = "") -> Path:
     """Create `folder` if needed and make sure we can write in it; else one clear error
     naming it."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"{what} {folder} is a file, not a folder{hint}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as e:
-        raise PermissionError(
-            f"cannot write in {what} {folder} ({e.strerror}){hint}") from None
+        why = f"cannot write in {what} {folder} ({e.strerror})"
+        if folder.exists() and not folder.is_dir():
+            why = f"{what} {folder} is a file, not a folder"
+        raise OSError(f"{why}{hint}") from None
     return folder
 
 
@@ -229,9 +229,6 @@ def check_can_start(
     resume, own = config.resume, Path(config.out_dir) / "checkpoint.pt"
     if resume == "auto":
         resume = str(own) if own.is_file() else None
-    if resume is not None and not os.access(resume, os.R_OK):
-        raise FileNotFoundError(
-            f"checkpoint to resume from not found or not readable: {resume}")
     if resume is not None:  # a damaged or foreign checkpoint: now, not after the data
         check_resume(read_checkpoint(resume), config, {}, resume, force)
 
@@ -318,16 +315,12 @@ def check_resume(
         (k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v
     ]
     shape = [(k, a, b) for k, a, b in diffs if k in WEIGHT_SHAPE]
-    if force and shape:  # no force loads weights into another shape
-        what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in shape)
+    bad = shape if force else diffs  # no force loads weights into another shape
+    if bad:
+        what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in bad)
+        why, hint = ": it belongs to another run", ", or --force to resume anyway"
+        if shape:
+            why, hint = ", even with --force: its weights have another shape", ""
         raise ValueError(
-            f"cannot resume {name}, even with --force: its weights have another shape "
-            f"({what}). Use the checkpoint's values, or train afresh in another "
-            "--out-dir"
-        )
-    if diffs and not force:
-        what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, a, b in diffs)
-        raise ValueError(
-            f"cannot resume {name}: it belongs to another run ({what}). Use the "
-            "checkpoint's settings, another --out-dir, or --force to resume anyway"
-        )
+            f"cannot resume {name}{why} ({what}). Use the checkpoint's settings or "
+            f"another --out-dir{hint}")

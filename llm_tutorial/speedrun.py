@@ -106,7 +106,7 @@ def speedrun(
     """One speedrun: `main_job` on the full grammar with `knobs` (TrainConfig fields)
     and `minutes` for the data stage and training, once the data are cached; then the
     judge's 300 stories at temperature 1.0. Returns the record."""
-    _check_knobs(knobs, minutes)
+    _check_run(knobs, minutes, idea)
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     fixed = dict(corpus=RULES["corpus"], doc_eval_stories=RULES["val_stories"])
     config = TrainConfig(**{**MAIN_JOB_TUNING, **knobs, **fixed})
@@ -135,16 +135,21 @@ def speedrun(
         mfu=_mean_mfu(Path(out) / "log.jsonl"), train_s=s["train_s"])
 
 # %% ../nbs/93_tuning.ipynb #f839b108
-def _check_knobs(knobs: dict, minutes: float) -> None:
-    "The rules: no fixed field among the knobs, a positive budget, a valid config."
-    fixed = sorted(set(knobs) & set(FIXED))
-    if fixed:
-        raise ValueError(
-            f"the speedrun's rules fix {', '.join(fixed)}: change the model, the "
-            "optimizer or the tokenizer instead"
-        )
-    if not (isinstance(minutes, (int, float)) and 0 < minutes < math.inf):
-        raise ValueError(f"max_minutes must be a positive number, got {minutes}")
+def _check_run(knobs: dict, minutes: float, idea: str, results=None) -> None:
+    """The rules (no fixed field among the knobs, a positive budget) and the run's
+    options, every problem in one line; then a valid config."""
+    fixed = ", ".join(sorted(set(knobs) & set(FIXED)))
+    problems = [why for ok, why in [
+        (not fixed, f"the speedrun's rules fix {fixed}: change the model, the "
+         "optimizer or the tokenizer instead"),
+        (isinstance(minutes, (int, float)) and 0 < minutes < math.inf,
+         f"max_minutes must be a positive number, got {minutes}"),
+        (idea.strip() and len(idea) <= 120,
+         "idea must be a short text (1 to 120 characters)"),
+        (results is None or not Path(results).is_dir(),
+         f"--results {results} is a folder, not a file")] if not ok]
+    if problems:
+        raise ValueError("; ".join(problems))
     TrainConfig(**knobs)  # unknown fields, bad values
 
 
@@ -219,12 +224,8 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
     with usage_errors(p, a.debug):
         if a.config:
             knobs = {**config_file_fields(a.config), **knobs}
-        if not a.idea.strip() or len(a.idea) > 120:
-            raise ValueError("idea must be a short text (1 to 120 characters)")
-        _check_knobs(knobs, a.max_minutes)
+        _check_run(knobs, a.max_minutes, a.idea, a.results)
         resolve_device(a.device)  # a GPU that is not there: before any work
-        if Path(a.results).is_dir():
-            raise ValueError(f"--results {a.results} is a folder, not a file")
     with user_errors("llm-tutorial speedrun", a.debug):
         rec = speedrun(
             knobs, idea=a.idea.strip(), seed=a.seed, device=a.device,

@@ -5,69 +5,35 @@
 # %% ../nbs/09d_train.ipynb #83cb7b99
 from __future__ import annotations
 
-
 import math, os, signal, sys, threading, time, typing
-
-
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-
-
 from dataclasses import dataclass, field
-
-
 from pathlib import Path
-
-
 import numpy as np
-
-
 import torch
-
-
 from tqdm import tqdm
-
-
 from .files import atomic_write
-
-
 from .utf8 import save_vocab_merges
-
-
 from .model import TransformerLM
-
-
-# %% auto #0
-__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'Compute', 'RunState',
-           'train', 'print_progress', 'idle_cores', 'set_threads', 'train_main']
-
-# %% ../nbs/09d_train.ipynb #26e7019b
 from .optim import (
     AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping)
-
-
 from .data import TrainData, get_batch, prepare_data, resolve_device
-
-
 from .checkpoint import (
     load_checkpoint, read_checkpoint, save_checkpoint, unwrap_model)
-
-
 from .config import (
-    TrainConfig, check_corpus, config_from_args, data_options, train_parser,
-    usage_errors, user_errors)
-
-
+    TrainConfig, _error_text, check_corpus, config_from_args, data_options,
+    train_parser, usage_errors, user_errors)
 from .evaluate import (
     device_peak_flops, doc_aligned_loss, estimate_loss, mfu, peak_memory_mb,
     train_flops_per_token)
-
-# %% ../nbs/09d_train.ipynb #da2aced0
 from .runlog import (
     RunLog, check_can_start, check_resume, check_run_folder, plot_losses, read_log,
     run_identity, run_lock)
 
-
-from collections.abc import Callable
+# %% auto #0
+__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'Compute', 'RunState',
+           'train', 'print_progress', 'idle_cores', 'set_threads', 'train_main']
 
 # %% ../nbs/09d_train.ipynb #cd3f47f2
 def check_data(config: TrainConfig, data: TrainData):
@@ -94,8 +60,7 @@ def check_data(config: TrainConfig, data: TrainData):
 
 # %% ../nbs/09d_train.ipynb #bcc0e7c4
 def dist_info() -> dict:
-    """rank, world size and local rank from torchrun's environment (1 process when
-    absent)."""
+    "Rank, world size and local rank from torchrun's environment (default: 1 process)."
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return {
         "rank": int(os.environ.get("RANK", "0")), "world_size": world,
@@ -107,46 +72,40 @@ class WeightAverage:
     every optimizer step."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
-        self.model, self.decay, self.n = model, decay, 0
-        self.named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
-        # one copy of every trainable tensor
-        self.avg = [p.detach().clone() for _, p in self.named]
+        self.decay, self.n = decay, 0
+        self.named = {k: p for k, p in model.named_parameters() if p.requires_grad}
+        self.avg = {k: p.detach().clone() for k, p in self.named.items()}  # a copy each
 
     @torch.no_grad()
     def update(self):
         self.n += 1
         d = min(self.decay, (1 + self.n) / (10 + self.n))
-        # a = d·a + (1-d)·p
-        for a, (_, p) in zip(self.avg, self.named):
-            a.lerp_(p.detach(), 1 - d)
+        for k, p in self.named.items():  # a = d·a + (1-d)·p
+            self.avg[k].lerp_(p.detach(), 1 - d)
 
     @contextmanager
     def applied(self):
-        """Inside the `with` block the model holds the averaged weights; its own come
-        back afterwards."""
-        saved = [p.detach().clone() for _, p in self.named]
+        "Inside the `with` block the model holds the averaged weights, then its own."
+        saved = {k: p.detach().clone() for k, p in self.named.items()}
         self.copy_to()
         try:
-            yield self.model
+            yield
         finally:
-            with torch.no_grad():
-                for s, (_, p) in zip(saved, self.named):
-                    p.copy_(s)
+            self.copy_to(saved)
 
     @torch.no_grad()
-    def copy_to(self):
-        "Put the averaged weights into the model, for good."
-        for a, (_, p) in zip(self.avg, self.named):
-            p.copy_(a)
+    def copy_to(self, weights: dict | None = None):
+        "Put the averaged weights (or `weights`) into the model."
+        for k, p in self.named.items():
+            p.copy_((self.avg if weights is None else weights)[k])
 
     def state_dict(self) -> dict:
-        return {
-            "decay": self.decay, "n": self.n,
-            "weights": {k: a.clone() for a, (k, _) in zip(self.avg, self.named)}}
+        weights = {k: a.clone() for k, a in self.avg.items()}
+        return {"decay": self.decay, "n": self.n, "weights": weights}
 
     def load_state_dict(self, state: dict):
         # the checkpoint's run was checked to be this one (`check_resume`)
-        for a, (k, _) in zip(self.avg, self.named):
+        for k, a in self.avg.items():
             a.copy_(state["weights"][k])
         self.n = int(state["n"])
 
@@ -159,35 +118,15 @@ def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list
     # (vocab, d_model); with tied weights also the LM head
     emb = model.token_embeddings.weight
     rest = [p for p in model.parameters() if p is not emb]
-    return [
-        dict(params=rest, lr_scale=1.0),
-        dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
+    return [dict(params=rest, lr_scale=1.0),
+            dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
 
 # %% ../nbs/09d_train.ipynb #ae24707d
 def _batch_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
     """The generator for one micro-batch: a pure function of (seed, rank, step, micro),
     so a resumed run draws the same batches."""
-    g = torch.Generator()
-    g.manual_seed(
+    return torch.Generator().manual_seed(
         (seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63))
-    return g
-
-
-def _autocast(device, dtype: str):
-    if dtype == "float32":
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
-
-
-def _init_wandb(config):
-    try:
-        import wandb
-    except ImportError:
-        raise ImportError(
-            "--wandb asks for Weights & Biases, which is not installed: pip install "
-            "wandb"
-        ) from None
-    return wandb.init(project=config.wandb_project, config=config.to_dict())
 
 # %% ../nbs/09d_train.ipynb #b3e34b56
 class TrainingDiverged(RuntimeError):
@@ -220,7 +159,7 @@ class Compute:
 
     autocast: typing.Any  # bfloat16/float16 autocast, or a nullcontext
     scaler: torch.amp.GradScaler | None  # float16 only
-    loss_fn: typing.Callable  # (logits, targets) -> mean loss
+    loss_fn: Callable  # (logits, targets) -> mean loss
     params: list  # the trained parameters (what clipping sees)
     flops_per_token: float  # training FLOPs per token, for MFU
     peak: float | None  # the device's peak FLOP/s (None: not known)
@@ -240,7 +179,7 @@ class RunState:
     micro_bs: int  # sequences per micro-batch and process
     identity: dict  # tokenizer and data (run_identity)
     ema: WeightAverage | None = None
-    on_log: typing.Callable | None = None
+    on_log: Callable | None = None
     raw: torch.nn.Module | None = None  # the plain TransformerLM inside `model`
     start: int = 0  # first step of this process (> 0 after a resume)
     done: int = 0  # steps completed
@@ -286,11 +225,9 @@ def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
         torch.cuda.set_device(device)
     parts = config.grad_accum_steps * di["world_size"]
     micro_bs, rem = divmod(config.batch_size, parts)
-    if rem or micro_bs < 1:
-        raise ValueError(
-            f"batch_size={config.batch_size} must be a multiple of "
-            f"grad_accum_steps × processes = {parts}"
-        )
+    if rem:  # (one process: TrainConfig has checked it)
+        raise ValueError(f"batch_size={config.batch_size} must be a multiple of "
+                         f"grad_accum_steps × processes = {parts}")
     return di, device, micro_bs
 
 
@@ -305,9 +242,8 @@ def _load_data(config: TrainConfig, data: TrainData | None, di: dict) -> TrainDa
         if di["ddp"] and master:
             torch.distributed.barrier()
     check_data(config, data)
-    out = Path(config.out_dir)
-    if master and data.tokenizer is not None:  # the run folder is self-contained
-        tok = data.tokenizer
+    out, tok = Path(config.out_dir), data.tokenizer
+    if master and tok is not None:  # the run folder is self-contained
         save_vocab_merges(tok.vocab, tok.merges, out / "vocab.json", out / "merges.txt")
     return data
 
@@ -334,51 +270,37 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
 def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
     """Continue from `config.resume` if set: the log records kept, and the checkpoint's
     path."""
-    config, ckpt_path = run.config, run.out / "checkpoint.pt"
-    resume = config.resume
+    resume, own = run.config.resume, run.out / "checkpoint.pt"
     if resume == "auto":
-        resume = str(ckpt_path) if ckpt_path.exists() else None
+        resume = str(own) if own.exists() else None
     if resume is None:
         return [], None
     ck = read_checkpoint(resume)
-    # the same model, data, settings
-    check_resume(ck, config, run.identity, resume, force)
+    check_resume(ck, run.config, run.identity, resume, force)  # the same run
     run.start = run.done = load_checkpoint(ck, run.model, run.opt)
+    if run.ema is not None and ck["extra"].get("ema") is None:
+        raise ValueError(f"{resume} has no weight average; resume it with ema_decay=0")
     if run.ema is not None:
-        if ck["extra"].get("ema") is None:
-            raise ValueError(
-                f"{resume} has no weight average; resume it with ema_decay=0")
         run.ema.load_state_dict(ck["extra"]["ema"])
-    records = []
-    if (run.out / "log.jsonl").exists():
-        records = [
-            r for r in read_log(run.out / "log.jsonl")
-            if r.get("step", 0) <= run.start and r.get("kind") != "end"]
+    log = run.out / "log.jsonl"
+    records = [r for r in (read_log(log) if log.exists() else [])
+               if r.get("step", 0) <= run.start and r.get("kind") != "end"]
     if run.master:
         print(f"resumed from {resume} at step {run.start}")
     return records, Path(resume)
-
-# %% ../nbs/09d_train.ipynb #5053f3b4
-def _finished(run: RunState, records: list[dict], ckpt: Path) -> TrainResult:
-    "A resumed run with no step left: no new evaluation or record."
-    if run.master:
-        print(
-            f"the run already has {run.start} of {run.steps} steps; "
-            "raise --max-steps to train on"
-        )
-    if run.ema is not None:
-        run.ema.copy_to()
-    final = next((r for r in reversed(records) if r.get("kind") == "eval"), {})
-    return TrainResult(
-        run.model.eval(), run.config, records, run.out, ckpt, run.start, False, final,
-        run.data)
 
 # %% ../nbs/09d_train.ipynb #89bc4b19
 def _compute(run: RunState, records: list[dict]) -> None:
     "Log, W&B, compile, DDP, dtype, loss function and MFU figures of `run`."
     c, device = run.config, run.device
     run.log = RunLog(run.out / "log.jsonl" if run.master else None, records)
-    run.wandb = _init_wandb(c) if c.wandb and run.master else None
+    if c.wandb and run.master:
+        try:
+            import wandb
+        except ImportError:
+            raise ImportError("--wandb asks for Weights & Biases, which is not "
+                              "installed: pip install wandb") from None
+        run.wandb = wandb.init(project=c.wandb_project, config=c.to_dict())
     loss_fn = cross_entropy
     if c.fast:  # chapter 11's twins: same weights, same results, less time
         from llm_tutorial.fast import cross_entropy_fast, speed_up
@@ -392,8 +314,11 @@ def _compute(run: RunState, records: list[dict]) -> None:
         run.model = torch.nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
     run.raw = unwrap_model(run.model)
     peak, source = device_peak_flops(device, c.dtype, c.peak_tflops)
+    autocast = nullcontext()
+    if c.dtype != "float32":
+        autocast = torch.autocast(device.type, getattr(torch, c.dtype))
     run.compute = Compute(
-        autocast=_autocast(device, c.dtype),
+        autocast=autocast,
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
         loss_fn=loss_fn, params=[p for p in run.model.parameters() if p.requires_grad],
         flops_per_token=train_flops_per_token(c.model_config(), c.context_length),
@@ -431,14 +356,9 @@ def _evaluate(run: RunState, step: int) -> dict:
     c, data, raw, autocast = run.config, run.data, run.raw, run.compute.autocast
     raw.eval()
     t0 = time.perf_counter()
-    g = torch.Generator()
-    g.manual_seed(c.seed + 12_345)  # the same windows at every evaluation
-    rec = {
-        "kind": "eval",
-        "step": step,
-        "tokens": step * run.tokens_per_step,
-        "time": run.wall(),  # after the set-up: the first step waits for it too
-    }
+    g = torch.Generator().manual_seed(c.seed + 12_345)  # the same windows each time
+    rec = {"kind": "eval", "step": step, "tokens": step * run.tokens_per_step,
+           "time": run.wall()}  # after the set-up: the first step waits for it too
     with run.ema.applied() if run.ema is not None else nullcontext():  # the average
         rec["train_loss"] = estimate_loss(raw, data.train, c, run.device, g, autocast)
         rec["val_loss"] = estimate_loss(raw, data.val, c, run.device, g, autocast)
@@ -459,8 +379,7 @@ def _evaluate(run: RunState, step: int) -> dict:
 
 # %% ../nbs/09d_train.ipynb #dd298f66
 def _checkpoint(run: RunState, step: int) -> Path:
-    """Save model, optimizer, average, config and identity (first process only); the
-    path."""
+    "Save model, optimizer, average, config and identity (first process only)."
     path = run.out / "checkpoint.pt"
     if not run.master:
         return path
@@ -470,11 +389,9 @@ def _checkpoint(run: RunState, step: int) -> Path:
             run.raw, run.opt, step, path, train_config=run.config.to_dict(),
             identity=run.identity, **extra)
     except (OSError, RuntimeError) as e:  # e.g. a full disk; the old checkpoint is kept
-        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise OSError(
-            f"could not write the checkpoint {path} ({msg}); is the disk full? "
-            "The previous checkpoint, if any, is unchanged"
-        ) from e
+            f"could not write the checkpoint {path} ({_error_text(e)}); is the disk "
+            "full? The previous checkpoint, if any, is unchanged") from e
     with atomic_write(run.out / "config.json", "w", encoding="utf-8") as f:
         f.write(run.config.to_json())
     return path
@@ -487,8 +404,7 @@ def _time_end(run: RunState) -> float:
 
 
 def _set_lr(run: RunState, step: int) -> float:
-    """The schedule's rate for `step`, set on every parameter group (times its
-    `lr_scale`)."""
+    "The schedule's rate for `step`, set on every group (times its `lr_scale`)."
     c = run.config
     cosine = c.cosine_steps if c.cosine_steps is not None else run.steps
     it = step
@@ -508,9 +424,8 @@ def _forward_backward(run: RunState, step: int) -> float:
     loss_sum = torch.zeros((), device=run.device)
     for micro in range(c.grad_accum_steps):
         g = _batch_generator(c.seed, run.dist["rank"], step, micro)
-        x, y = get_batch(
-            run.data.train, run.micro_bs, c.context_length, run.device, generator=g
-        )  # (micro_bs, context) each
+        x, y = get_batch(run.data.train, run.micro_bs, c.context_length, run.device,
+                         generator=g)  # (micro_bs, context) each
         last = micro == c.grad_accum_steps - 1
         with nullcontext() if not ddp or last else run.model.no_sync():
             with comp.autocast:
@@ -529,17 +444,14 @@ def _check_finite(run: RunState, loss: float, step: int, lr: float) -> None:
     "Stop before the optimizer step when the loss is NaN or infinite."
     if math.isfinite(loss):
         return
+    where = "no checkpoint was saved"
     if run.last_ckpt:
-        where = (
-            f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})")
-    else:
-        where = "no checkpoint was saved"
+        where = (f"the last good checkpoint is {run.last_ckpt} "
+                 f"(step {run.last_ckpt_step})")
     raise TrainingDiverged(
         f"loss became {loss} at step {step} (lr={lr:.3g}); stopped, {where}. "
         "Lower --lr, raise --warmup-steps or clip gradients (--grad-clip).",
-        step,
-        run.last_ckpt,
-    )
+        step, run.last_ckpt)
 
 
 def _optimizer_step(run: RunState) -> float:
@@ -569,10 +481,9 @@ def _log_step(
     world = run.dist["world_size"]
     if done % c.log_interval == 0 or done == run.steps:
         tps = run.tokens_per_step / dt
-        rec = {
-            "kind": "train", "step": done, "tokens": done * run.tokens_per_step,
-            "lr": lr, "loss": loss, "grad_norm": gnorm, "tokens_per_s": tps,
-            "time": run.wall()}
+        rec = {"kind": "train", "step": done, "tokens": done * run.tokens_per_step,
+               "lr": lr, "loss": loss, "grad_norm": gnorm, "tokens_per_s": tps,
+               "time": run.wall()}
         if comp.peak:
             rec["mfu"] = mfu(tps, comp.flops_per_token, comp.peak, world)
         _emit(run, rec)
@@ -587,8 +498,7 @@ def _log_step(
 
 # %% ../nbs/09d_train.ipynb #bf96fcd9
 def _due(done: int, interval: int, steps: int) -> bool:
-    """An evaluation or checkpoint every `interval` steps (0: never), the last step
-    excepted."""
+    "Every `interval` steps (0: never), the last step excepted."
     return bool(interval) and done % interval == 0 and done != steps
 
 
@@ -623,10 +533,8 @@ def _loop(run: RunState, bar) -> None:
         _log_step(run, lr, loss, gnorm, dt, bar)
         if c.max_time is not None and run.wall() >= _time_end(run):
             if run.master:
-                print(
-                    f"time budget of {c.max_time:.0f} s reached at step {run.done} of "
-                    f"{run.steps}"
-                )
+                print(f"time budget of {c.max_time:.0f} s reached at step {run.done} "
+                      f"of {run.steps}")
             break  # the final evaluation and checkpoint follow
         if _eval_due(run):
             run.final = _evaluate(run, run.done)
@@ -634,14 +542,13 @@ def _loop(run: RunState, bar) -> None:
             run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
 
 # %% ../nbs/09d_train.ipynb #1941cb18
-def _result(run: RunState, interrupted: bool) -> TrainResult:
+def _result(run: RunState, records: list, ckpt: Path | None, interrupted=False):
     "What `train` returns; the model holds the weight average, if one was kept."
     if run.ema is not None:
         run.ema.copy_to()
-    ckpt = run.last_ckpt if run.master else None
     return TrainResult(
-        run.raw.eval(), run.config, run.log.records, run.out, ckpt, run.done,
-        interrupted, run.final, run.data)
+        run.raw.eval(), run.config, records, run.out, ckpt, run.done, interrupted,
+        run.final, run.data)
 
 # %% ../nbs/09d_train.ipynb #e4e8805a
 @contextmanager
@@ -690,25 +597,10 @@ def _fit(run: RunState) -> TrainResult:
             if run.wandb is not None:
                 run.wandb.finish()
         if run.stop and run.master:
-            print(
-                f"interrupted: saved a checkpoint at step {run.done} to "
-                f"{run.last_ckpt}; resume with --resume {run.last_ckpt}"
-            )
-        return _result(run, run.stop)
-
-# %% ../nbs/09d_train.ipynb #e292e5ea
-def _train(
-    config: TrainConfig, data: TrainData | None, on_log, force: bool
-) -> TrainResult:
-    "The body of `train` (below), run while the run folder is locked."
-    run = _new_run(config, data, on_log)
-    records, resumed = _resume(run, force)
-    if run.start >= run.steps:
-        return _finished(run, records, resumed)
-    _compute(run, records)
-    if run.master and run.start == 0:
-        _emit(run, _config_record(run))
-    return _fit(run)
+            print(f"interrupted: saved a checkpoint at step {run.done} to "
+                  f"{run.last_ckpt}; resume with --resume {run.last_ckpt}")
+        ckpt = run.last_ckpt if run.master else None
+        return _result(run, run.log.records, ckpt, run.stop)
 
 # %% ../nbs/09d_train.ipynb #5d936b36
 def train(
@@ -729,7 +621,19 @@ def train(
         replaced = check_run_folder(config, overwrite) if master else None
         if replaced:
             print(replaced)
-        return _train(config, data, on_log, force)
+        run = _new_run(config, data, on_log)
+        records, resumed = _resume(run, force)
+        if run.start >= run.steps:  # a finished run: no new evaluation or record
+            if run.master:
+                print(f"the run already has {run.start} of {run.steps} steps; "
+                      "raise --max-steps to train on")
+            evals = [r for r in records if r.get("kind") == "eval"]
+            run.final = evals[-1] if evals else {}
+            return _result(run, records, resumed)
+        _compute(run, records)
+        if run.master and run.start == 0:
+            _emit(run, _config_record(run))
+        return _fit(run)
 
 # %% ../nbs/09d_train.ipynb #5e1c7a23
 def print_progress(every: int = 100) -> Callable[[dict], None]:
@@ -743,22 +647,25 @@ def print_progress(every: int = 100) -> Callable[[dict], None]:
     return show
 
 # %% ../nbs/09d_train.ipynb #09982014
-def _report(config: TrainConfig, res: TrainResult) -> None:
-    "Save the loss curve, print the final losses and where every output went."
-    out = Path(config.out_dir)
-    png = out / "loss.png"
+def _save_curve(config: TrainConfig, log: list) -> Path:
+    "Draw the run's loss curves into out_dir/loss.png (off screen); returns its path."
     import matplotlib
 
     matplotlib.use("Agg")
-    plot_losses(
-        res.log, path=png,
-        title=f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}")
-    f = res.final
-    nan = float("nan")
-    msg = (
-        f"final: train {f.get('train_loss', nan):.4f}, "
-        f"validation {f.get('val_loss', nan):.4f}"
-    )
+    import matplotlib.pyplot as plt
+
+    png = Path(config.out_dir) / "loss.png"
+    title = f"{config.corpus}: {config.num_layers} layers × d_model {config.d_model}"
+    plt.close(plot_losses(log, path=png, title=title))
+    return png
+
+
+def _report(config: TrainConfig, res: TrainResult) -> None:
+    "Save the loss curve, print the final losses and where every output went."
+    out, png = Path(config.out_dir), _save_curve(config, res.log)
+    f, nan = res.final, float("nan")
+    msg = (f"final: train {f.get('train_loss', nan):.4f}, "
+           f"validation {f.get('val_loss', nan):.4f}")
     if "doc_val_loss" in f:
         msg += f", whole-story validation {f['doc_val_loss']:.4f}"
     elif f.get("doc_val_skipped"):  # every story is longer than the context
@@ -766,10 +673,8 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
     if f.get("entropy_floor") is not None:
         msg += f" (entropy floor {f['entropy_floor']:.4f} nats/token)"
     print(msg)
-    print(
-        f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\nconfig:  "
-        f"   {out / 'config.json'}\nloss curve: {png}"
-    )
+    print(f"checkpoint: {res.checkpoint}\nlog:        {out / 'log.jsonl'}\n"
+          f"config:     {out / 'config.json'}\nloss curve: {png}")
 
 # %% ../nbs/09d_train.ipynb #5e1c7a21
 # torch's default: one thread per core

@@ -81,12 +81,12 @@ def load_vocab_merges(
     u2b = unicode_to_bytes()
     try:
         enc = json.loads(_read_utf8(vocab_path))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{vocab_path} is not a valid vocab.json: {e}") from None
-    if not isinstance(enc, dict):
         kind = type(enc).__name__
-        raise ValueError(
-            f"{vocab_path} is not a valid vocab.json: a JSON {kind}, not an object")
+        why = None if kind == "dict" else f"a JSON {kind}, not an object"
+    except json.JSONDecodeError as e:
+        why = str(e)
+    if why:
+        raise ValueError(f"{vocab_path} is not a valid vocab.json: {why}")
     vocab = {int(i): _str_to_token(s, u2b) for s, i in enc.items()}
     merges = []
     for n, line in enumerate(_read_utf8(merges_path).split("\n"), 1):

@@ -293,6 +293,7 @@ def test_ctrl_c_and_detached_processes(edition, tmp_path, start, request):
         (["check", "{tmp}/nothing"], "is not a folder"),
         (["check", "{ed}", "--chapter", "42"], "no chapter '42' with exercises"),
         (["check", "{ed}", "--unit", "sofmax"], "no unit 'sofmax'; units:"),
+        (["check", "{ed}", "--chapter", "5", "--unit", "silu"], "units: causal_mask,"),
         (["check", "{ed}", "--timeout", "0"], "--timeout must be positive"),
         (["new", "{ed}"], "already holds files"),
         (["new", "{ed}/README.md/ex"], "cannot write"),
@@ -321,6 +322,15 @@ def test_damaged_notebook(edition, tmp_path, damage, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "marker, message", [("{", "is damaged"), ('{"units": []}', "lists no units")]
+)
+def test_damaged_marker(tmp_path, marker, message):
+    (tmp_path / MARKER).write_text(marker)
+    done = cli("check", tmp_path)  # found before anything runs
+    assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
 def test_marker_without_chapters(edition, tmp_path):

@@ -4,25 +4,11 @@ option. Real processes where a signal or a folder is involved."""
 
 import json, signal, subprocess, sys, time
 
-import numpy as np
 import pytest
 import torch
 
-from test_runs import ENV, TINY, one_error_line, run, train_on
-
-
-@pytest.fixture(scope="module")
-def tokens(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tokens")
-    seq = np.array([(i * 7 + i // 13) % 50 for i in range(20_000)], dtype=np.uint16)
-    np.save(d / "train.npy", seq[:16_000])
-    np.save(d / "val.npy", seq[16_000:])
-    return d
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return {"LLM_TUTORIAL_DATA": str(tmp_path_factory.mktemp("cache"))}
+from test_runs import (  # the fixtures `cache` and `tokens` too
+    ENV, TINY, cache, one_error_line, run, tokens, train_on, wait_until)
 
 
 def base(tokens, out) -> list:
@@ -112,14 +98,11 @@ def test_ctrl_c_twice_stops_cleanly_and_resumes_exactly(tmp_path, tokens):
     cut = tmp_path / "cut"
     cmd = [sys.executable, "-m", "llm_tutorial.cli", *map(str, base(tokens, cut))]
     p = subprocess.Popen(
-        cmd + steps, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        cmd + steps, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        log = cut / "log.jsonl"
-        for _ in range(1200):  # until 20 steps are done
-            if log.is_file() and '"step": 20,' in log.read_text():
-                break
-            time.sleep(0.05)
+        log = cut / "log.jsonl"  # until 20 steps are done
+        wait_until(
+            lambda: log.is_file() and '"step": 20,' in log.read_text(), 1200, 0.05)
         for pause in (0.0, 0.01, 0.02, 0.05, 0.1):  # pressed again and again
             time.sleep(pause)
             p.send_signal(signal.SIGINT)
@@ -147,8 +130,7 @@ def test_ctrl_c_while_the_data_is_encoded(tmp_path):
     args = ["train", "--corpus", "stories", *TINY, "--out-dir", tmp_path / "r"]
     cmd = [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)]
     p = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in p.stdout:  # the encoding starts right after the tokenizer
             if "trained a BPE tokenizer" in line:
@@ -169,8 +151,7 @@ def test_ctrl_c_while_the_command_starts(tmp_path):
     cmd = [sys.executable, "-m", "llm_tutorial.cli", "train", "--out-dir", tmp_path]
     p = subprocess.Popen(
         list(map(str, cmd)), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+        text=True)  # fmt: skip
     time.sleep(0.5)  # the dispatcher is up (0.1 s); importing torch takes seconds
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
@@ -198,8 +179,7 @@ print(sorted(bpe._count_jobs(jobs, 2, Bar())))
 """
     p = subprocess.run(
         [sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
+        timeout=120)  # fmt: skip
     assert p.stdout.strip() == "[0, 1, 2, 3]" and "Traceback" not in p.stderr, p.stderr
 
 
@@ -241,8 +221,7 @@ def test_bad_config_files_are_one_line(tmp_path):
     for cfg, message in [
         (deep, f"config file {deep} is not valid JSON"),
         (five, "out_dir must be a string, got 5"),
-        (latin, f"{latin} is not valid UTF-8"),
-    ]:
+        (latin, f"{latin} is not valid UTF-8")]:
         p = run("train", "--config", cfg, "--out-dir", tmp_path / "r")
         assert p.returncode == 2 and message in p.stderr, p.stderr
         assert "Traceback" not in p.stderr

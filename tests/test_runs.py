@@ -4,7 +4,6 @@ input that must give one `error:` line. Commands are forked from a process that 
 imported torch (tests/forkrun.py); Ctrl-C and kill use new processes."""
 
 import atexit, json, os, re, signal, subprocess, sys, time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,12 +19,28 @@ TINY = (  # a model and run small enough for seconds of training
 ).split()
 
 
+def words(more) -> list:
+    "Arguments: a string is split at spaces (\"--vocab-size 64 --max-steps 4\")."
+    return [w for m in more for w in (m.split() if isinstance(m, str) else [m])]
+
+
 def train_on(tokens, *more) -> list:
-    """`train` on the tiny token files with TINY's settings, then `more` (a string is
-    split at spaces: "--vocab-size 64 --max-steps 4")."""
+    "`train` on the tiny token files with TINY's settings, then `more` (`words`)."
     data = ["--train-tokens", tokens / "train.npy", "--val-tokens", tokens / "val.npy"]
-    rest = [w for m in more for w in (m.split() if isinstance(m, str) else [m])]
-    return ["train", *data, *TINY, *rest]
+    return ["train", *data, *TINY, *words(more)]
+
+
+def train_corpus(corpus, *more) -> list:
+    "`train` on `corpus` (a name or a text file) with TINY's settings, then `more`."
+    return ["train", "--corpus", corpus, *TINY, *words(more)]
+
+
+def wait_until(ok, tries: int = 600, pause: float = 0.1) -> None:
+    "Poll `ok()` until it holds (at most `tries` times)."
+    for _ in range(tries):
+        if ok():
+            return
+        time.sleep(pause)
 
 
 _forker = []  # this process's ForkRunner, started by the first command
@@ -68,32 +83,16 @@ def tokens(tmp_path_factory):
 
 
 def test_train_then_generate_story_corpus(tmp_path, cache):
-    p = run(
-        "train",
-        "--corpus",
-        "stories-small",
-        *TINY,
-        "--max-steps",
-        "20",
-        "--out-dir",
-        tmp_path / "r",
-        env=cache,
-    )
+    p = run(*train_corpus("stories-small", "--max-steps 20 --out-dir", tmp_path / "r"),
+            env=cache)
     assert p.returncode == 0, p.stderr
     assert "Warning" not in p.stderr, p.stderr  # the loss plot of a 32-token context
     assert "no whole-story validation (stories > 32 tokens)" in p.stdout, p.stdout
     assert (tmp_path / "r" / "vocab.json").is_file() and (
-        tmp_path / "r" / "merges.txt"
-    ).is_file()
+        tmp_path / "r" / "merges.txt").is_file()
     g = run(
-        "generate",
-        "--checkpoint",
-        tmp_path / "r" / "checkpoint.pt",
-        "--max-new-tokens",
-        "10",
-        "--seed",
-        "0",
-    )
+        "generate", "--checkpoint", tmp_path / "r" / "checkpoint.pt",
+        "--max-new-tokens", "10", "--seed", "0")
     assert g.returncode == 0, g.stderr
     assert g.stdout.strip()
 
@@ -101,31 +100,12 @@ def test_train_then_generate_story_corpus(tmp_path, cache):
 def test_train_then_generate_text_file(tmp_path, cache):
     text = tmp_path / "my text.txt"
     text.write_text(
-        "The cat sat on the mat. The dog sat on the log.\n" * 400, encoding="utf-8"
-    )
-    p = run(
-        "train",
-        "--corpus",
-        text,
-        *TINY,
-        "--max-steps",
-        "10",
-        "--out-dir",
-        tmp_path / "r",
-        env=cache,
-    )
+        "The cat sat on the mat. The dog sat on the log.\n" * 400, encoding="utf-8")
+    p = run(*train_corpus(text, "--max-steps 10 --out-dir", tmp_path / "r"), env=cache)
     assert p.returncode == 0, p.stderr
     g = run(
-        "generate",
-        "--checkpoint",
-        tmp_path / "r" / "checkpoint.pt",
-        "--prompt",
-        "The cat",
-        "--max-new-tokens",
-        "8",
-        "--seed",
-        "0",
-    )
+        "generate", "--checkpoint", tmp_path / "r" / "checkpoint.pt", "--prompt",
+        "The cat", "--max-new-tokens", "8", "--seed", "0")
     assert g.returncode == 0, g.stderr
     assert g.stdout.startswith("The cat")
 
@@ -135,118 +115,59 @@ def test_train_then_generate_token_files(tmp_path, tokens, cache):
     base = train_on(tokens, "--vocab-size 300 --max-steps 10")
     # token files with their tokenizer: the tokenizer travels into the run folder
     first = run(
-        "train",
-        "--corpus",
-        "stories-small",
-        *TINY,
-        "--max-steps",
-        "3",
-        "--out-dir",
-        tmp_path / "tok",
-        env=cache,
-    )
+        *train_corpus("stories-small", "--max-steps 3 --out-dir", tmp_path / "tok"),
+        env=cache)
     assert first.returncode == 0, first.stderr
     p = run(
-        *base, "--tokenizer", tmp_path / "tok", "--out-dir", tmp_path / "r", env=cache
-    )
+        *base, "--tokenizer", tmp_path / "tok", "--out-dir", tmp_path / "r", env=cache)
     assert p.returncode == 0, p.stderr
     g = run(
-        "generate",
-        "--checkpoint",
-        tmp_path / "r" / "checkpoint.pt",
-        "--max-new-tokens",
-        "5",
-        "--seed",
-        "0",
-    )
+        "generate", "--checkpoint", tmp_path / "r" / "checkpoint.pt",
+        "--max-new-tokens", "5", "--seed", "0")
     assert g.returncode == 0, g.stderr
     # token files without a tokenizer: generate says what to pass
     p = run(*base, "--out-dir", tmp_path / "bare", env=cache)
     assert p.returncode == 0, p.stderr
     g = run("generate", "--checkpoint", tmp_path / "bare" / "checkpoint.pt")
     assert (
-        g.returncode == 2 and "no tokenizer" in g.stderr and "--tokenizer" in g.stderr
-    )
+        g.returncode == 2 and "no tokenizer" in g.stderr and "--tokenizer" in g.stderr)
 
 
 def test_generate_refuses_another_tokenizer(tmp_path, cache):
-    a = run(
-        "train",
-        "--corpus",
-        "stories-small",
-        *TINY,
-        "--max-steps",
-        "3",
-        "--out-dir",
-        tmp_path / "a",
-        env=cache,
-    )
+    a = run(*train_corpus("stories-small", "--max-steps 3 --out-dir", tmp_path / "a"),
+            env=cache)
     text = tmp_path / "other.txt"
     text.write_text(
         "Completely different words here, quite unlike the stories.\n" * 300,
-        encoding="utf-8",
-    )
-    b = run(
-        "train",
-        "--corpus",
-        text,
-        *TINY,
-        "--max-steps",
-        "3",
-        "--out-dir",
-        tmp_path / "b",
-        env=cache,
-    )
+        encoding="utf-8")
+    b = run(*train_corpus(text, "--max-steps 3 --out-dir", tmp_path / "b"), env=cache)
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     g = run(
-        "generate",
-        "--checkpoint",
-        tmp_path / "a" / "checkpoint.pt",
-        "--tokenizer",
-        tmp_path / "b",
-    )
+        "generate", "--checkpoint", tmp_path / "a" / "checkpoint.pt", "--tokenizer",
+        tmp_path / "b")
     assert g.returncode == 2 and "was trained with tokenizer" in g.stderr, g.stderr
     g = run(
-        "generate",
-        "--checkpoint",
-        tmp_path / "a" / "checkpoint.pt",
-        "--tokenizer",
-        tmp_path / "b",
-        "--force",
-        "--max-new-tokens",
-        "3",
-        "--seed",
-        "0",
-    )
+        "generate", "--checkpoint", tmp_path / "a" / "checkpoint.pt", "--tokenizer",
+        tmp_path / "b", "--force", "--max-new-tokens", "3", "--seed", "0")
     assert g.returncode == 0, g.stderr
 
 
 def test_two_runs_one_folder(tmp_path, tokens):
     args = train_on(
-        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r"
-    )
+        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r")
     first = subprocess.Popen(
-        [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)], env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lock = tmp_path / "r" / ".lock"
-        for _ in range(600):  # wait until the first run holds the folder
-            if lock.is_file() and lock.read_text().strip() == str(first.pid):
-                break
-            time.sleep(0.1)
+        lock = tmp_path / "r" / ".lock"  # wait until the first run holds the folder
+        wait_until(
+            lambda: lock.is_file() and lock.read_text().strip() == str(first.pid))
         second = run(*args, "--max-steps", "5")
         assert second.returncode == 1
         assert f"another run (process {first.pid}) is using" in one_error_line(second)
         # Ctrl-C once it trains: a checkpoint, exit 130, no final line
         log = tmp_path / "r" / "log.jsonl"
-        for _ in range(600):
-            if log.is_file() and '"kind": "train"' in log.read_text():
-                break
-            time.sleep(0.1)
+        wait_until(lambda: log.is_file() and '"kind": "train"' in log.read_text())
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=120)
         assert first.returncode == 130, err
@@ -262,19 +183,12 @@ def test_two_runs_one_folder(tmp_path, tokens):
 
 def test_killed_run_leaves_no_lock(tmp_path, tokens):
     args = train_on(
-        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r"
-    )
+        tokens, "--vocab-size 64 --max-steps 100000 --out-dir", tmp_path / "r")
     first = subprocess.Popen(
-        [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        [sys.executable, "-m", "llm_tutorial.cli", *map(str, args)], env=ENV,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = tmp_path / "r" / ".lock"
-    for _ in range(600):
-        if lock.is_file() and lock.read_text().strip() == str(first.pid):
-            break
-        time.sleep(0.1)
+    wait_until(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid))
     first.kill()  # kill -9: the lock file stays, the lock does not
     first.wait()
     # (the folder may hold the killed run's log: --overwrite replaces it)
@@ -338,15 +252,8 @@ def test_runtime_errors_are_one_line(tmp_path, tokens):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.arange(10, dtype=np.uint16))
     p = run(
-        "train",
-        "--train-tokens",
-        bad,
-        "--val-tokens",
-        bad,
-        *TINY,
-        "--out-dir",
-        tmp_path / "r3",
-    )
+        "train", "--train-tokens", bad, "--val-tokens", bad, *TINY, "--out-dir",
+        tmp_path / "r3")
     assert p.returncode == 1 and "context_length" in one_error_line(p)
     p = run(
         *base, "--out-dir", tmp_path / "r4", "--debug", "--resume", tmp_path / "nope.pt"
@@ -358,40 +265,28 @@ def test_generate_bad_input(tmp_path, tokens):
     base = train_on(tokens, "--vocab-size 300 --max-steps 3 --out-dir", tmp_path / "r")
     assert run(*base).returncode == 0
     from llm_tutorial.corpus import EOT
-    from llm_tutorial.tokenizer import Tokenizer
     from llm_tutorial.utf8 import save_vocab_merges
 
     vocab = {i: bytes([i]) for i in range(256)}
     vocab[256] = EOT.encode()
     save_vocab_merges(
-        vocab, [], tmp_path / "r" / "vocab.json", tmp_path / "r" / "merges.txt"
-    )
+        vocab, [], tmp_path / "r" / "vocab.json", tmp_path / "r" / "merges.txt")
     ck = tmp_path / "r" / "checkpoint.pt"
     p = run("generate", "--checkpoint", ck, "--prompt", "caf\udce9")  # not UTF-8 text
     assert (
-        p.returncode == 2
-        and "--prompt is not valid UTF-8" in p.stderr
-        and "Traceback" not in p.stderr
-    )
+        p.returncode == 2 and "--prompt is not valid UTF-8" in p.stderr
+        and "Traceback" not in p.stderr)
     p = run("generate", "--checkpoint", ck, "--device", "cuda:7")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     p = run(
-        "generate",
-        "--checkpoint",
-        ck,
-        "--temperature",
-        "1e-45",
-        "--max-new-tokens",
-        "3",
-    )
+        "generate", "--checkpoint", ck, "--temperature", "1e-45", "--max-new-tokens",
+        "3")
     assert p.returncode == 0, p.stderr
 
 
 def test_main_bad_config(tmp_path):
     for text, message in [
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "must hold a JSON object"),
-    ]:
+        ("{not json", "not valid JSON"), ("[1, 2]", "must hold a JSON object")]:
         cfg = tmp_path / "c.json"
         cfg.write_text(text)
         p = run("main", "--config", cfg, "--out", tmp_path / "m")
@@ -433,19 +328,9 @@ def test_short_run_has_a_loss_curve(tmp_path, tokens):
     knobs = list(TINY)
     del knobs[knobs.index("--eval-interval") : knobs.index("--eval-interval") + 2]
     p = run(
-        "train",
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        *knobs,
-        "--vocab-size",
-        "64",
-        "--max-steps",
-        "40",
-        "--out-dir",
-        tmp_path / "r",
-    )
+        "train", "--train-tokens", tokens / "train.npy", "--val-tokens",
+        tokens / "val.npy", *knobs, "--vocab-size", "64", "--max-steps", "40",
+        "--out-dir", tmp_path / "r")
     assert p.returncode == 0, p.stderr
     log = (tmp_path / "r" / "log.jsonl").read_text().splitlines()
     log = [json.loads(line) for line in log]
@@ -459,21 +344,10 @@ def test_full_disk_keeps_the_old_checkpoint(tmp_path, tokens, monkeypatch):
     import llm_tutorial.train as T
 
     cfg = T.TrainConfig(
-        vocab_size=64,
-        context_length=32,
-        d_model=32,
-        num_layers=1,
-        num_heads=2,
-        d_ff=64,
-        batch_size=8,
-        max_steps=4,
-        warmup_steps=1,
-        eval_batches=1,
-        checkpoint_interval=2,
-        progress=False,
-        device="cpu",
-        out_dir=str(tmp_path / "r"),
-    )
+        vocab_size=64, context_length=32, d_model=32, num_layers=1, num_heads=2,
+        d_ff=64, batch_size=8, max_steps=4, warmup_steps=1, eval_batches=1,
+        checkpoint_interval=2, progress=False, device="cpu",
+        out_dir=str(tmp_path / "r"))
     data = T.TrainData(np.load(tokens / "train.npy"), np.load(tokens / "val.npy"))
     real, calls = T.save_checkpoint, []
 
@@ -481,14 +355,12 @@ def test_full_disk_keeps_the_old_checkpoint(tmp_path, tokens, monkeypatch):
         calls.append(args[2])
         if len(calls) > 1:
             raise RuntimeError(
-                "[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0"
-            )
+                "[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0")
         return real(*args, **kw)
 
     monkeypatch.setattr(T, "save_checkpoint", full_after_first)
     with pytest.raises(
-        OSError, match="could not write the checkpoint .*is the disk full"
-    ):
+        OSError, match="could not write the checkpoint .*is the disk full"):
         T.train(cfg, data=data)
     # the step-2 checkpoint is intact
     ck = T.read_checkpoint(tmp_path / "r" / "checkpoint.pt")
@@ -505,8 +377,7 @@ def read_only_dir(tmp_path):
     src.mkdir()
     mnt.mkdir()
     if subprocess.run(
-        ["mount", "--bind", str(src), str(mnt)], capture_output=True
-    ).returncode:
+        ["mount", "--bind", str(src), str(mnt)], capture_output=True).returncode:
         pytest.skip("cannot bind-mount here (needs root)")
     try:
         if subprocess.run(
@@ -519,29 +390,12 @@ def read_only_dir(tmp_path):
 
 
 def test_read_only_folders_stop_before_any_work(tmp_path, tokens, read_only_dir):
-    base = ["train", *TINY, "--max-steps", "4"]
-    p = run(
-        *base,
-        "--train-tokens",
-        tokens / "train.npy",
-        "--val-tokens",
-        tokens / "val.npy",
-        "--vocab-size",
-        "64",
-        "--out-dir",
-        read_only_dir / "run",
-    )
+    p = run(*train_on(tokens, "--max-steps 4 --vocab-size 64 --out-dir",
+                      read_only_dir / "run"))
     assert p.returncode == 1 and "cannot write in the run folder" in one_error_line(p)
-    p = run(
-        *base,
-        "--corpus",
-        "stories-small",
-        "--out-dir",
-        tmp_path / "r",
-        env={"LLM_TUTORIAL_DATA": str(read_only_dir / "cache")},
-    )
+    p = run(*train_corpus("stories-small", "--max-steps 4 --out-dir", tmp_path / "r"),
+            env={"LLM_TUTORIAL_DATA": str(read_only_dir / "cache")})
     line = one_error_line(p)
     assert (
-        p.returncode == 1 and "the data cache" in line and "LLM_TUTORIAL_DATA" in line
-    )
+        p.returncode == 1 and "the data cache" in line and "LLM_TUTORIAL_DATA" in line)
     assert not (tmp_path / "r" / "log.jsonl").exists(), "stopped before any work"
