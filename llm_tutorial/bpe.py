@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['GPT2_PATTERN', 'ASCII_GPT2_PATTERN', 'LONG_WORD', 'pretokenize', 'special_tokens_re', 'count_pretokens', 'bpe_merges',
-           'chunk_split_token', 'find_chunk_boundaries', 'pretokenize_file', 'find_safe_cuts', 'train_bpe']
+           'chunk_split_token', 'pretokenize_file', 'find_safe_cuts', 'train_bpe']
 
 # %% ../nbs/02_bpe.ipynb #d20d7839
 GPT2_PATTERN = (
@@ -38,11 +38,8 @@ def pretokenize(text: str) -> list[str]:
 def special_tokens_re(special_tokens) -> regex.Pattern | None:
     """A regex matching any of `special_tokens`, longest first (a longer token that
     contains a shorter one wins); `None` when there are none."""
-    if not special_tokens:
-        return None
-    return regex.compile(
-        "|".join(regex.escape(s) for s in sorted(special_tokens, key=len, reverse=True))
-    )
+    longest = sorted(special_tokens or (), key=len, reverse=True)
+    return regex.compile("|".join(map(regex.escape, longest))) if longest else None
 
 
 def count_pretokens(
@@ -98,9 +95,7 @@ class _LongWords:
     def merge(self, a: int, b: int, c: int, delta: dict):
         """Replace each current `a b` by `c`, left to right; add count changes to
         `delta`."""
-        pos = self.where.pop((a, b), None)
-        if pos is None:
-            return
+        pos = self.where.pop((a, b), ())  # the nodes where `a b` may start
         self.visited += len(pos)
         if a == b:
             pos = sorted(pos)  # `a a a` merges from the left
@@ -129,15 +124,13 @@ class _LongWords:
 
     def words(self) -> list[list[int]]:
         "The current token ids of every long word (for tests)."
-        nodes = range(len(self.val))
-        heads = [i for i in nodes if self.prv[i] < 0 and self.val[i] >= 0]
+        heads = [i for i, p in enumerate(self.prv) if p < 0]  # first nodes of words
         out = []
         for i in heads:
-            w = []
+            out.append([])
             while i >= 0:
-                w.append(self.val[i])
+                out[-1].append(self.val[i])
                 i = self.nxt[i]
-            out.append(w)
         return out
 
 # %% ../nbs/02_bpe.ipynb #efc3d528
@@ -210,38 +203,25 @@ def _pop_best(heap: list, pair_count: dict, key: list) -> tuple | None:
             heapq.heappush(heap, (-cur, key[a], key[b], a, b))
     return None
 
-# %% ../nbs/02_bpe.ipynb #e73d5ff3
-def _merge_everywhere(pair, c, words, freqs, where, longw, pair_count, heap, key):
-    "Merge `pair` into token `c` in every word that has it, and update the counts."
-    a, b = pair
-    del pair_count[pair]
-    delta = defaultdict(int)  # pair -> change of its count by this merge
-    longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
-    for wi in where.pop(pair, ()):
-        _merge_in_word(words[wi], freqs[wi], wi, a, b, c, delta, where)
-    _apply_deltas(delta, pair, pair_count, heap, key)
-
 # %% ../nbs/02_bpe.ipynb #b35ddfae
-# fmt: off
 def bpe_merges(word_counts: dict, vocab_size: int,
                special_tokens: list[str] | tuple[str, ...] = (), progress: bool = False,
                timings: dict | None = None, merge_counts: list | None = None,
                long_word: int = LONG_WORD):
-    # fmt: on
     """Train BPE on `word_counts` (pre-token bytes → count). Returns `(vocab, merges)`
     like `train_bpe`: each step merges the most frequent pair (ties: the greatest
     pair of bytes) everywhere, until `vocab_size` tokens (256 bytes, the specials,
     the merges) or no pair is left. Any ids 0..len-1 will do (here: the specials,
     the bytes, the merges in order)."""
     t0, n_sp = time.perf_counter(), len(special_tokens)
+    timings = {} if timings is None else timings
     tok = [s.encode() for s in special_tokens] + [bytes([x]) for x in range(256)]
     key = [()] * n_sp + [_reversed_bytes_key(t) for t in tok[n_sp:]]  # ids: bytes, key
     n_merges = vocab_size - len(tok)
     words, freqs, pair_count, where, longw = _index_words(word_counts, n_sp, long_word)
     heap = [(-n, key[a], key[b], a, b) for (a, b), n in pair_count.items()]
     heapq.heapify(heap)  # smallest first = highest count, then greatest bytes
-    if timings is not None:
-        timings["index"] = time.perf_counter() - t0
+    timings["index"] = time.perf_counter() - t0
     t0, merges = time.perf_counter(), []
     bar = tqdm(total=n_merges, desc="merge", disable=not progress)
     while len(merges) < n_merges and (best := _pop_best(heap, pair_count, key)):
@@ -253,10 +233,14 @@ def bpe_merges(word_counts: dict, vocab_size: int,
         bar.update()
         if merge_counts is not None:
             merge_counts.append(cur)
-        _merge_everywhere((a, b), c, words, freqs, where, longw, pair_count, heap, key)
+        del pair_count[(a, b)]
+        delta = defaultdict(int)  # pair -> change of its count by this merge
+        longw.merge(a, b, c, delta)  # the long words first: same deltas in any order
+        for wi in where.pop((a, b), ()):
+            _merge_in_word(words[wi], freqs[wi], wi, a, b, c, delta, where)
+        _apply_deltas(delta, (a, b), pair_count, heap, key)
     bar.close()
-    if timings is not None:
-        timings["merge"] = time.perf_counter() - t0
+    timings["merge"] = time.perf_counter() - t0
     if len(merges) < n_merges:
         warnings.warn(f"no pairs left to merge: the vocabulary stops at {len(tok)} "
                       f"tokens instead of {vocab_size}")  # fmt: skip
@@ -274,76 +258,30 @@ def chunk_split_token(special_tokens) -> bytes | None:
     changing the counts, or `None`."""
     toks = [s.encode("utf-8") for s in special_tokens]
     for s in toks:
-        if _overlaps(s, s):
+        if _overlaps(s, s):  # like aa in aaa
             continue
-        if all(
-            t == s
-            or (
-                s not in t and t not in s and not _overlaps(s, t)
-                and not _overlaps(t, s))
-            for t in toks
-        ):
+        if not any(s in t or t in s or _overlaps(s, t) or _overlaps(t, s)
+                   for t in toks if t != s):
             return s
     return None
 
-# %% ../nbs/02_bpe.ipynb #02fcb9a3
-def find_chunk_boundaries(
-    file, desired_num_chunks: int, split_special_token: bytes, read_size: int = 1 << 16
-) -> list[int]:
-    """Sorted byte offsets `[0, ..., file_size]` that cut the binary `file` into at most
-    `desired_num_chunks` chunks at `split_special_token`."""
-    file.seek(0, os.SEEK_END)
-    size = file.tell()
-    k = len(split_special_token)
-    bounds = [0]
-    for g in [size * i // desired_num_chunks for i in range(1, desired_num_chunks)]:
-        pos = max(g, bounds[-1])
-        while True:  # scan forward for the next occurrence of the token
-            # windows overlap by k - 1 bytes
-            file.seek(pos)
-            buf = file.read(read_size + k - 1)
-            hit = buf.find(split_special_token)
-            if hit != -1:
-                bounds.append(pos + hit)
-                break
-            # end of file: no cut
-            if len(buf) < read_size + k - 1:
-                bounds.append(size)
-                break
-            pos += read_size
-    bounds.append(size)
-    return sorted(set(bounds))
-
 # %% ../nbs/02_bpe.ipynb #90106b61
-def _count_chunk(job) -> Counter:
-    """Worker: read bytes `[start, end)` of the file, decode them and count the
-    pre-tokens."""
-    path, start, end, special_tokens = job
+def _read_utf8_range(path, start: int, end: int) -> str:
+    "Bytes `[start, end)` of the file `path` as text; a ValueError names a bad byte."
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
-        ) from None
-    return count_pretokens(text, special_tokens)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:  # the offset in the file, not in the chunk
+        msg = f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
+        raise ValueError(msg) from None
 
-# %% ../nbs/02_bpe.ipynb #b4a6c81f
-def _chunk_bounds(
-        path: Path, size: int, special_tokens, num_processes: int, min_chunk_bytes: int,
-        max_chunk_bytes: int) -> list[int]:
-    "Where to cut the file: safe cuts, a few chunks per process, none too big."
-    # several chunks per process balance the load; a chunk under min_chunk_bytes is not
-    # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
-    n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
-    n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
-    if n_chunks == 1:
-        return [0, size]
-    with open(path, "rb") as f:
-        return find_safe_cuts(
-            f, n_chunks, special_tokens, chunk_split_token(special_tokens))
+
+def _count_chunk(job) -> Counter:
+    "Worker: count the pre-tokens of bytes `[start, end)` of the file."
+    path, start, end, special_tokens = job
+    return count_pretokens(_read_utf8_range(path, start, end), special_tokens)
 
 # %% ../nbs/02_bpe.ipynb #12accec3
 def _leave_ctrl_c():
@@ -354,7 +292,7 @@ def _leave_ctrl_c():
 def _count_jobs(jobs: list, num_processes: int, bar) -> Counter:
     "The summed pre-token counts of the chunks `jobs`, in worker processes if several."
     pool = None
-    if num_processes == 1 or len(jobs) == 1:  # no worker start-up cost
+    if num_processes == 1 or len(jobs) <= 1:  # no worker start-up cost
         results = map(_count_chunk, jobs)
     else:
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -382,36 +320,33 @@ def pretokenize_file(
     path = Path(input_path)
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
-    bounds = _chunk_bounds(
-        path, size, special_tokens, num_processes, min_chunk_bytes, max_chunk_bytes)
-    jobs = [
-        (str(path), s, e, tuple(special_tokens))
-        for s, e in zip(bounds[:-1], bounds[1:])]
-    with tqdm(
-        total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress
-    ) as bar:
+    # several chunks per process balance the load; a chunk under min_chunk_bytes is not
+    # worth a worker; chunks over max_chunk_bytes would make memory grow with the file
+    n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
+    n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
+    with open(path, "rb") as f:  # an empty file: [0], no job
+        bounds = find_safe_cuts(
+            f, n_chunks, special_tokens, chunk_split_token(special_tokens))
+    jobs = [(str(path), s, e, tuple(special_tokens))
+            for s, e in zip(bounds, bounds[1:])]
+    with tqdm(total=size, unit="B", unit_scale=True, desc="pre-tokenize",
+              disable=not progress) as bar:
         return _count_jobs(jobs, num_processes, bar)
 
 # %% ../nbs/02_bpe.ipynb #c1a7e011
 # X\nY (cut after the newline) or X Y (cut before the space), X and Y in ! .. ~
-_SAFE_CUT = re.compile(
-    rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])"  # X\n|Y
-    rb"|(?<=[\x21-\x7e])(?= [\x21-\x7e])"
-)  # X| Y
+_SAFE_CUT = re.compile(rb"(?<=[\x21-\x7e]\n)(?=[\x21-\x7e])"  # X\n|Y
+                       rb"|(?<=[\x21-\x7e])(?= [\x21-\x7e])")  # X| Y
 
 
 def _inside_special(data: bytes, i: int, specials: list[bytes]) -> bool:
     "True when one of `specials` occurs in `data` across position `i`."
-    for s in specials:
-        j = data.find(s, max(i - len(s) + 1, 0), i + len(s) - 1)
-        if 0 <= j < i:
-            return True
-    return False
+    return any(0 <= data.find(s, max(i - len(s) + 1, 0), i + len(s) - 1) < i
+               for s in specials)
 
 # %% ../nbs/02_bpe.ipynb #39e1c257
-def _next_cut(
-    file, pos: int, size: int, specials: list[bytes], split: bytes | None, window: int
-) -> int | None:
+def _next_cut(file, pos: int, size: int, specials: list[bytes], split: bytes | None,
+              window: int) -> int | None:
     "The first safe cut at or after `pos` in the binary `file`, or `None`."
     back = max(map(len, specials), default=0) + 2  # context needed on each side
     while pos < size:
@@ -463,10 +398,8 @@ def train_bpe(
     """Train byte-level BPE on a UTF-8 text file: `(vocab: dict[int, bytes], merges:
     list[tuple[bytes, bytes]])`."""
     if vocab_size < 256 + len(special_tokens):  # the bytes and the specials come first
-        raise ValueError(
-            f"vocab_size must be >= 256 + {len(special_tokens)} special tokens, got "
-            f"{vocab_size}"
-        )
+        raise ValueError(f"vocab_size must be >= 256 + {len(special_tokens)} special "
+                         f"tokens, got {vocab_size}")
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     counts = pretokenize_file(
@@ -475,9 +408,7 @@ def train_bpe(
     vocab, merges = bpe_merges(
         counts, vocab_size, special_tokens, progress=progress, timings=timings)
     if verbose:
-        print(
-            f"train_bpe({Path(input_path).name}, vocab_size={vocab_size}): "
-            f"{len(counts):,} distinct pre-tokens, {len(merges):,} merges; "
-            + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items())
-        )
+        print(f"train_bpe({Path(input_path).name}, vocab_size={vocab_size}): "
+              f"{len(counts):,} distinct pre-tokens, {len(merges):,} merges; "
+              + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items()))
     return vocab, merges

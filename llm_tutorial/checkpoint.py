@@ -5,7 +5,7 @@
 # %% ../nbs/08_checkpoint.ipynb #12f4b7fa
 from __future__ import annotations
 
-import dataclasses, hashlib, io, os, random, re
+import contextlib, dataclasses, hashlib, io, os, random, re
 from pathlib import Path
 from typing import IO, Any
 import numpy as np
@@ -27,8 +27,7 @@ def rng_state() -> dict[str, Any]:
         numpy=dict(
             kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
             has_gauss=int(has_gauss), cached_gaussian=float(cached)),
-        python=dict(version=version, state=list(py_state), gauss_next=gauss_next),
-    )
+        python=dict(version=version, state=list(py_state), gauss_next=gauss_next))
     if torch.cuda.is_available():
         out["cuda"] = torch.cuda.get_rng_state_all()
     return out
@@ -39,10 +38,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state(
-        (
-            n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-            n["cached_gaussian"])
-    )
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+         n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -58,18 +55,14 @@ _MAGIC = (CHECKPOINT_FORMAT + "\n").encode()  # a checkpoint starts with this li
 _HEADER = re.compile(rb"sha256 ([0-9a-f]{64}) bytes (\d{1,15})\n")  # then this one
 
 
-_PREFIX = "_orig_mod."  # added to state_dict keys by torch.compile
-
-
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside DistributedDataParallel (`.module`) and torch.compile
-    (`._orig_mod`)."""
+    "The model inside DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."
     model = getattr(model, "module", model)
     return getattr(model, "_orig_mod", model)
 
 
 def _strip_compile_prefix(state_dict: dict) -> dict:
-    return {k.replace(_PREFIX, ""): v for k, v in state_dict.items()}
+    return {k.replace("_orig_mod.", ""): v for k, v in state_dict.items()}
 
 
 def _pack(ckpt: dict) -> tuple[bytes, bytes]:
@@ -96,18 +89,14 @@ def save_checkpoint(
         optimizer=None if optimizer is None else optimizer.state_dict(), config=config,
         rng=rng_state(), extra=extra)
     header, payload = _pack(ckpt)
-    if isinstance(out, (str, os.PathLike)):
-        with atomic_write(out, "wb") as f:
-            f.write(header)
-            f.write(payload)
-    else:
-        out.write(header)
-        out.write(payload)
+    is_path = isinstance(out, (str, os.PathLike))  # a path: written atomically
+    with atomic_write(out, "wb") if is_path else contextlib.nullcontext(out) as f:
+        f.write(header)
+        f.write(payload)
 
 # %% ../nbs/08_checkpoint.ipynb #e27f8c30
 def _payload(data: bytes) -> tuple[io.BytesIO, str | None]:
-    """The torch.save bytes of a checkpoint file, and what is wrong with its header or
-    checksum (None: nothing)."""
+    "The torch.save bytes of checkpoint `data`, and what is wrong with it, or None."
     end = data.find(b"\n", len(_MAGIC)) + 1
     m = _HEADER.fullmatch(data, len(_MAGIC), end) if end else None
     payload, n = memoryview(data)[end:], int(m[2]) if m else 0
@@ -150,14 +139,12 @@ def load_checkpoint(
     into `model` and `optimizer` (if given), restore the RNG states if it holds them
     (unless `restore_rng=False`), and return the saved iteration."""
     ckpt = src if isinstance(src, dict) else read_checkpoint(src)
-    inner = unwrap_model(model)
-    inner.load_state_dict(_strip_compile_prefix(ckpt["model"]))
+    unwrap_model(model).load_state_dict(_strip_compile_prefix(ckpt["model"]))
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise ValueError(
-                "this checkpoint has no optimizer state "
-                "(it was saved with optimizer=None)"
-            )
+                "this checkpoint has no optimizer state (it was saved with "
+                "optimizer=None)")
         optimizer.load_state_dict(ckpt["optimizer"])
     if restore_rng and ckpt.get("rng") is not None:
         set_rng_state(ckpt["rng"])

@@ -14,45 +14,37 @@ _STARTED = time.perf_counter()  # the command's clock: before any import of torc
 __all__ = ['COMMANDS', 'main_parser', 'main']
 
 # %% ../nbs/10c_cli.ipynb #a388e991
-# fmt: off
-_MAIN_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a row
-    (["--corpus"], dict(default="stories-small", help="stories-small or stories "
-                        "(embedded, offline: the small and the book's grammar), "
-                        "tinystories, tinyshakespeare (downloaded once) or a file")),
-    (["--out"], dict(default="runs/main", help="output folder")),
-    (["--device"], dict(default="auto", help="auto, cpu, cuda, cuda:1, mps")),
-    (["--max-minutes"], dict(type=float, default=4.0, help="time budget of the whole "
-                             "job: training gets what the data stage leaves less a "
-                             "fifth (at least 20 s) for evaluation and sampling, and "
-                             "stops then or after the configured steps, whichever is "
-                             "first (0: no time limit)")),
-    (["--max-tokens"], dict(type=int, default=None,
-                            help="token budget for training (sets the steps)")),
-    (["--samples"], dict(type=int, default=3, help="sampled stories to print")),
-    (["--validity-samples"], dict(type=int, default=100, help="stories sampled to "
-                                  "measure the valid share (embedded corpus)")),
-    (["--temperature"], dict(type=float, default=1.0,
-                             help="sampling temperature for the stories")),
-    (["--seed"], dict(type=int, default=0,
-                      help="seed of the weights, the batches and the samples")),
-    (["--config"], dict(help="JSON file of further TrainConfig fields (e.g. a bigger "
-                        "model); see `llm-tutorial train --help`")),
-    (["--no-progress"], dict(action="store_true", help="no progress bar")),
-    (["--debug"], dict(action="store_true", help="show the traceback of an error")),
-]
-# fmt: on
-
-
 def main_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial main` argument parser."
     p = argparse.ArgumentParser(
         prog="llm-tutorial main",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="The end-to-end job: corpus, BPE tokenizer, training, evaluation "
-        "against the entropy floor, checkpoint, log, loss curve, sampled stories.",
-    )
-    for flags, kwargs in _MAIN_OPTIONS:
-        p.add_argument(*flags, **kwargs)
+        "against the entropy floor, checkpoint, log, loss curve, sampled stories.")
+    p.add_argument("--corpus", default="stories-small", help="stories-small or stories "
+                   "(embedded, offline: the small and the book's grammar), "
+                   "tinystories, tinyshakespeare (downloaded once) or a file")
+    p.add_argument("--out", default="runs/main", help="output folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument(
+        "--max-minutes", type=float, default=4.0, help="time budget of the whole job: "
+        "training gets what the data stage leaves less a fifth (at least 20 s) for "
+        "evaluation and sampling, and stops then or after the configured steps, "
+        "whichever is first (0: no time limit)")
+    p.add_argument("--max-tokens", type=int,
+                   help="token budget for training (sets the steps)")
+    p.add_argument("--samples", type=int, default=3, help="sampled stories to print")
+    p.add_argument("--validity-samples", type=int, default=100, help="stories sampled "
+                   "to measure the valid share (embedded corpus)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature for the stories")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the batches and the samples")
+    p.add_argument("--config", help="JSON file of further TrainConfig fields (e.g. a "
+                   "bigger model); see `llm-tutorial train --help`")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error")
     return p
 
 # %% ../nbs/10c_cli.ipynb #68d17296
@@ -65,12 +57,10 @@ def _main_cmd(argv) -> dict:
         TrainConfig, config_file_fields, usage_errors, user_errors)
     from llm_tutorial.job import main_job
 
-    overrides = {}
     with usage_errors(p, a.debug):
-        if a.config:  # the same reading as `train --config`
-            overrides = config_file_fields(a.config)
-            for k in ("corpus", "out_dir", "device", "seed", "progress"):
-                overrides.pop(k, None)
+        overrides = config_file_fields(a.config) if a.config else {}  # as train's
+        for k in ("corpus", "out_dir", "device", "seed", "progress"):  # options of main
+            overrides.pop(k, None)
         nums = {
             "--max-minutes": a.max_minutes, "--samples": a.samples,
             "--validity-samples": a.validity_samples, "--temperature": a.temperature}
@@ -90,32 +80,22 @@ def _main_cmd(argv) -> dict:
 def _later(module: str, name: str):
     """A command that imports `module` only when it runs: `llm-tutorial --help` needs
     no torch."""
-
-    def run(argv: list[str]):
-        return getattr(importlib.import_module(module), name)(argv)
-
-    return run
-
+    return lambda argv: getattr(importlib.import_module(module), name)(argv)
 
 # %% ../nbs/10c_cli.ipynb #2480f2af
-COMMANDS = {
-    "main": (
-        _main_cmd,
-        "the end-to-end job: corpus → tokenizer → training → evaluation → samples"),
-    "train": (
-        _later("llm_tutorial.train", "train_main"),
-        "train a model (chapter 09); every TrainConfig knob is an option"),
-    "generate": (
-        _later("llm_tutorial.generate", "generate_main"),
-        "sample text from a checkpoint (chapter 10)"),
-    "exercises": (
-        _later("llm_tutorial.exercises", "exercises_main"),  # the appendix
-        "the exercise edition: write one (new) or grade it (check); appendix",
-    ),
-    "speedrun": (
-        _later("llm_tutorial.speedrun", "speedrun_main"),  # appendix D
-        "the CPU speedrun: 5 minutes on the full grammar, scored and recorded",
-    ),
+COMMANDS = {  # name: (the function of the remaining arguments, its line of help)
+    "main": (_main_cmd, "the end-to-end job: corpus → tokenizer → training → "
+             "evaluation → samples"),
+    "train": (_later("llm_tutorial.train", "train_main"),
+              "train a model (chapter 09); every TrainConfig knob is an option"),
+    "generate": (_later("llm_tutorial.generate", "generate_main"),
+                 "sample text from a checkpoint (chapter 10)"),
+    "exercises": (  # the appendix
+        _later("llm_tutorial.exercises", "exercises_main"),
+        "the exercise edition: write one (new) or grade it (check); appendix"),
+    "speedrun": (  # appendix D
+        _later("llm_tutorial.speedrun", "speedrun_main"),
+        "the CPU speedrun: 5 minutes on the full grammar, scored and recorded"),
 }
 
 
@@ -126,16 +106,13 @@ def main(argv: list[str] | None = None) -> int | None:
     argparse's error (exit 2); Ctrl-C while a command starts, one line (exit 130)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
-        prog="llm-tutorial",
-        description="Build a small language model from scratch (the llm_tutorial "
-        "book).",
-        epilog="`llm-tutorial COMMAND --help` shows the options of a command.",
-    )
+        prog="llm-tutorial", description="Build a small language model from scratch "
+        "(the llm_tutorial book).",
+        epilog="`llm-tutorial COMMAND --help` shows the options of a command.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help) in COMMANDS.items():
         sub.add_parser(name, help=help, add_help=False)
-    if not argv or argv[0] not in COMMANDS:
-        # --help, or an error naming the valid commands
+    if not argv or argv[0] not in COMMANDS:  # --help, or an error naming the commands
         p.parse_args(argv or ["--help"])
         return None
     try:
@@ -143,8 +120,7 @@ def main(argv: list[str] | None = None) -> int | None:
     except KeyboardInterrupt:  # Ctrl-C before the command handles it (its imports)
         print(f"llm-tutorial {argv[0]}: stopped (Ctrl-C)", file=sys.stderr)
         return 130
-    # the console script exits with main()'s return value
-    return status if isinstance(status, int) else 0
+    return status if isinstance(status, int) else 0  # the console script's exit status
 
 # %% ../nbs/10c_cli.ipynb #4f49932b
 # python -m llm_tutorial.cli (not in a notebook)

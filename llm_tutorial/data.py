@@ -19,22 +19,13 @@ class DeviceError(ValueError, RuntimeError):
     """A device this machine cannot use (a `ValueError`, and a `RuntimeError` as PyTorch
     raises)."""
 
-
-def _auto_device(local_rank: int = 0) -> torch.device:
-    "This process's GPU if there is one, else Apple's MPS, else the CPU."
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
 # %% ../nbs/07_data.ipynb #8bf42344
 def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.device:
     """`device` as a `torch.device` ("auto": the best one here; "cuda": GPU
     `local_rank`), or a `DeviceError` saying why it cannot be used on this machine."""
-    if device == "auto":
-        return _auto_device(local_rank)
+    if device == "auto":  # this process's GPU, else Apple's MPS, else the CPU
+        device = "cuda" if torch.cuda.is_available() else (
+            "mps" if torch.backends.mps.is_available() else "cpu")
     try:  # an unknown name fails here; MPS or another backend: a tensor of it tells
         dev = torch.device(device)
         if dev.type != "cuda":
@@ -80,7 +71,7 @@ def get_batch(
     return windows[:, :-1], windows[:, 1:]  # (B, m) inputs, (B, m) targets
 
 # %% ../nbs/07_data.ipynb #1e0a4014
-import hashlib, json, re, tempfile, time, warnings
+import hashlib, json, tempfile, time, warnings
 from dataclasses import dataclass, field
 
 from .files import atomic_write, data_dir
@@ -181,20 +172,9 @@ class TrainData:
 
 # %% ../nbs/07_data.ipynb #dd5919b4
 def _read_tokenizer(folder) -> Tokenizer:
-    """The tokenizer in `folder` (vocab.json and merges.txt), with the end-of-text
-    special token."""
+    "The tokenizer in `folder` (vocab.json and merges.txt), with the end-of-text token."
     d = Path(folder)
     return Tokenizer.from_files(d / "vocab.json", d / "merges.txt", [EOT])
-
-
-def _given_tokens(train_tokens, val_tokens, tokenizer) -> TrainData:
-    """TrainData from token files made elsewhere (and their tokenizer's folder, if
-    given)."""
-    tok = _read_tokenizer(tokenizer) if tokenizer is not None else None
-    info = {"train_tokens": str(train_tokens), "val_tokens": str(val_tokens)}
-    return TrainData(
-        open_tokens(train_tokens), open_tokens(val_tokens), tok,
-        eot_id=tok.encode(EOT)[0] if tok else None, info=info)
 
 # %% ../nbs/07_data.ipynb #8c70f162
 def _bpe_sample(corpus: Corpus, max_bytes: int, folder: Path) -> Path:
@@ -207,15 +187,10 @@ def _bpe_sample(corpus: Corpus, max_bytes: int, folder: Path) -> Path:
         with open(src, "rb") as f:
             head = f.read(max_bytes)
     else:
-        head = corpus.text("train").encode("utf-8")
-        if 0 < max_bytes < len(head):
-            head = head[:max_bytes]
-    # cut: end after the last whole story or line
-    if max_bytes and len(head) == max_bytes:
-        cut = head.rfind(EOT.encode())
-        head = (
-            head[: cut + len(EOT)] if cut > 0 else head[: head.rfind(b"\n") + 1] or head
-        )
+        head = corpus.text("train").encode("utf-8")[: max_bytes or None]
+    if max_bytes and len(head) == max_bytes:  # end after the last whole story or line
+        cut, line = head.rfind(EOT.encode()), head.rfind(b"\n") + 1
+        head = head[: cut + len(EOT)] if cut > 0 else head[:line] or head
     dst = folder / "bpe_sample.txt"
     with atomic_write(dst, "wb") as f:
         f.write(head)
@@ -232,8 +207,7 @@ def _train_tokenizer(corpus: Corpus, vocab_size: int, bpe_train_bytes: int, say)
         return folder
     src = _bpe_sample(corpus, bpe_train_bytes, folder)
     t0 = time.perf_counter()
-    # running out of pairs warns; the caller says it in words
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # out of pairs: the caller says it in words
         warnings.filterwarnings("ignore", message="no pairs left to merge")
         vocab, merges = train_bpe(src, vocab_size, [EOT])
     save_vocab_merges(vocab, merges, vp, mp)
@@ -257,22 +231,6 @@ def _story_eval(data: TrainData, corpus: Corpus, n_stories: int, folder: Path) -
             json.dump({"nats_per_token": data.entropy_floor}, f)
     data.info["entropy_floor"] = data.entropy_floor
 
-# %% ../nbs/07_data.ipynb #1685116c
-def _checked_tokenizer(folder, vocab_size: int, say) -> Tokenizer:
-    "The tokenizer in `folder`: refused if bigger than `vocab_size`, noted if smaller."
-    tok = _read_tokenizer(folder)
-    if len(tok.vocab) > vocab_size:
-        raise ValueError(
-            f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more than "
-            f"vocab_size={vocab_size}"
-        )
-    if len(tok.vocab) < vocab_size:  # BPE ran out of pairs: the model keeps unused rows
-        say(
-            f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
-            f"vocab_size={vocab_size} (no more pairs to merge)"
-        )
-    return tok
-
 # %% ../nbs/07_data.ipynb #662b2f1e
 def prepare_data(
         corpus: str = "stories", vocab_size: int = 1536,
@@ -284,18 +242,26 @@ def prepare_data(
     tokenizer of `vocab_size` trained on the corpus). Everything is cached in the
     data cache."""
     say = print if verbose else (lambda *a, **k: None)
-    if train_tokens is not None:
-        return _given_tokens(train_tokens, val_tokens, tokenizer)
+    if train_tokens is not None:  # token files made elsewhere (and their tokenizer)
+        tok = _read_tokenizer(tokenizer) if tokenizer is not None else None
+        info = {"train_tokens": str(train_tokens), "val_tokens": str(val_tokens)}
+        return TrainData(
+            open_tokens(train_tokens), open_tokens(val_tokens), tok,
+            eot_id=tok.encode(EOT)[0] if tok else None, info=info)
     c = find_corpus(corpus)  # resolved once: its files, split rule and cache key
     folder = tokenizer or _train_tokenizer(c, vocab_size, bpe_train_bytes, say)
-    tok = _checked_tokenizer(folder, vocab_size, say)
+    tok = _read_tokenizer(folder)
+    if len(tok.vocab) > vocab_size:
+        raise ValueError(f"the tokenizer in {folder} has {len(tok.vocab)} tokens, more "
+                         f"than vocab_size={vocab_size}")
+    if len(tok.vocab) < vocab_size:  # BPE ran out of pairs: the model keeps unused rows
+        say(f"note: the tokenizer has {len(tok.vocab)} tokens, fewer than "
+            f"vocab_size={vocab_size} (no more pairs to merge)")
     t0 = time.perf_counter()
     train, val = (corpus_tokens(c, tok, split) for split in ("train", "validation"))
     if (dt := time.perf_counter() - t0) > 1:
-        say(
-            f"encoded the corpus: {len(train):,} train and {len(val):,} validation "
-            f"tokens in {dt:.1f}s"
-        )
+        say(f"encoded the corpus: {len(train):,} train and {len(val):,} validation "
+            f"tokens in {dt:.1f}s")
     info = {"tokenizer": str(folder), "n_train": len(train), "n_val": len(val)}
     data = TrainData(train, val, tok, tok.encode(EOT)[0], info=info)
     if corpus in STORY_CORPORA and doc_eval_stories > 0:

@@ -21,15 +21,12 @@ __all__ = ['STORY_SPLITS', 'DATASETS', 'ASSETS', 'GPT2_SHIPPED', 'GPT2_URLS', 'G
 # %% ../nbs/01c_datasets.ipynb #e2aea474
 # split -> (seed, bytes) of a story corpus
 STORY_SPLITS = {"train": (1, 8_000_000), "validation": (2, 500_000)}
-_SPLIT_ALIASES = {
-    "train": "train", "validation": "validation", "valid": "validation",
-    "val": "validation"}
 
 
 def _split(split: str) -> str:
-    if split not in _SPLIT_ALIASES:
+    if split not in ("train", "validation", "valid", "val"):
         raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
-    return _SPLIT_ALIASES[split]
+    return "train" if split == "train" else "validation"
 
 
 # Every entry pins size and sha256; where the figures come from: the table above.
@@ -58,8 +55,7 @@ DATASETS = {
 # %% ../nbs/01c_datasets.ipynb #41924b02
 def story_file(split: str = "train", corpus: str = "stories") -> Path:
     """Where `split` of a story corpus (`stories` or `stories-small`) lives in the data
-    cache (not written here): named by its grammar's fingerprint and the split's
-    size."""
+    cache (not written here), named by its grammar's fingerprint and its size."""
     split = _split(split)
     fingerprint = STORY_CORPORA[corpus].fingerprint
     return (
@@ -78,8 +74,7 @@ def _shipped(name: str, sha256: str, size: int | None = None) -> Path:
     if why is not None:
         raise ValueError(
             f"{path}: {why}; reinstall llm_tutorial (in a git clone: git checkout "
-            "llm_tutorial/assets)"
-        )
+            "llm_tutorial/assets)")
     return path
 
 # %% ../nbs/01c_datasets.ipynb #4f98d927
@@ -167,9 +162,8 @@ def corpus_path(name: str, split: str = "train", download_missing: bool = True) 
 
 # %% ../nbs/01c_datasets.ipynb #6057ff51
 def split_text(text: str) -> tuple[str, str]:
-    """A one-file corpus's train and validation parts: its first 90% and the rest, cut
-    just after the first end-of-text marker past the 90% mark when there is one (a
-    story is never cut)."""
+    """The first 90% of a one-file corpus (train) and the rest (validation), cut just
+    after the end-of-text marker that reaches the 90% mark if any: no story is cut."""
     cut = len(text) * 9 // 10
     # a marker that holds the cut counts
     eot = text.find(EOT, max(cut - len(EOT) + 1, 0))
@@ -179,9 +173,8 @@ def split_text(text: str) -> tuple[str, str]:
 
 
 def load_corpus(name: str, split: str = "train") -> str:
-    """The text of `split` of corpus `name` (`find_corpus`). A one-file corpus (Tiny
-    Shakespeare, a file of yours) is split by `split_text`: 90% train, 10%
-    validation."""
+    """The text of `split` of corpus `name` (`find_corpus`); a one-file corpus (Tiny
+    Shakespeare, a file of yours) is cut 90/10 by `split_text`."""
     return find_corpus(name).text(split)
 
 # %% ../nbs/01c_datasets.ipynb #88905600
@@ -191,8 +184,7 @@ def shakespeare_path() -> Path:
 
 
 # GPT-2's encoder.json and vocab.bpe: their copies in `ASSETS`, where tiktoken gets
-# them, their SHA-256 (tiktoken's pins) and their names in tiktoken's cache (sha1 of
-# the URLs)
+# them and their SHA-256 (tiktoken's pins)
 GPT2_SHIPPED = ("gpt2/encoder.json", "gpt2/vocab.bpe")
 
 
@@ -207,27 +199,20 @@ GPT2_SHA256 = (
     "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")
 
 
-GPT2_CACHE_NAMES = (
-    "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6",
-    "6d1cbeee0f20b3d9449abfede4726ed8212e3aee")
+# their names in tiktoken's cache: the SHA-1 of their URLs
+GPT2_CACHE_NAMES = tuple(hashlib.sha1(url.encode()).hexdigest() for url in GPT2_URLS)
 
 # %% ../nbs/01c_datasets.ipynb #1916d67c
-def _tiktoken_cache() -> Path:
-    "`TIKTOKEN_CACHE_DIR`; when unset, set to the data cache's `tiktoken_cache`."
+def gpt2_files() -> tuple[Path, Path]:
+    """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache (`TIKTOKEN_CACHE_DIR`,
+    set to the data cache's `tiktoken_cache` when unset), copied from the package when
+    missing or changed: `tiktoken.get_encoding("gpt2")` then needs no network."""
     if not os.environ.get("TIKTOKEN_CACHE_DIR"):
         os.environ["TIKTOKEN_CACHE_DIR"] = str(data_dir() / "tiktoken_cache")
-    return Path(os.environ["TIKTOKEN_CACHE_DIR"])
-
-
-def gpt2_files() -> tuple[Path, Path]:
-    """GPT-2's `encoder.json` and `vocab.bpe` in tiktoken's cache (`_tiktoken_cache`),
-    copied from the package when missing or changed: `tiktoken.get_encoding("gpt2")`
-    then needs no network."""
-    cache = _tiktoken_cache()
-    for shipped, name, sha in zip(GPT2_SHIPPED, GPT2_CACHE_NAMES, GPT2_SHA256):
-        path = cache / name
+    paths = tuple(Path(os.environ["TIKTOKEN_CACHE_DIR"]) / n for n in GPT2_CACHE_NAMES)
+    for shipped, path, sha in zip(GPT2_SHIPPED, paths, GPT2_SHA256):
         if not path.is_file() or verify_file(path, sha, None) is not None:
             data = _shipped(shipped, sha).read_bytes()
             with atomic_write(path) as f:
                 f.write(data)
-    return cache / GPT2_CACHE_NAMES[0], cache / GPT2_CACHE_NAMES[1]
+    return paths

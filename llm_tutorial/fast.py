@@ -51,8 +51,7 @@ class _RMSNormFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, eps: float) -> Tensor:
-        # (..., 1)
-        inv_rms = torch.rsqrt(x.square().mean(dim=-1, keepdim=True).add_(eps))
+        inv_rms = torch.rsqrt(x.square().mean(-1, keepdim=True).add_(eps))  # (..., 1)
         x_hat = x * inv_rms  # (..., d)
         ctx.save_for_backward(x_hat, inv_rms, w)
         return x_hat * w
@@ -92,8 +91,7 @@ class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dim: int) -> Tensor:
         y = x - x.amax(dim=dim, keepdim=True)  # a new tensor; every exponent <= 0
-        y.exp_()
-        # in place: autograd does not trace inside forward
+        y.exp_()  # in place: autograd does not trace inside forward
         y.div_(y.sum(dim=dim, keepdim=True))
         ctx.save_for_backward(y)
         ctx.dim = dim
@@ -120,12 +118,10 @@ class _CausalAttention(torch.autograd.Function):
         outs, probs = [], []
         for s in range(0, n, block_size):
             e = min(s + block_size, n)
-            k_t = K[..., : offset + e, :].transpose(
-                -2, -1)  # keys up to the block's end
+            k_t = K[..., : offset + e, :].transpose(-2, -1)  # the keys it may see
             p = (Q[..., s:e, :] * scale) @ k_t  # (..., e-s, offset+e)
             p[..., offset + s :].masked_fill_(future[: e - s, : e - s], float("-inf"))
-            # chapter 04's softmax, in place
-            p.sub_(p.amax(dim=-1, keepdim=True)).exp_()
+            p.sub_(p.amax(dim=-1, keepdim=True)).exp_()  # ch. 04's softmax, in place
             p.div_(p.sum(dim=-1, keepdim=True))
             outs.append(p @ V[..., : offset + e, :])  # (..., e-s, d_v)
             probs.append(p)
@@ -150,16 +146,13 @@ class _CausalAttention(torch.autograd.Function):
         return torch.cat(gQ, dim=-2), gK, gV, None, None
 
 # %% ../nbs/11_fast.ipynb #fa335b74
-def blocked_causal_attention(
-    Q: Tensor, K: Tensor, V: Tensor, offset: int = 0, block_size: int = 64
-) -> Tensor:
+def blocked_causal_attention(Q: Tensor, K: Tensor, V: Tensor, offset: int = 0,
+                             block_size: int = 64) -> Tensor:
     "Causal attention by query blocks. Q `(..., n, d_k)`, K/V `(..., offset+n, d)`."
     n = Q.shape[-2]
     if K.shape[-2] != offset + n or V.shape[-2] != offset + n:
-        raise ValueError(
-            f"need offset + n = {offset + n} keys and values, "
-            f"got K {tuple(K.shape)}, V {tuple(V.shape)}"
-        )
+        raise ValueError(f"need offset + n = {offset + n} keys and values, "
+                         f"got K {tuple(K.shape)}, V {tuple(V.shape)}")
     return _CausalAttention.apply(Q, K, V, offset, block_size)
 
 # %% ../nbs/11_fast.ipynb #a3209870
@@ -302,8 +295,7 @@ def blocked_forward_flops(
     "`forward_flops` with the attention matmuls of `blocked_causal_attention`."
     n = seq_len or cfg.context_length
     flops = forward_flops(cfg, n, batch_size)
-    # FLOPs per pair, per matmul
-    per_pair = cfg.num_layers * 2 * batch_size * cfg.d_model
+    per_pair = cfg.num_layers * 2 * batch_size * cfg.d_model  # per pair, per matmul
     for k in ("attn QKᵀ scores", "attn weights × V"):
         flops[k] = per_pair * blocked_pairs(n, block_size)
     flops["total"] = sum(v for k, v in flops.items() if k != "total")

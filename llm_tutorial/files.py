@@ -5,8 +5,8 @@
 # %% ../nbs/90_files.ipynb #4ff1fa3e
 from __future__ import annotations
 
-import glob, hashlib, os, re, secrets, socket, stat, sys, time
-from contextlib import contextmanager
+import builtins, glob, hashlib, os, re, secrets, socket, stat, sys, time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 import requests, urllib3
@@ -18,24 +18,20 @@ __all__ = ['MIRROR_ENV', 'SLOW_ENV', 'shared_data_dir', 'data_dir', 'remove_stal
 
 # %% ../nbs/90_files.ipynb #222624d3
 def shared_data_dir() -> Path | None:
-    """The folder of the book's test texts (`shared/data` beside the checkout), or
-    `None` when absent."""
-    env = os.environ.get("LLM_TUTORIAL_SHARED")
-    if env:
+    """The folder of the book's test texts ($LLM_TUTORIAL_SHARED, else `shared/data`
+    beside the checkout), or `None` when absent."""
+    if env := os.environ.get("LLM_TUTORIAL_SHARED"):
         return Path(env) if Path(env).is_dir() else None
     for base in [Path.cwd(), *Path.cwd().parents]:
-        cand = base / "shared" / "data"
-        if (cand / "address.txt").is_file():
-            return cand
+        if (base / "shared" / "data" / "address.txt").is_file():
+            return base / "shared" / "data"
     return None
 
 # %% ../nbs/90_files.ipynb #5316ba91
 def data_dir() -> Path:
-    """The data cache: $LLM_TUTORIAL_DATA, else ~/.cache/llm_tutorial (Linux,
-    $XDG_CACHE_HOME), ~/Library/Caches/llm_tutorial (macOS), %LOCALAPPDATA%/llm_tutorial
-    (Windows)."""
-    env = os.environ.get("LLM_TUTORIAL_DATA")
-    if env:
+    """The data cache: $LLM_TUTORIAL_DATA, else `llm_tutorial` in the user cache folder:
+    ~/.cache ($XDG_CACHE_HOME), ~/Library/Caches (macOS), %LOCALAPPDATA% (Windows)."""
+    if env := os.environ.get("LLM_TUTORIAL_DATA"):
         return Path(env).expanduser()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
@@ -45,7 +41,7 @@ def data_dir() -> Path:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "llm_tutorial"
 
-# %% ../nbs/90_files.ipynb #5d8e5870
+# %% ../nbs/90_files.ipynb #99a9968c
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 
 
@@ -55,81 +51,56 @@ _QUIET_S = 600  # a temporary file we cannot judge by its pid: stale after 10 id
 _TEMP = re.compile(r"(?:([0-9a-f]{6})-(\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
 
 
-def _temp_name(path: Path) -> Path:
-    "A fresh temporary name beside `path` that says which machine and process write it."
-    tag = f"{_HOST}-{os.getpid()}.{secrets.token_hex(4)}"
-    return path.with_name(f".{path.name}.{tag}.tmp")
-
-
-def _pid_alive(pid: int) -> bool:
-    "Whether process `pid` runs on this machine (True where we cannot tell)."
-    if os.name != "posix":
-        return True  # on Windows, os.kill(pid, 0) would end the process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
-
-# %% ../nbs/90_files.ipynb #99a9968c
 def _is_stale(tmp: Path, prefix: str) -> bool:
     "Whether `tmp`, a temporary file `prefix...tmp`, was left by a writer that is gone."
     m = _TEMP.fullmatch(tmp.name[len(prefix) :])
     if m is None:
         return False  # not one of our temporary files
-    if m.group(1) == _HOST:
-        pid = int(m.group(2))
-        return pid != os.getpid() and not _pid_alive(pid)
+    if m[1] != _HOST:  # another machine's writer, or an older version's: its age tells
+        try:
+            return time.time() - tmp.stat().st_mtime > _QUIET_S
+        except FileNotFoundError:
+            return False
+    if int(m[2]) == os.getpid() or os.name != "posix":
+        return False  # ours; on Windows, os.kill(pid, 0) would end the process
     try:
-        age = time.time() - tmp.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return age > _QUIET_S  # another machine's writer, or an older version's
+        os.kill(int(m[2]), 0)  # asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # it exists, under another user
+    return False
 
 
 def remove_stale_temps(path) -> list[Path]:
     "Remove the temporary files of `path` that killed writers left; returns them."
     path = Path(path)
     prefix = f".{path.name}."
-    gone = []
-    for tmp in sorted(path.parent.glob(glob.escape(prefix) + "*.tmp")):
-        if _is_stale(tmp, prefix):
-            tmp.unlink(missing_ok=True)
-            gone.append(tmp)
+    temps = sorted(path.parent.glob(glob.escape(prefix) + "*.tmp"))
+    gone = [tmp for tmp in temps if _is_stale(tmp, prefix)]
+    for tmp in gone:
+        tmp.unlink(missing_ok=True)
     return gone
 
 # %% ../nbs/90_files.ipynb #f3b18b28
-def _create_temp(path: Path) -> tuple[Path, int]:
-    "Create a temporary file beside `path` with the mode `path` will have: (name, fd)."
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
-    while True:
-        tmp = _temp_name(path)
-        try:
-            fd = os.open(tmp, flags, 0o666)  # 0o666 less the umask, as open() gives
-            break
-        except FileExistsError:
-            continue
-    try:
-        keep = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        keep = None
-    if keep is not None and hasattr(os, "fchmod"):
-        os.fchmod(fd, keep)  # a replaced file keeps its permissions
-    return tmp, fd
-
-
 @contextmanager
 def atomic_write(path, mode: str = "wb", **kwargs):
     """Open a temporary file beside `path`; on success it replaces `path` atomically, on
-    error it is removed. Temporary files of killed writers of `path` are removed first.
-    """
+    error it is removed. Temporary files of killed writers of `path` go first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    tmp, fd = _create_temp(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    while True:  # a fresh name that says which machine and process write it
+        tag = f"{_HOST}-{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = path.with_name(f".{path.name}.{tag}.tmp")
+        with suppress(FileExistsError):
+            fd = os.open(tmp, flags, 0o666)  # 0o666 less the umask, as open() gives
+            break
+    if hasattr(os, "fchmod"):  # a replaced file keeps its permissions
+        with suppress(FileNotFoundError):
+            os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -141,8 +112,7 @@ def atomic_write(path, mode: str = "wb", **kwargs):
 
 # %% ../nbs/90_files.ipynb #0b2c4635
 def file_sha256(*paths) -> str:
-    """SHA-256 (hex) of the concatenated contents of `paths`, e.g. a tokenizer's vocab
-    and merges files."""
+    "SHA-256 (hex) of the contents of `paths`, concatenated (a tokenizer's two files)."
     h = hashlib.sha256()
     for p in paths:
         with open(p, "rb") as f:
@@ -179,8 +149,7 @@ def _prepare(dest: Path, url: str) -> Path:
     if dest.is_dir():
         raise IsADirectoryError(
             f"download destination {dest} is a folder; give the path of the file "
-            f"to write, e.g. {dest / url.rsplit('/', 1)[-1]}"
-        )
+            f"to write, e.g. {dest / url.rsplit('/', 1)[-1]}")
     part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -214,8 +183,7 @@ class _Fetch:
         "The error for a server that contradicts the size we expect."
         return ValueError(
             f"wrong size for {self.url}: expected {self.total:,} bytes, "
-            f"the server sends {sends}"
-        )
+            f"the server sends {sends}")
 
 # %% ../nbs/90_files.ipynb #8cdf8d70
 def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
@@ -249,8 +217,7 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
             raise ValueError(
                 f"{f.url}: the server does not say how long the file is (no "
                 "Content-Length) and no size or sha256 was given, so a cut connection "
-                "could not be told from the end of the file; pass size= (and sha256=)"
-            )
+                "could not be told from the end of the file; pass size= (and sha256=)")
         f.stale = f.stale and start > 0
         _stream(f, r, start, progress)
     n = f.part.stat().st_size
@@ -276,13 +243,6 @@ def _stream(f: _Fetch, r: requests.Response, start: int, progress: bool) -> None
         except urllib3.exceptions.ProtocolError:  # the connection broke
             if f.total is None:
                 raise  # without a size a cut cannot be told from the end: try again
-
-# %% ../nbs/90_files.ipynb #e91b28d4
-def _cause(e: BaseException) -> str:
-    "The first exception of a chain: what went wrong, under the libraries' wrappers."
-    while e.__cause__ or e.__context__:
-        e = e.__cause__ or e.__context__
-    return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/90_files.ipynb #ba726b0f
 def download(
@@ -318,7 +278,10 @@ def download(
             if e.response.status_code < 500 and e.response.status_code != 429:
                 break  # a client error: trying again cannot help
         except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
-            why = _cause(e)
+            cause = e  # the first error of the chain, under the libraries' wrappers
+            while cause.__cause__ or cause.__context__:
+                cause = cause.__cause__ or cause.__context__
+            why = f"{type(cause).__name__}: {cause}"
         if n < tries:
             time.sleep(min(0.1 * 2**n, 5.0))
     if part.stat().st_size == 0:
@@ -337,8 +300,7 @@ _OFF = ("", "0", "false", "no", "off")
 
 
 def slow_enabled() -> bool:
-    """Whether `#| slow` cells run: `heavy_cells(run)`'s choice, else
-    `LLM_TUTORIAL_SLOW`."""
+    "Whether `#| slow` cells run: `heavy_cells(run)`'s choice, else $LLM_TUTORIAL_SLOW."
     if _RUN_SLOW["on"] is not None:
         return _RUN_SLOW["on"]
     return os.environ.get(SLOW_ENV, "").strip().lower() not in _OFF
@@ -350,26 +312,22 @@ def _is_slow(lines: list[str]) -> bool:
 
 
 def _skip_slow(lines: list[str]) -> list[str]:
-    """IPython input transformer: while heavy cells are off, a `#| slow` cell prints a
-    note."""
+    "IPython input transformer: while heavy cells are off, a `#| slow` cell prints why."
     if slow_enabled() or not _is_slow(lines):
         return lines
     msg = (
-        "skipped a heavy cell (#| slow): its saved output is the one shown in the "
-        "book; "
-        f"to run it, start Jupyter with {SLOW_ENV}=1 or call heavy_cells(True) first"
-    )
+        "skipped a heavy cell (#| slow): its saved output is the one shown in the book;"
+        f" to run it, start Jupyter with {SLOW_ENV}=1 or call heavy_cells(True) first")
     return [f"print({msg!r})\n"]
 
 # %% ../nbs/90_files.ipynb #11571cb2
 def heavy_cells(run: bool | None = None) -> bool:
-    """The chapter's switch for its `#| slow` cells; returns whether they run. `run`:
-    True or False, or None to read `LLM_TUTORIAL_SLOW`. In Jupyter, while off, Run
-    All skips those cells (each prints a note); under `nbdev_test` it changes
-    nothing, since `nbdev_test` skips them itself unless `--flags slow`."""
+    """The chapter's switch for its `#| slow` cells (`run`: True, False, or None to read
+    $LLM_TUTORIAL_SLOW); returns whether they run. In Jupyter, while off, Run All skips
+    them (each prints a note); `nbdev_test` skips them itself unless `--flags slow`."""
     _RUN_SLOW["on"] = run
     on = slow_enabled()
-    shell = _ipython()
+    shell = getattr(builtins, "get_ipython", lambda: None)()  # IPython's, inside one
     if shell is None or os.environ.get("IN_TEST"):
         return on
     others = [
@@ -379,11 +337,3 @@ def heavy_cells(run: bool | None = None) -> bool:
     skipped = f"are skipped by Run All (saved outputs shown; {SLOW_ENV}=1 runs them)"
     print(f"heavy cells (#| slow) {'run' if on else skipped}")
     return on
-
-
-def _ipython():
-    "The running IPython shell, or None outside one."
-    try:
-        return get_ipython()  # noqa: F821 (defined inside IPython only)
-    except NameError:
-        return None

@@ -58,8 +58,7 @@ def next_token_probs(
         return torch.nn.functional.one_hot(
             logits.argmax(dim=-1), logits.shape[-1]).float()
     # the same softmax; no inf/inf when τ is tiny
-    logits = logits - logits.max(dim=-1, keepdim=True).values
-    logits = logits / temperature
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
@@ -217,30 +216,6 @@ def sample_stories(
     bar.close()
     return stories
 
-# %% ../nbs/10_generate.ipynb #3d69f868
-def _tokenizer_files(checkpoint: Path, tokenizer) -> tuple[Path, Path]:
-    "vocab.json and merges.txt of the folder `tokenizer` (default: the checkpoint's)."
-    tdir = Path(tokenizer) if tokenizer is not None else checkpoint.parent
-    vocab, merges = tdir / "vocab.json", tdir / "merges.txt"
-    if not vocab.is_file() or not merges.is_file():
-        raise FileNotFoundError(
-            f"no tokenizer (vocab.json and merges.txt) in {tdir}; "
-            "pass the folder that holds them (--tokenizer)"
-        )
-    return vocab, merges
-
-
-def _model_from(ckpt: dict) -> TransformerLM:
-    "The checkpoint's model, with the weight average `train` kept (ema_decay > 0)."
-    if not ckpt.get("config"):  # e.g. saved from a model of your own
-        raise ValueError("the checkpoint stores no model configuration to rebuild from")
-    model = TransformerLM.from_config(ckpt["config"])
-    load_checkpoint(ckpt, model, restore_rng=False)
-    avg = (ckpt.get("extra") or {}).get("ema")
-    if avg is not None:
-        model.load_state_dict({**model.state_dict(), **avg["weights"]})
-    return model
-
 # %% ../nbs/10_generate.ipynb #7a83df52
 def load_for_sampling(
         checkpoint, tokenizer: str | Path | None = None, device: str = "cpu",
@@ -251,59 +226,61 @@ def load_for_sampling(
     than the one the checkpoint records is refused unless `force`."""
     device = resolve_device(device)  # a clear error before any loading
     ckpt = read_checkpoint(checkpoint)  # first: "checkpoint not found"
-    vocab, merges = _tokenizer_files(Path(checkpoint), tokenizer)
-    model = _model_from(ckpt)
+    tdir = Path(tokenizer) if tokenizer is not None else Path(checkpoint).parent
+    vocab, merges = tdir / "vocab.json", tdir / "merges.txt"
+    if not vocab.is_file() or not merges.is_file():
+        raise FileNotFoundError(f"no tokenizer (vocab.json and merges.txt) in {tdir}; "
+                                "pass the folder that holds them (--tokenizer)")
+    if not ckpt.get("config"):  # e.g. saved from a model of your own
+        raise ValueError("the checkpoint stores no model configuration to rebuild from")
+    model = TransformerLM.from_config(ckpt["config"])
+    load_checkpoint(ckpt, model, restore_rng=False)
+    extra = ckpt.get("extra") or {}
+    if extra.get("ema") is not None:  # the weight average `train` kept (ema_decay > 0)
+        model.load_state_dict({**model.state_dict(), **extra["ema"]["weights"]})
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
-    want = ((ckpt.get("extra") or {}).get("identity") or {}).get("tokenizer_id")
+    want = (extra.get("identity") or {}).get("tokenizer_id")
     have, n = tokenizer_id(tok), len(tok.vocab)  # `train` records the id it used
     problems = [why for ok, why in [
         (want in (None, have) or force, f"{checkpoint} was trained with tokenizer "
-         f"{want}, but the one in {vocab.parent} is {have}: its token ids mean other "
+         f"{want}, but the one in {tdir} is {have}: its token ids mean other "
          "text. Use the run's own tokenizer (--tokenizer), or --force to sample "
          "anyway"),
-        (n <= model.vocab_size, f"the tokenizer in {vocab.parent} has {n} tokens but "
+        (n <= model.vocab_size, f"the tokenizer in {tdir} has {n} tokens but "
          f"the model only {model.vocab_size}: not this model's tokenizer")] if not ok]
     if problems:
         raise ValueError("; ".join(problems))
     return model.to(device).eval(), tok
 
 # %% ../nbs/10_generate.ipynb #62976620
-# fmt: off
-_GENERATE_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a row
-    (["--checkpoint"], dict(required=True, help="checkpoint.pt written by "
-                            "`llm-tutorial main` or `llm-tutorial train`")),
-    (["--tokenizer"], dict(help="folder with vocab.json and merges.txt "
-                           "(default: the checkpoint's folder)")),
-    (["--prompt"], dict(default="", help="text to continue (empty: a new story)")),
-    (["--max-new-tokens"], dict(type=int, default=256,
-                                help="stop after this many tokens or <|endoftext|>")),
-    (["--temperature"], dict(type=float, default=1.0,
-                             help="0: greedy; <1 sharper, >1 flatter")),
-    (["--top-k"], dict(type=int, default=None, help="keep the k most likely tokens")),
-    (["--top-p"], dict(type=float, default=None, help="nucleus sampling: keep the most "
-                       "likely tokens up to this mass")),
-    (["--num-samples"], dict(type=int, default=1, help="continuations to print")),
-    (["--seed"], dict(type=int, default=None,
-                      help="random seed (default: a different sample each run)")),
-    (["--device"], dict(default="cpu", help="cpu, cuda, mps")),
-    (["--no-cache"], dict(action="store_true", help="recompute the whole window at "
-                          "every step (slow; for comparison)")),
-    (["--force"], dict(action="store_true", help="sample even with a tokenizer the "
-                       "checkpoint was not trained with")),
-    (["--debug"], dict(action="store_true", help="show the traceback of an error")),
-]
-# fmt: on
-
-
 def generate_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial generate` argument parser."
     p = argparse.ArgumentParser(
         prog="llm-tutorial generate",
         description="Sample text from a trained checkpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for flags, kwargs in _GENERATE_OPTIONS:
-        p.add_argument(*flags, **kwargs)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by "
+                   "`llm-tutorial main` or `llm-tutorial train`")
+    p.add_argument("--tokenizer", help="folder with vocab.json and merges.txt "
+                   "(default: the checkpoint's folder)")
+    p.add_argument("--prompt", default="", help="text to continue (empty: a new story)")
+    p.add_argument("--max-new-tokens", type=int, default=256,
+                   help="stop after this many tokens or <|endoftext|>")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="0: greedy; <1 sharper, >1 flatter")
+    p.add_argument("--top-k", type=int, help="keep the k most likely tokens")
+    p.add_argument("--top-p", type=float, help="nucleus sampling: keep the most likely "
+                   "tokens up to this mass")
+    p.add_argument("--num-samples", type=int, default=1, help="continuations to print")
+    p.add_argument("--seed", type=int,
+                   help="random seed (default: a different sample each run)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps")
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole window "
+                   "at every step (slow; for comparison)")
+    p.add_argument("--force", action="store_true", help="sample even with a tokenizer "
+                   "the checkpoint was not trained with")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error")
     return p
 
 # %% ../nbs/10_generate.ipynb #888dd650
@@ -322,26 +299,18 @@ def generate_main(argv: list[str] | None = None) -> list[str]:
         if problems:
             raise ValueError("; ".join(problems))
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
-    with user_errors("llm-tutorial generate", a.debug):
-        return _sample_and_print(model, tok, a)
-
-# %% ../nbs/10_generate.ipynb #fc4bdccd
-def _sample_and_print(model, tok, a) -> list[str]:
-    g = torch.Generator(device="cpu")
-    if a.seed is not None:
-        g.manual_seed(a.seed)
-    else:
-        g.seed()
     outs = []
-    for i in range(a.num_samples):
-        t0 = time.perf_counter()
-        text = generate_text(
-            model, tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.top_p, g,
-            use_cache=not a.no_cache)
-        n = len(tok.encode(text))
-        if a.num_samples > 1:
-            print(f"--- sample {i + 1}")
-        print(a.prompt + text)
-        print(f"[{n} tokens in {time.perf_counter() - t0:.2f}s]", file=sys.stderr)
-        outs.append(text)
+    with user_errors("llm-tutorial generate", a.debug):
+        # one generator for all the samples; without --seed, a different one each run
+        g = as_generator(a.seed if a.seed is not None else torch.Generator().seed())
+        for i in range(a.num_samples):
+            t0 = time.perf_counter()
+            text = generate_text(model, tok, a.prompt, a.max_new_tokens, a.temperature,
+                                 a.top_k, a.top_p, g, use_cache=not a.no_cache)
+            n = len(tok.encode(text))
+            if a.num_samples > 1:
+                print(f"--- sample {i + 1}")
+            print(a.prompt + text)
+            print(f"[{n} tokens in {time.perf_counter() - t0:.2f}s]", file=sys.stderr)
+            outs.append(text)
     return outs

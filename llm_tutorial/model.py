@@ -183,19 +183,20 @@ class ModelConfig:
 
     def __post_init__(self):  # a bad setting: one clear line, before any work
         sizes = "vocab_size context_length d_model num_layers num_heads d_ff".split()
-        for name in sizes:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.d_model % self.num_heads:
-            raise ValueError(
+        problems = [
+            f"{n} must be positive, got {getattr(self, n)}"
+            for n in sizes if getattr(self, n) < 1]
+        if not problems and self.d_model % self.num_heads:
+            problems.append(
                 f"d_model={self.d_model} must be divisible by "
-                f"num_heads={self.num_heads}"
-            )
-        if not self.no_rope and self.d_k % 2:  # RoPE turns pairs of coordinates
-            raise ValueError(f"RoPE needs an even head size, got d_k={self.d_k}")
+                f"num_heads={self.num_heads}")
+        if not problems and not self.no_rope and self.d_k % 2:  # RoPE turns pairs
+            problems.append(f"RoPE needs an even head size, got d_k={self.d_k}")
         if not 0 < self.rope_theta < float("inf"):  # NaN fails too
-            raise ValueError(
+            problems.append(
                 f"rope_theta must be positive and finite, got {self.rope_theta}")
+        if problems:  # every problem, in one line
+            raise ValueError("; ".join(problems))
 
     @property
     def d_k(self) -> int:

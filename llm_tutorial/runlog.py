@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json, os, tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 import numpy as np
 from .files import atomic_write, data_dir
@@ -21,20 +21,15 @@ __all__ = ['RUN_FILES', 'RESUME_MAY_CHANGE', 'WEIGHT_SHAPE', 'RunLog', 'read_log
 
 # %% ../nbs/09c_runlog.ipynb #a26579a2
 class RunLog:
-    """A JSON-lines log: one record per line, flushed at once, kept in memory too
-    (`.records`)."""
+    "A JSON-lines log: each record flushed at once, and kept in memory (`.records`)."
 
     def __init__(
             self, path: str | Path | None = None, records: list[dict] | None = None):
         self.path, self.records = (Path(path) if path else None), list(records or [])
-        self._f = None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # rewrite what we keep (resume drops later steps)
+        if self.path is not None:  # rewrite what we keep (resume drops later steps)
             with atomic_write(self.path, "w", encoding="utf-8") as f:
-                for r in self.records:
-                    f.write(json.dumps(r) + "\n")
-            self._f = open(self.path, "a", encoding="utf-8")
+                f.writelines(json.dumps(r) + "\n" for r in self.records)
+        self._f = open(self.path, "a", encoding="utf-8") if self.path else None
 
     def append(self, rec: dict):
         self.records.append(rec)
@@ -52,21 +47,17 @@ def read_log(path) -> list[dict]:
     "Records of a JSONL log; a half-written last line (a crash mid-write) is skipped."
     out = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
+        with suppress(json.JSONDecodeError):
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     return out
 
 # %% ../nbs/09c_runlog.ipynb #a2d5caad
 def smooth(xs, frac: float = 0.05):
-    """Trailing mean over the last `frac` of the points (at least 1, at most 50): no lag
-    for short runs."""
+    "Trailing mean over the last `frac` of the points (1 to 50): no lag for short runs."
     w = max(1, min(50, int(len(xs) * frac)))
     c = np.cumsum(np.insert(np.asarray(xs, dtype=float), 0, 0.0))
-    return [
-        (c[i + 1] - c[max(0, i + 1 - w)]) / (i + 1 - max(0, i + 1 - w))
-        for i in range(len(xs))]
+    i = np.arange(1, len(xs) + 1)  # the mean of points i-w..i-1, fewer at the start
+    return list((c[i] - c[np.maximum(i - w, 0)]) / np.minimum(i, w))
 
 # %% ../nbs/09c_runlog.ipynb #2bec65cb
 def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
@@ -76,11 +67,10 @@ def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
         xs, losses = [r[x] for r in tr], [r["loss"] for r in tr]
         ax.plot(xs, losses, color="C0", alpha=0.2, lw=0.8)
         ax.plot(xs, smooth(losses), color="C0", label="train (batch, smoothed)")
-    e2 = [r for r in ev if "doc_val_loss" in r]
-    for recs, key, style, color, size, label in [  # big circles around small squares
-        (ev, "val_loss", "o--", "C1", 7, "validation (random windows)"),
-        (e2, "doc_val_loss", "s:", "C2", 4, "validation (whole stories)"),
-    ]:
+    for key, style, color, size, label in [  # big circles around small squares
+        ("val_loss", "o--", "C1", 7, "validation (random windows)"),
+        ("doc_val_loss", "s:", "C2", 4, "validation (whole stories)")]:
+        recs = [r for r in ev if key in r]
         xs, ys = [r[x] for r in recs], [r[key] for r in recs]
         if recs:
             ax.plot(xs, ys, style, color=color, ms=size, mfc="none", label=label)
@@ -95,25 +85,14 @@ def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
     ax.grid(alpha=0.3, which="both")
 
 # %% ../nbs/09c_runlog.ipynb #a7eb76a8
-def _log_axis(ax, lo: float, hi: float) -> None:
-    "A log-scaled y axis from `lo` to `hi`, ticks at 1, 2, 3 and 5 times powers of 10."
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
-    ax.set_yscale("log")
-    ax.set_ylim(lo, hi)
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
 def plot_losses(
         log, floor: float | None = None, path: str | Path | None = None,
         title: str | None = None):
-    """Train and validation loss against steps (left) and wall-clock seconds (right),
-    on a log scale, with the entropy floor as a labelled line when known (`floor`, or
-    the one recorded in the log). `log`: records or a log.jsonl path. Saves a PNG
-    when `path` is given; returns the figure."""
+    """Train and validation loss against steps and wall-clock seconds, on a log scale,
+    with the entropy floor when known (`floor`, else the log's). `log`: records or a
+    log.jsonl path. Saves a PNG when `path` is given; returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     recs = read_log(log) if isinstance(log, (str, Path)) else list(log)
     tr = [r for r in recs if r.get("kind") == "train"]
@@ -126,12 +105,17 @@ def plot_losses(
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, x in zip(axes, ["step", "time"]):
         _loss_panel(ax, x, tr, ev, floor)
-    axes[0].set_ylabel("loss (nats/token, log scale)")
     ys = [r["loss"] for r in tr] + [r["val_loss"] for r in ev]
     ys += [r["doc_val_loss"] for r in ev if "doc_val_loss" in r]
     lo = min(ys + ([floor] if floor is not None else []))
-    _log_axis(axes[0], lo * 0.8, max(ys) * 1.1)
-    axes[0].legend(fontsize=8)
+    ax = axes[0]  # the y axis both panels share: log scale, ticks at 1, 2, 3, 5 x 10^k
+    ax.set_yscale("log")
+    ax.set_ylim(lo * 0.8, max(ys) * 1.1)
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("loss (nats/token, log scale)")
+    ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -145,35 +129,17 @@ class RunFolderBusy(RuntimeError):
     "Another process is running in this `out_dir`."
 
 
-# resolved lock path -> [open file, depth] held by this process
-_HELD_LOCKS: dict[str, list] = {}
+_HELD_LOCKS: dict[Path, object] = {}  # lock path -> its open file, held by this process
 
 
 @contextmanager
 def run_lock(folder):
-    """Hold an exclusive lock on the run folder `folder` (its `.lock` file) inside the
-    `with` block."""
+    """Hold an exclusive lock on the run folder `folder` (its `.lock` file, which holds
+    our pid) inside the `with` block; `RunFolderBusy` when another process holds it."""
     path = Path(folder).resolve() / ".lock"
-    held = _HELD_LOCKS.get(str(path))
-    if held is not None:  # this process holds it already: nest
-        held[1] += 1
-        try:
-            yield path
-        finally:
-            held[1] -= 1
-        return
-    f = _acquire(path)
-    _HELD_LOCKS[str(path)] = [f, 1]
-    try:
+    if path in _HELD_LOCKS:  # this process holds it already: nest
         yield path
-    finally:
-        del _HELD_LOCKS[str(path)]
-        f.close()  # closing the file releases the lock
-
-# %% ../nbs/09c_runlog.ipynb #8e5a5cbf
-def _acquire(path: Path):
-    """Open `path` and lock it (non-blocking); write our pid into it. Raise
-    `RunFolderBusy` when taken."""
+        return
     try:
         import fcntl
     except ImportError:
@@ -182,20 +148,23 @@ def _acquire(path: Path):
     f = open(path, "a+", encoding="utf-8")
     if fcntl is not None:
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # never waits
         except BlockingIOError:
             f.seek(0)
             owner = f.read().strip() or "unknown"
             f.close()
             raise RunFolderBusy(
                 f"another run (process {owner}) is using {path.parent}: wait for it to "
-                "finish, or give this run another --out-dir"
-            ) from None
-    f.seek(0)
-    f.truncate()
+                "finish, or give this run another --out-dir") from None
+    f.truncate(0)
     f.write(f"{os.getpid()}\n")
     f.flush()
-    return f
+    _HELD_LOCKS[path] = f
+    try:
+        yield path
+    finally:
+        del _HELD_LOCKS[path]
+        f.close()  # closing the file releases the lock
 
 # %% ../nbs/09c_runlog.ipynb #7b0ac91e
 def check_writable(folder, what: str, hint: str = "") -> Path:
@@ -204,8 +173,7 @@ def check_writable(folder, what: str, hint: str = "") -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-").close()
     except OSError as e:
         why = f"cannot write in {what} {folder} ({e.strerror})"
         if folder.exists() and not folder.is_dir():
@@ -268,8 +236,7 @@ def check_run_folder(config: "TrainConfig", overwrite: bool = False) -> str | No
     if not overwrite:
         raise FileExistsError(
             f"{out} holds {held}: --resume auto to go on, --overwrite to replace it, "
-            "or another --out-dir"
-        )
+            "or another --out-dir")
     replace_run(out)
     return f"--overwrite: replaced {held} in {out}"
 
@@ -283,16 +250,12 @@ RESUME_MAY_CHANGE = {
 
 def run_identity(config: "TrainConfig", data) -> dict:
     "What a run's weights belong to: its tokenizer and its data."
-    tok = data.tokenizer
-    src = (
-        [config.train_tokens, config.val_tokens] if config.train_tokens
-        else config.corpus)
+    tok, tokens = data.tokenizer, [config.train_tokens, config.val_tokens]
     return {
         "tokenizer_id": tokenizer_id(tok) if tok is not None else None,
         "data": {
-            "source": src, "train_tokens": len(data.train), "val_tokens": len(data.val),
-        },
-    }
+            "source": tokens if config.train_tokens else config.corpus,
+            "train_tokens": len(data.train), "val_tokens": len(data.val)}}
 
 # %% ../nbs/09c_runlog.ipynb #75b8889d
 # the knobs that change the shapes of the weights (or which weights there are)
@@ -306,14 +269,10 @@ def check_resume(
     """Refuse to resume `ckpt` (read from `name`) into a run that differs in more than
     the allowed knobs."""
     extra = ckpt.get("extra") or {}
-    old = extra.get("train_config") or {}
-    diffs = [
-        (k, old[k], v) for k, v in config.to_dict().items()
-        if k in old and k not in RESUME_MAY_CHANGE and old[k] != v]
-    old_id = extra.get("identity") or {}
-    diffs += [
-        (k, old_id[k], v) for k, v in identity.items() if k in old_id and old_id[k] != v
-    ]
+    old = (extra.get("train_config") or {}) | (extra.get("identity") or {})
+    new = {k: v for k, v in config.to_dict().items() if k not in RESUME_MAY_CHANGE}
+    new |= identity  # what the weights belong to: tokenizer and data
+    diffs = [(k, old[k], v) for k, v in new.items() if k in old and old[k] != v]
     shape = [(k, a, b) for k, a, b in diffs if k in WEIGHT_SHAPE]
     bad = shape if force else diffs  # no force loads weights into another shape
     if bad:

@@ -9,7 +9,7 @@ import argparse, datetime, json, math, os, platform, shlex, sys, typing
 
 # %% auto #0
 __all__ = ['RULES', 'FIXED', 'RESULTS', 'job_minutes', 'wilson', 'machine', 'load_average', 'speedrun', 'append_record',
-           'speedrun_parser', 'speedrun_main', 'read_records', 'by_idea', 'welch_p', 'standings', 'beats_record',
+           'read_records', 'speedrun_parser', 'speedrun_main', 'by_idea', 'welch_p', 'standings', 'beats_record',
            'print_records']
 
 # %% ../nbs/93_tuning.ipynb #2e925c31
@@ -28,10 +28,8 @@ from .job import MAIN_JOB_TUNING, main_job
 RULES = dict(
     corpus="stories", minutes=5.0, val_stories=200, samples=300, temperature=1.0)
 # fields of TrainConfig the rules fix (the seed and the device are options of their own)
-FIXED = (
-    "corpus train_tokens val_tokens tokenizer doc_eval_stories max_time max_tokens "
-    "out_dir resume seed device progress wandb wandb_project"
-).split()
+FIXED = ("corpus train_tokens val_tokens tokenizer doc_eval_stories max_time "
+         "max_tokens out_dir resume seed device progress wandb wandb_project").split()
 RESULTS = Path("benchmarks/results/speedrun.jsonl")  # from the repository's root
 
 # %% ../nbs/93_tuning.ipynb #82dcc483
@@ -55,29 +53,21 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 # %% ../nbs/93_tuning.ipynb #8ba4d35b
 def machine() -> dict:
     "The CPU's model, its cores, the platform and torch's version."
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info = Path("/proc/cpuinfo")  # Linux names the model there
+    lines = info.read_text().splitlines() if info.is_file() else []
+    names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]
+    cpu = names[0] if names else platform.processor() or platform.machine()
     return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__)
 
 
 def load_average() -> list[float]:
     "The 1, 5 and 15-minute load averages (empty where the system has none)."
-    if not hasattr(os, "getloadavg"):
-        return []
-    return [round(x, 2) for x in os.getloadavg()]
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
 # %% ../nbs/93_tuning.ipynb #2194a09b
 def _mean_mfu(log: Path) -> float | None:
     "The mean MFU of the training records of a run's log (None: not measured)."
-    if not log.is_file():
-        return None
-    recs = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x]
+    recs = read_records(log)  # none if there is no log
     mfus = [r["mfu"] for r in recs if r.get("kind") == "train" and "mfu" in r]
     return sum(mfus) / len(mfus) if mfus else None
 
@@ -86,14 +76,8 @@ def _judge(out: Path, device: str, seed: int, progress: bool) -> dict:
     "300 stories at temperature 1.0 from the run's checkpoint, and their valid share."
     model, tok = load_for_sampling(out / "checkpoint.pt", device=device)
     stories = sample_stories(
-        model,
-        tok,
-        RULES["samples"],
-        temperature=RULES["temperature"],
-        batch_size=100,  # fewer, wider steps than the default 32: faster on a CPU
-        generator=seed,
-        progress=progress,
-    )
+        model, tok, RULES["samples"], temperature=RULES["temperature"], generator=seed,
+        batch_size=100, progress=progress)  # fewer, wider steps: faster on a CPU
     v = validity(stories, STORY_CORPORA[RULES["corpus"]])
     k = round(v["valid"] * v["n"])
     return dict(valid=v["valid"], valid_n=v["n"], valid_ci=list(wilson(k, v["n"])))
@@ -115,8 +99,7 @@ def speedrun(
     if config.context_length < longest + 1:  # the story and its end-of-text
         raise ValueError(
             f"context_length {config.context_length} is too short: the longest "
-            f"validation story needs {longest + 1} tokens with its end-of-text"
-        )
+            f"validation story needs {longest + 1} tokens with its end-of-text")
     load_start = load_average()
     s = main_job(
         out=out, device=device, max_minutes=job_minutes(minutes), samples=0,
@@ -159,29 +142,15 @@ def append_record(rec: dict, path: str | Path = RESULTS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(rec) + "\n")
-        f.flush()
+
+
+def read_records(path: str | Path = RESULTS) -> list[dict]:
+    "The records of a JSON-lines file (a speedrun.jsonl), oldest first; none if absent."
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return [json.loads(x) for x in lines if x.strip()]
 
 # %% ../nbs/93_tuning.ipynb #b1ad8c41
-# fmt: off
-_SPEEDRUN_OPTIONS = [  # (flags, keyword arguments of add_argument): one option a row
-    (["--idea"], dict(default="baseline", help="what this run changes, in a few "
-                      "words: the runs of one idea make one row of the records")),
-    (["--seed"], dict(type=int, default=0, help="seed of the weights, the batches "
-                      "and the samples")),
-    (["--device"], dict(default="auto", help="auto, cpu, cuda, cuda:1, mps")),
-    (["--max-minutes"], dict(type=float, default=RULES["minutes"], help="minutes for "
-                             "the data stage and training, once the data are cached "
-                             "(a record needs the default)")),
-    (["--config"], dict(help="JSON file (or text) of TrainConfig fields to change")),
-    (["--out"], dict(default="runs/speedrun", help="the run's folder")),
-    (["--results"], dict(default=str(RESULTS), help="JSON-lines file the record is "
-                         "appended to")),
-    (["--no-progress"], dict(action="store_true", help="no progress bars")),
-    (["--debug"], dict(action="store_true", help="show the traceback of an error")),
-]
-# fmt: on
-
-
 def speedrun_parser() -> argparse.ArgumentParser:
     """The `llm-tutorial speedrun` parser: its own options, then one per TrainConfig
     field the rules leave free (as `llm-tutorial train` has them)."""
@@ -190,13 +159,26 @@ def speedrun_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="The CPU speedrun (appendix D): train on the full story grammar "
         "for 5 minutes, then score the validation loss over the entropy floor and "
-        "the valid share of 300 stories at temperature 1.0; appends a record.",
-    )
+        "the valid share of 300 stories at temperature 1.0; appends a record.")
     # every error in one line, without argparse's usage block
     hint = f" ({p.prog} --help lists the options)"
     p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}{hint}\n")
-    for flags, kwargs in _SPEEDRUN_OPTIONS:
-        p.add_argument(*flags, **kwargs)
+    p.add_argument("--idea", default="baseline", help="what this run changes, in a few "
+                   "words: the runs of one idea make one row of the records")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the batches and the samples")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--max-minutes", type=float, default=RULES["minutes"],
+                   help="minutes for the data stage and training, once the data are "
+                   "cached (a record needs the default)")
+    p.add_argument("--config",
+                   help="JSON file (or text) of TrainConfig fields to change")
+    p.add_argument("--out", default="runs/speedrun", help="the run's folder")
+    p.add_argument("--results", default=str(RESULTS),
+                   help="JSON-lines file the record is appended to")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error")
     g = p.add_argument_group("knobs (TrainConfig fields)")
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
@@ -205,9 +187,6 @@ def speedrun_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/93_tuning.ipynb #cf8f1547
-_OWN = {flags[0][2:].replace("-", "_") for flags, _ in _SPEEDRUN_OPTIONS}
-
-
 def _command(argv: list[str]) -> str:
     "The command line that reproduces the run (with OMP_NUM_THREADS when set)."
     env = os.environ.get("OMP_NUM_THREADS")
@@ -220,7 +199,8 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = speedrun_parser()
     a = p.parse_args(argv)
-    knobs = {k: v for k, v in vars(a).items() if k not in _OWN}
+    free = {f.name for f in fields(TrainConfig)} - set(FIXED)
+    knobs = {k: v for k, v in vars(a).items() if k in free}  # the knobs given
     with usage_errors(p, a.debug):
         if a.config:
             knobs = {**config_file_fields(a.config), **knobs}
@@ -233,25 +213,14 @@ def speedrun_main(argv: list[str] | None = None) -> dict:
             command=_command(argv))
         append_record(rec, a.results)
     lo, hi = rec["valid_ci"]
-    print(
-        f"== speedrun {rec['idea']!r}, seed {rec['seed']}: {rec['excess_loss']:.4f} "
-        f"nats/token over the floor ({rec['ratio']:.3f}x); {rec['valid']:.1%} valid "
-        f"of {rec['valid_n']} (95% CI {lo:.1%}-{hi:.1%}); {rec['tokens']:,} tokens "
-        f"in {rec['steps']:,} steps; load {rec['load_start']} -> {rec['load_end']}; "
-        f"appended to {a.results}"
-    )
+    print(f"== speedrun {rec['idea']!r}, seed {rec['seed']}: {rec['excess_loss']:.4f} "
+          f"nats/token over the floor ({rec['ratio']:.3f}x); {rec['valid']:.1%} valid "
+          f"of {rec['valid_n']} (95% CI {lo:.1%}-{hi:.1%}); {rec['tokens']:,} tokens "
+          f"in {rec['steps']:,} steps; load {rec['load_start']} -> {rec['load_end']}; "
+          f"appended to {a.results}")
     return rec
 
 # %% ../nbs/93_tuning.ipynb #64142eb1
-def read_records(path: str | Path = RESULTS) -> list[dict]:
-    "The runs of a speedrun.jsonl, oldest first (an absent file: none)."
-    path = Path(path)
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(x) for x in lines if x.strip()]
-
-
 def by_idea(runs: list[dict], minutes: float = RULES["minutes"]) -> dict:
     """The runs made under the rules (`minutes` of training, 300 stories), grouped by
     idea in the order each idea first ran."""
@@ -354,16 +323,12 @@ def print_records(runs: list[dict]) -> None:
         else:
             verdict = f"{'RECORD' if r['record'] else 'no record'} (p = {r['p']:.3f})"
         print(f"{i}. {r['idea']} -- {verdict}")
-        print(
-            f"   excess {r['excess_loss']:.4f} nats/token ({r['ratio']:.3f}x floor), "
-            f"valid {r['valid']:.1%} [{lo:.1%}, {hi:.1%}], seeds "
-            f"{','.join(map(str, r['seeds']))}"
-        )
-        print(
-            f"   {r['tokens'] / 1e6:.2f}M tokens in {r['steps']:.0f} steps, MFU {mfu}, "
-            f"load {r['load']:.1f}; "
-            f"{r['when'][:16].replace('T', ' ')} UTC, {r['machine']}"
-        )
+        print(f"   excess {r['excess_loss']:.4f} nats/token ({r['ratio']:.3f}x floor), "
+              f"valid {r['valid']:.1%} [{lo:.1%}, {hi:.1%}], seeds "
+              f"{','.join(map(str, r['seeds']))}")
+        print(f"   {r['tokens'] / 1e6:.2f}M tokens in {r['steps']:.0f} steps, "
+              f"MFU {mfu}, load {r['load']:.1f}; "
+              f"{r['when'][:16].replace('T', ' ')} UTC, {r['machine']}")
         each = ", ".join(f"{x:.3f}x in {n}" for x, n in r["per_seed"])
         print(f"   per seed: {each} steps")
         print(f"   $ {r['command']}")

@@ -5,7 +5,7 @@
 # %% ../nbs/03_tokenizer.ipynb #dd4246b0
 from __future__ import annotations
 
-import heapq, itertools, math, multiprocessing as mp, os, re, shutil, signal, tempfile
+import heapq, itertools, math, multiprocessing as mp, os, re, shutil, tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -14,8 +14,8 @@ import regex
 from tqdm import tqdm
 
 from .bpe import (
-    ASCII_GPT2_PATTERN, GPT2_PATTERN, chunk_split_token, find_safe_cuts,
-    special_tokens_re)
+    ASCII_GPT2_PATTERN, GPT2_PATTERN, _leave_ctrl_c, _read_utf8_range,
+    chunk_split_token, find_safe_cuts, special_tokens_re)
 from .files import atomic_write
 from .utf8 import load_vocab_merges
 
@@ -54,9 +54,8 @@ def bpe_merge(
     return ids
 
 # %% ../nbs/03_tokenizer.ipynb #c3a7e002
-def _merge_round(
-    pos: list[int], rank: int, val: list, nxt: list, prv: list, ranks: dict
-) -> list[int]:
+def _merge_round(pos: list[int], rank: int, val: list, nxt: list, prv: list,
+                 ranks: dict) -> list[int]:
     """Merge the pair of `rank` at each position of `pos` that still holds it, left to
     right; return the nodes whose right-hand pair changed."""
     n, changed = len(val), []
@@ -103,8 +102,7 @@ def _lone_surrogate(text: str) -> ValueError:
     k = next(i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff")
     return ValueError(
         f"text has a lone surrogate {text[k]!r} at position {k:,}, which is not valid "
-        "Unicode: read the text with errors='replace' (or fix its source)"
-    )
+        "Unicode: read the text with errors='replace' (or fix its source)")
 
 # %% ../nbs/03_tokenizer.ipynb #5ee8ddbd
 class Tokenizer:
@@ -119,8 +117,25 @@ class Tokenizer:
             dict(vocab), [tuple(m) for m in merges], pattern)
         # pre-token cache entries; chars gathered per stream step
         self.cache_size, self.stream_buffer = cache_size, stream_buffer
-        _index_vocab(self, special_tokens)
-        _rank_merges(self)
+        self.token_to_id = {}  # bytes -> id
+        for i, t in sorted(self.vocab.items()):
+            self.token_to_id.setdefault(t, i)
+        self.special_tokens = list(dict.fromkeys(special_tokens or []))
+        for s in self.special_tokens:  # add missing specials with fresh ids
+            b = s.encode("utf-8")
+            if b not in self.token_to_id:
+                i = max(self.vocab, default=-1) + 1
+                self.vocab[i] = b
+                self.token_to_id[b] = i
+        self.special_ids = {s: self.token_to_id[s.encode("utf-8")]
+                            for s in self.special_tokens}
+        self._max_special = max(map(len, self.special_tokens), default=0)
+        # KeyError here: a byte-level vocab needs all 256 single bytes
+        self._byte_ids = [self.token_to_id[bytes([b])] for b in range(256)]
+        # (left id, right id) -> (rank, merged id), the table `encode` merges by
+        ids, self._ranks = self.token_to_id, {}
+        for r, (a, b) in enumerate(self.merges):  # KeyError: a token not in vocab
+            self._ranks.setdefault((ids[a], ids[b]), (r, ids[a + b]))
         self._cache: dict[str, list[int]] = {}  # pre-token -> ids
         self._compile()
 
@@ -137,8 +152,7 @@ class Tokenizer:
             named = str(vocab_filepath) in str(e) or str(merges_filepath) in str(e)
             raise ValueError(
                 e if named else f"{vocab_filepath} is not a valid vocab.json for "
-                f"{merges_filepath} ({type(e).__name__}: {e})"
-            ) from None
+                f"{merges_filepath} ({type(e).__name__}: {e})") from None
 
     def _compile(self):
         self._re = regex.compile(self.pattern)
@@ -146,12 +160,9 @@ class Tokenizer:
             re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None)
         self._special_re = special_tokens_re(self.special_tokens)
 
-    def __getstate__(self):
-        return {
-            k: v for k, v in self.__dict__.items()
-            if k not in ("_re", "_ascii_re", "_special_re")}
+    def __getstate__(self):  # pickled to worker processes: not the compiled regexes
+        return {k: v for k, v in self.__dict__.items() if not k.endswith("_re")}
 
-    # pickled to worker processes
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._compile()
@@ -160,23 +171,19 @@ class Tokenizer:
         return len(self.vocab)
 
     def __repr__(self):
-        return (
-            f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, "
-            f"special_tokens={self.special_tokens})"
-        )
+        return (f"Tokenizer(vocab={len(self.vocab)}, merges={len(self.merges)}, "
+                f"special_tokens={self.special_tokens})")
 
     def pretokenize(self, text: str) -> list[str]:
         "Split `text` (treated as ordinary text) into pre-tokens."
-        # same result, faster
-        if self._ascii_re is not None and text.isascii():
+        if self._ascii_re is not None and text.isascii():  # same result, faster
             return self._ascii_re.findall(text)
         return self._re.findall(text)
 
     def _encode_pieces(self, pieces: list[str], text: str) -> list[int]:
         "The ids of `pieces`, pre-tokens of `text` (which an error names)."
         cache = self._cache
-        # all cached: no Python loop
-        try:
+        try:  # all cached: no Python loop
             return list(itertools.chain.from_iterable(map(cache.__getitem__, pieces)))
         except KeyError:
             pass
@@ -189,8 +196,7 @@ class Tokenizer:
                 except UnicodeEncodeError:  # a lone surrogate: say where in `text`
                     raise _lone_surrogate(text) from None
                 ids = bpe_merge([self._byte_ids[b] for b in data], self._ranks)
-                # bounded memory on endless streams
-                if len(cache) >= self.cache_size:
+                if len(cache) >= self.cache_size:  # bounded memory on endless streams
                     cache.clear()
                 if len(p) <= LONG_PIECE:
                     cache[p] = ids  # not a giant pre-token
@@ -248,8 +254,7 @@ class Tokenizer:
         """Lazily encode an iterable of str (e.g. an open file) in bounded memory;
         equals `encode` of the concatenation."""
         # gather small chunks (a file's lines) into ~stream_buffer characters per step
-        pending, n = [], 0
-        need = self.stream_buffer
+        pending, n, need = [], 0, self.stream_buffer
         for chunk in iterable:
             pending.append(chunk)
             n += len(chunk)
@@ -269,8 +274,7 @@ class Tokenizer:
         if any(x >= y for x, y in zip(merged, merged[1:])):
             raise ValueError(
                 "to_tiktoken needs merged-token ids that increase with merge order "
-                "(tiktoken uses the id as the merge rank)"
-            )
+                "(tiktoken uses the id as the merge rank)")
         ranks = {bytes([b]): self._byte_ids[b] for b in range(256)}
         for (a, b), i in zip(self.merges, merged):
             ranks.setdefault(a + b, i)
@@ -300,32 +304,6 @@ class Tokenizer:
             _write_tokens(raw, output_path, dtype, n)
         return n
 
-# %% ../nbs/03_tokenizer.ipynb #4f83dfc6
-def _index_vocab(tok: Tokenizer, special_tokens) -> None:
-    "bytes -> id, the special tokens (added with fresh ids if missing), the byte ids."
-    tok.token_to_id = {}
-    for i, t in sorted(tok.vocab.items()):
-        tok.token_to_id.setdefault(t, i)
-    tok.special_tokens = list(dict.fromkeys(special_tokens or []))
-    for s in tok.special_tokens:  # add missing specials with fresh ids
-        b = s.encode("utf-8")
-        if b not in tok.token_to_id:
-            i = max(tok.vocab, default=-1) + 1
-            tok.vocab[i] = b
-            tok.token_to_id[b] = i
-    tok.special_ids = {
-        s: tok.token_to_id[s.encode("utf-8")] for s in tok.special_tokens}
-    tok._max_special = max(map(len, tok.special_tokens), default=0)
-    # KeyError here: a byte-level vocab needs all 256 single bytes
-    tok._byte_ids = [tok.token_to_id[bytes([b])] for b in range(256)]
-
-
-def _rank_merges(tok: Tokenizer) -> None:
-    "(left id, right id) -> (rank, merged id), the table `encode` merges by."
-    ids, tok._ranks = tok.token_to_id, {}
-    for r, (a, b) in enumerate(tok.merges):  # KeyError: a merge's token not in vocab
-        tok._ranks.setdefault((ids[a], ids[b]), (r, ids[a + b]))
-
 # %% ../nbs/03_tokenizer.ipynb #b500e048
 def token_dtype(vocab_size: int) -> np.dtype:
     """The smallest unsigned dtype that holds every id of a `vocab_size` vocabulary:
@@ -345,16 +323,8 @@ def _file_cuts(tok: Tokenizer, path, n_pieces: int) -> list[int]:
 
 def _encode_range(
         tok: Tokenizer, path, start: int, end: int, dtype=np.int64) -> np.ndarray:
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(end - start)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:  # the offset in the file, not in the chunk
-        msg = f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
-        raise ValueError(msg) from None
     # the file's dtype already in the worker: 4x less to send back than int64
-    return np.array(tok.encode(text), dtype=dtype)
+    return np.array(tok.encode(_read_utf8_range(path, start, end)), dtype=dtype)
 
 
 _WORKER_TOK = None
@@ -363,8 +333,7 @@ _WORKER_TOK = None
 def _init_worker(tok):
     global _WORKER_TOK
     _WORKER_TOK = tok
-    # Ctrl-C is the parent's to handle (it ends the pool): no traceback per worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _leave_ctrl_c()
 
 
 def _encode_range_worker(args):
@@ -404,8 +373,7 @@ def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
     "The `n` tokens of `raw` as `output_path` (.npy with its header, else raw bytes)."
     with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
         if output_path.suffix == ".npy":
-            header = {
-                "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                "shape": (n,)}
+            header = dict(descr=np.lib.format.dtype_to_descr(dtype),
+                          fortran_order=False, shape=(n,))
             np.lib.format.write_array_header_1_0(f, header)
         shutil.copyfileobj(raw, f, 1 << 22)
