@@ -173,18 +173,15 @@ def _rules(cls) -> list:
     return rules + ranges
 
 
-def _check_fields(c: TrainConfig) -> None:
+def _check(c: TrainConfig) -> None:
     """Every knob of its annotation's kind (None only where it says so), then in its
-    range. The model's sizes and `rope_theta` are `ModelConfig`'s to check."""
+    range; then the model's sizes and `rope_theta` (`ModelConfig`'s checks); then the
+    knobs that must agree with each other, and what to do when they do not."""
     for name, none_ok, words, ok in _rules(type(c)):
         v = getattr(c, name)
         if not (v is None and none_ok) and not ok(v):
             raise ValueError(f"{name} must be {words}, got {v!r}")
-
-
-def _check_agree(c: TrainConfig) -> None:
-    "The knobs that must agree with each other, and what to do when they do not."
-    total = c.total_steps
+    c.model_config()  # the model's own checks: sizes, heads, RoPE
     # fmt: off
     for ok, why in [
         (c.batch_size % c.grad_accum_steps == 0, f"batch_size={c.batch_size} must be "
@@ -194,9 +191,9 @@ def _check_agree(c: TrainConfig) -> None:
         (c.cosine_steps is None or c.cosine_steps >= c.warmup_steps,
          f"cosine_steps={c.cosine_steps} ends before warmup_steps={c.warmup_steps}; "
          "raise --cosine-steps or lower --warmup-steps"),
-        (c.warmup_steps < total, f"warmup_steps={c.warmup_steps} must be below the "
-         f"run's {total} steps (max_steps/max_tokens): lower --warmup-steps or raise "
-         "--max-steps"),
+        (c.warmup_steps < c.total_steps, f"warmup_steps={c.warmup_steps} must be "
+         f"below the run's {c.total_steps} steps (max_steps/max_tokens): lower "
+         "--warmup-steps or raise --max-steps"),
     ]:
         if not ok:
             raise ValueError(why)
@@ -227,9 +224,7 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
 
     def __post_init__(self):
         "Raise `ValueError` naming the first bad knob (or the two knobs that disagree)."
-        _check_fields(self)
-        self.model_config()  # the model's own checks: sizes, heads, RoPE
-        _check_agree(self)
+        _check(self)
 
     @property
     def total_steps(self) -> int:
@@ -250,8 +245,7 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
     def from_dict(cls, d: dict) -> "TrainConfig":
         "Build from a dict; an unknown key is an error (a typo must not go unnoticed)."
         known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
+        if bad := sorted(set(d) - known):
             raise ValueError(
                 f"unknown TrainConfig keys {bad}; known keys: {sorted(known)}")
         return cls(**d)
@@ -359,20 +353,18 @@ def _field_option(group, f, hint) -> None:
     "The option of TrainConfig field `f`: `--no-x`/`--x`, `--flag/--no-flag`, typed."
     base, optional = _field_type(hint)
     flag = "--" + f.name.replace("_", "-")
-    common = dict(dest=f.name, default=argparse.SUPPRESS)
+    add = functools.partial(  # not given: not in the parsed options
+        group.add_argument, dest=f.name, default=argparse.SUPPRESS)
     shown = f"{f.metadata['help']} (default: {f.default})"
     if base is bool and f.name.startswith("no_"):  # --no-rope sets it, --rope undoes
-        group.add_argument(flag, action="store_const", const=True, help=shown, **common)
-        group.add_argument(
-            "--" + f.name[3:].replace("_", "-"), action="store_const", const=False,
-            help=f"undo {flag}", **common)
+        add(flag, action="store_const", const=True, help=shown)
+        add("--" + f.name[3:].replace("_", "-"), action="store_const", const=False,
+            help=f"undo {flag}")
     elif base is bool:
-        group.add_argument(
-            flag, action=argparse.BooleanOptionalAction, help=shown, **common)
+        add(flag, action=argparse.BooleanOptionalAction, help=shown)
     else:
-        group.add_argument(
-            flag, type=_converter(base, optional), metavar=base.__name__.upper(),
-            help=shown, **common)
+        add(flag, type=_converter(base, optional), metavar=base.__name__.upper(),
+            help=shown)
 
 # %% ../nbs/09a_config.ipynb #a094aba6
 def train_parser() -> argparse.ArgumentParser:
@@ -383,9 +375,8 @@ def train_parser() -> argparse.ArgumentParser:
         description="Train a small Transformer language model. Settings come from "
         "TrainConfig's defaults, then --config, then the options given.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument(
-        "--preset", choices=sorted(PRESETS), help="start from a preset configuration "
-        "(see PRESETS); --config and options still win")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset "
+                   "configuration (see PRESETS); --config and options still win")
     p.add_argument(
         "--config", help="JSON file of TrainConfig fields (a run's config.json works)")
     for flag, what in [
@@ -412,18 +403,14 @@ def config_file_fields(src) -> dict:
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     "TrainConfig from defaults < --preset < --config file < command-line options."
     ns = vars(train_parser().parse_args(argv))
-    cfg_file, preset = ns.pop("config", None), ns.pop("preset", None)
-    for k in ("print_config", "force", "overwrite", "debug"):
-        ns.pop(k, None)
-    base = dict(PRESETS[preset]) if preset else {}
-    if cfg_file:
-        base.update(config_file_fields(cfg_file))
-    return TrainConfig.from_dict({**base, **ns})
+    base = dict(PRESETS[ns["preset"]]) if ns["preset"] else {}
+    if ns["config"]:
+        base.update(config_file_fields(ns["config"]))
+    knobs = {f.name for f in fields(TrainConfig)}  # only those given are in `ns`
+    return TrainConfig.from_dict({**base, **{k: ns[k] for k in knobs & set(ns)}})
 
 
-DATA_OPTIONS = (
-    "corpus", "vocab_size", "tokenizer", "train_tokens", "val_tokens",
-    "bpe_train_bytes", "doc_eval_stories")
+DATA_OPTIONS = tuple(f.name for f in fields(_DataKnobs))  # prepare_data's arguments
 
 
 def data_options(config: TrainConfig) -> dict:

@@ -118,8 +118,7 @@ def find_unit(tree: ast.Module, name: str) -> ast.FunctionDef | None:
 
 def _span(node: ast.FunctionDef) -> tuple[int, int]:
     "0-based first line (decorators included) and end line of a def."
-    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    return first - 1, node.end_lineno
+    return min(d.lineno for d in [node, *node.decorator_list]) - 1, node.end_lineno
 
 
 # %% ../nbs/95_exercises.ipynb #8a65eabff63a45729fe45fb5ade58bdc
@@ -243,18 +242,6 @@ def book_nbs() -> Path:
     return nbs
 
 
-# %% ../nbs/95_exercises.ipynb #916684f9a58a4a2aa5f864670399430d
-def _export_package(root: Path) -> bool:
-    "Run nbdev_export in the edition (when nbdev is installed); whether it worked."
-    # (nbdev_test skips a cell whose source holds the export call itself)
-    code = "from nbdev.doclinks import nbdev_export as export; export()"
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        done = subprocess.run([sys.executable, "-c", code], cwd=root, timeout=300,
-                              capture_output=True)  # fmt: skip
-        return done.returncode == 0
-    return False
-
-
 # %% ../nbs/95_exercises.ipynb #1671c31a24314836a5b85d7ef7fbf015
 _README = """# llm_tutorial: the exercise edition
 
@@ -308,7 +295,12 @@ def new_edition(dest: str | Path) -> list[dict]:
         rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |\n" for r in records]
         (tmp / "README.md").write_text(_README + "".join(rows))
         shutil.copy(_ROOT / "settings.ini", tmp)  # for nbdev_export in it
-        _export_package(tmp)
+        # the learner's own package, when nbdev is installed (nbdev_test skips a cell
+        # whose source holds the export call itself)
+        code = "from nbdev.doclinks import nbdev_export as export; export()"
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([sys.executable, "-c", code], cwd=tmp, timeout=300,
+                           capture_output=True)
         meta = {"format": 1, "units": records}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         tmp.rename(dest)  # (over an empty folder: POSIX's rename allows it)
@@ -342,9 +334,7 @@ def _describe(x) -> str:
 
 def _first_diff(got, want, atol: float = 0.0, rtol: float = 0.0) -> str:
     "Where two equal-shaped tensors first differ (beyond the tolerance), in words."
-    import torch
-
-    bad = ~torch.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+    bad = ~got.isclose(want, rtol=rtol, atol=atol, equal_nan=True)
     idx = tuple(int(i) for i in bad.nonzero()[0])
     where = f"at index {list(idx)}" if idx else "in the value"
     return f"first difference {where}: got {got[idx].item():.6g}, expected " \
@@ -404,10 +394,9 @@ def spec_cells(nb: dict, swap: dict[str, str], full: bool = False) -> dict[int, 
     out = {}
     for i, c in enumerate(nb["cells"]):
         src, flags = _source(c), _flags(c)
-        try:
+        tree = ast.Module(body=[], type_ignores=[])  # a cell that does not parse runs
+        with contextlib.suppress(SyntaxError):  # as it is: the learner sees the line
             tree = ast.parse(src)
-        except SyntaxError:  # run as it is: the learner sees the line
-            tree = ast.Module(body=[], type_ignores=[])
         spec = any(getattr(n, "name", "") in specs for n in tree.body)
         skip = _is_slow(flags) or "#|eval:false" in flags or EXPORT_CALL in src
         keep = not skip if full else _is_exported(c) or spec
@@ -422,11 +411,8 @@ def spec_cells(nb: dict, swap: dict[str, str], full: bool = False) -> dict[int, 
 # %% ../nbs/95_exercises.ipynb #0f218cf6da6d4f47aab9a091ac27e845
 def _statement(src: str, line: int) -> str:
     "The whole statement of `src` that holds `line` (1-based), however many lines."
-    try:
-        nodes = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.stmt)
-                 and not hasattr(n, "body") and n.lineno <= line <= n.end_lineno]
-    except SyntaxError:
-        nodes = []
+    nodes = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.stmt)
+             and not hasattr(n, "body") and n.lineno <= line <= n.end_lineno]
     a, b = (nodes[-1].lineno, nodes[-1].end_lineno) if nodes else (line, line)
     return textwrap.dedent("\n".join(src.splitlines()[a - 1 : b])).strip()
 
@@ -467,10 +453,9 @@ def _failure(e: BaseException, cells: dict[int, str], spec: str = "", unit: str 
         k, _, n = mine[-1]
         text = cells[k].splitlines()[n - 1].strip()
         fn = find_unit(ast.parse(cells[k]), unit) if unit else None
-        first = _span(fn)[0] + 1 if fn else 0
-        inside = fn is not None and first <= n <= fn.end_lineno
-        out["where"] = (f"line {n - first + 1} of your {unit}: {text}" if inside
-                        else f"cell {k}, line {n}: {text}")  # fmt: skip
+        a, b = _span(fn) if fn else (n, n)  # (a is 0-based, n and b 1-based)
+        out["where"] = (f"line {n - a} of your {unit}: {text}" if a < n <= b
+                        else f"cell {k}, line {n}: {text}")
     if isinstance(e, NameError) and unit and mine:  # works in Jupyter, not here
         out["error"] += (" (a unit sees only the chapter's exported cells, as in the "
                          "package: import it in an exported cell)")  # fmt: skip
@@ -492,21 +477,12 @@ def _run_unit(ns: dict, unit: str, spec: str, home: int, cells: dict) -> dict:
     except BaseException as e:  # the learner's error: reported, not raised
         return _failure(e, cells, spec, unit, home)
 
-# %% ../nbs/95_exercises.ipynb #1d3e8ad98c294adb9b88fb8873363262
-def _child_env() -> dict:
-    "The child's environment: no plot windows, nbdev_test's flag, the shared texts."
-    env = dict(os.environ, MPLBACKEND="Agg", IN_TEST="1")
-    shared = shared_data_dir()  # found from here: the child runs elsewhere
-    if shared is not None:
-        env.setdefault("LLM_TUTORIAL_SHARED", str(shared.resolve()))
-    return env
-
 # %% ../nbs/95_exercises.ipynb #2ba90db1fbec4b49b4820579765b215a
 def _child() -> None:
-    """`python -c '...; _child()' JOB RESULT`: each run's cells in a namespace of its
-    own, then its units' spec tests; a JSON line for the cells (unit "") and each."""
-    job = json.loads(Path(sys.argv[-2]).read_text())
-    with open(sys.argv[-1], "a") as res:
+    """`python -c '...; _child()'` in a job's folder: each run of job.json, its cells in
+    a namespace of their own, then its spec tests; JSON lines in result.jsonl."""
+    job = json.loads(Path("job.json").read_text())
+    with open("result.jsonl", "a") as res:
         for run in job["runs"]:
 
             def say(**kw):
@@ -525,12 +501,10 @@ def _child() -> None:
                     setup = _failure(e, cells)
                     break
             say(unit="", **setup)
-            for unit, spec, home in run["units"]:
-                if not setup["ok"]:
-                    say(unit=unit, **setup)
-                    continue
+            for unit, spec, home in run["units"]:  # (no setup: each unit says why)
                 say(unit=unit, start=True)
-                say(unit=unit, **_run_unit(ns, unit, spec, home, cells))
+                ran = _run_unit(ns, unit, spec, home, cells) if setup["ok"] else setup
+                say(unit=unit, **ran)
 
 # %% ../nbs/95_exercises.ipynb #d3ef44129edc4d3fb246f41229df00fa
 def unit_limit(base: float = 10.0) -> tuple[float, str]:
@@ -551,32 +525,14 @@ def _stop_strays(token: str) -> None:
             if f"{_MARK}={token}".encode() in env.read_bytes().split(b"\0"):
                 os.kill(int(env.parent.name), signal.SIGKILL)
 
-
-def _spawn(job: dict, work: Path, token: str) -> subprocess.Popen:
-    "Start a child on `job`; it appends its results to `work/result.jsonl`."
-    path, res = work / "job.json", work / "result.jsonl"
-    path.write_text(json.dumps(job))
-    env = _child_env() | {_MARK: token}
-    ask = dict(job=str(path), res=str(res), log=str(work / "log"), env=env,
-               cwd=str(work))  # fmt: skip
-    p = _warm_fork(ask)  # a child forked with torch imported (a `_Forked`), when it can
-    if p is None:
-        code = "from llm_tutorial.exercises import _child; _child()"
-        with open(work / "log", "ab") as log:  # what a unit prints is not kept
-            p = subprocess.Popen([sys.executable, "-c", code, str(path), str(res)],
-                                 cwd=work, env=env, stdout=subprocess.DEVNULL,
-                                 stderr=log, start_new_session=True)  # fmt: skip
-    return p
-
 # %% ../nbs/95_exercises.ipynb #7f174e33bc0f4dc885a93581928017d2
-def _watch(p: subprocess.Popen, res: Path, seen: int, limit: float, setup: float):
+def _watch(p: subprocess.Popen, res: Path, limit: float, setup: float):
     """Wait for child `p`, stopped after `limit` s in one unit or `setup` s without one;
-    the lines it wrote after the first `seen`, and when it was stopped (None: not)."""
+    the lines it wrote in `res`, and when it was stopped (None: not)."""
     state, since = 0, time.monotonic()
     while True:
         done = p.poll() is not None
-        text = res.read_text() if res.exists() else ""
-        lines = [json.loads(l) for l in text.splitlines()[seen:] if l.endswith("}")]
+        lines = [json.loads(l) for l in res.read_text().splitlines() if l.endswith("}")]
         if done:
             return lines, None
         if len(lines) != state:  # progress: a unit started or ended
@@ -606,15 +562,14 @@ def run_specs(runs: list[dict], limit: float, setup: float | None = None
     results = [{} for _ in runs]
     token = f"{os.getpid()}-{time.time_ns()}"
     with tempfile.TemporaryDirectory(prefix="llm_tutorial_check_") as work:
-        work, seen, p = Path(work), 0, None
+        work, p = Path(work), None
         try:
             while todo := [
                 dict(run, id=r, units=[u for u in run["units"] if u[0] not in got])
                 for r, (run, got) in enumerate(zip(runs, results))
                 if not got or any(u[0] not in got for u in run["units"])]:
                 p = _spawn({"runs": todo}, work, token)
-                lines, killed = _watch(p, work / "result.jsonl", seen, limit, setup)
-                seen += len(lines)
+                lines, killed = _watch(p, work / "result.jsonl", limit, setup)
                 for l in lines:
                     if "start" not in l:
                         results[l.pop("run")][l.pop("unit")] = l
@@ -646,8 +601,7 @@ def _warm_socket() -> Path:
 def _warm_worker(path: str, idle: float = 600.0) -> None:
     """`python -c '...; _warm_worker(PATH)'`: import torch once, then fork a child for
     each job that arrives on the socket `path`; leave after `idle` idle seconds."""
-    import torch  # noqa: F401 (the children's first import: 3 s on a small machine)
-    import torch._dynamo  # noqa: F401 (what torch.optim's first step imports: 2 s)
+    import torch._dynamo  # noqa: F401 (torch, and what torch.optim's step imports: 5 s)
 
     with contextlib.suppress(Exception):  # the tokenizer specs' reference: 1 s to load
         import tiktoken
@@ -658,32 +612,26 @@ def _warm_worker(path: str, idle: float = 600.0) -> None:
     server = socket.socket(socket.AF_UNIX)
     tmp = f"{path}.{os.getpid()}"
     server.bind(tmp)
+    server.listen()
     os.replace(tmp, path)  # a client never connects to a half-made socket
     mine = os.stat(path).st_ino  # (a newer worker may take the name over)
-    server.listen()
     server.settimeout(idle)
-    stopper = None  # the client that asked it to stop: told when it has
-    while True:
-        try:
+    with contextlib.suppress(socket.timeout):  # `idle` s without a job: leave
+        while True:
             conn, _ = server.accept()
-        except socket.timeout:
-            break
-        ask = {}
-        with contextlib.suppress(ValueError):  # "": a client that said nothing
-            ask = json.loads(conn.makefile().readline())
-        if ask.get("stop"):
-            stopper = conn
-            break
-        if ask and os.fork() == 0:
-            server.close()
-            _warm_child(conn, ask)
-        conn.close()
+            ask = {}
+            with contextlib.suppress(ValueError):  # "": a client that said nothing
+                ask = json.loads(conn.makefile().readline())
+            if ask.get("stop"):  # (its client sees `conn` close as this returns)
+                break
+            if ask and os.fork() == 0:
+                server.close()
+                _warm_child(conn, ask)
+            conn.close()
     server.close()
     with contextlib.suppress(OSError):
         if os.stat(path).st_ino == mine:
             os.unlink(path)
-    if stopper is not None:
-        stopper.sendall(b"stopped\n")
 
 # %% ../nbs/95_exercises.ipynb #c9f5e4a3d2b16e77
 def _warm_child(conn: socket.socket, ask: dict) -> None:
@@ -694,9 +642,8 @@ def _warm_child(conn: socket.socket, ask: dict) -> None:
     os.environ.update(ask["env"])
     os.chdir(ask["cwd"])
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what a unit prints is not kept
-    os.dup2(os.open(ask["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT), 2)
+    os.dup2(os.open("log", os.O_WRONLY | os.O_APPEND | os.O_CREAT), 2)
     conn.sendall(f"{os.getpid()}\n".encode())
-    sys.argv = ["-c", ask["job"], ask["res"]]
     code = 0
     try:
         _child()  # (it reports the learner's errors: what escapes it is the checker's)
@@ -712,8 +659,7 @@ class _Forked:
 
     def __init__(self, conn: socket.socket):
         self.conn, self.lines = conn, conn.makefile()
-        self.pid = int(self.lines.readline())
-        self.returncode = None
+        self.pid, self.returncode = int(self.lines.readline()), None
 
     def poll(self) -> int | None:
         if self.returncode is None and select.select([self.conn], [], [], 0)[0]:
@@ -727,24 +673,33 @@ class _Forked:
         return self.poll()
 
 
-def _warm_fork(ask: dict) -> _Forked | None:
-    """A child forked by the warm worker for `ask`, or None (then start one cold): no
-    worker yet (start one for the next check), or `LLM_TUTORIAL_WARM=0`."""
-    if os.environ.get("LLM_TUTORIAL_WARM") == "0":
-        return None
-    path = _warm_socket()
-    conn = socket.socket(socket.AF_UNIX)
-    try:
-        conn.connect(str(path))
-        conn.sendall((json.dumps(ask) + "\n").encode())
-        return _Forked(conn)
-    except (OSError, ValueError):  # no worker, or it just left
-        conn.close()
-    code = f"from llm_tutorial.exercises import _warm_worker as w; w({str(path)!r})"
-    subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    return None
+def _spawn(job: dict, work: Path, token: str) -> subprocess.Popen | _Forked:
+    """Start a child on `job` in the folder `work`: forked by the warm worker, else a
+    cold one (and then, unless `LLM_TUTORIAL_WARM=0`, a worker for the next check)."""
+    (work / "job.json").write_text(json.dumps(job))
+    (work / "result.jsonl").write_text("")  # this child's lines only
+    env = dict(os.environ, MPLBACKEND="Agg", IN_TEST="1")  # as nbdev_test, no windows
+    env[_MARK] = token  # (not in the worker's: it outlives this check)
+    shared = shared_data_dir()  # found from here: the child runs elsewhere
+    if shared is not None:
+        env.setdefault("LLM_TUTORIAL_SHARED", str(shared.resolve()))
+    if os.environ.get("LLM_TUTORIAL_WARM") != "0":
+        path, conn = str(_warm_socket()), socket.socket(socket.AF_UNIX)
+        try:
+            conn.connect(path)
+            conn.sendall((json.dumps({"env": env, "cwd": str(work)}) + "\n").encode())
+            return _Forked(conn)
+        except (OSError, ValueError):  # no worker, or it just left
+            conn.close()
+        code = f"from llm_tutorial.exercises import _warm_worker as w; w({path!r})"
+        subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    code = "from llm_tutorial.exercises import _child; _child()"
+    with open(work / "log", "ab") as log:  # what a unit prints is not kept
+        return subprocess.Popen([sys.executable, "-c", code], cwd=work, env=env,
+                                stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True)
 
 
 def warm_stop() -> bool:
@@ -753,7 +708,7 @@ def warm_stop() -> bool:
         conn.connect(str(_warm_socket()))
         conn.sendall(b'{"stop": true}\n')
         conn.settimeout(30)
-        return conn.recv(16) == b"stopped\n"  # once it no longer takes jobs
+        return conn.recv(16) == b""  # closed once it no longer takes jobs
     return False
 
 # %% ../nbs/95_exercises.ipynb #aba9ccc70e3249a4aecf7a64290a2bd2
@@ -786,18 +741,16 @@ def _in_words(r: dict) -> str:
     return "\n".join(l for l in [check, r["error"], values, where] if l)
 
 # %% ../nbs/95_exercises.ipynb #be0b2cdc69df4db1826a10c10a28cae5
-def _sort_units(nb: dict, records: list[dict]) -> tuple[dict[str, Grade], list[str]]:
-    "The grades known without running (not written, def gone) and the written units."
-    known, written = {}, []
+def _sort_units(nb: dict, records: list[dict]) -> dict[str, Grade]:
+    "The grades known without running (not written, def gone); the rest are written."
+    known = {}
     for r in records:
         i, err = locate(nb, r["name"])
         if i is None:
             known[r["name"]] = Grade(r["name"], "fail", err)
         elif is_stub(find_unit(ast.parse(_source(nb["cells"][i])), r["name"])):
             known[r["name"]] = Grade(r["name"], "not written")
-        else:
-            written.append(r["name"])
-    return known, written
+    return known
 
 
 def _point_at_callees(nb: dict, grades: dict[str, Grade]) -> None:
@@ -807,8 +760,7 @@ def _point_at_callees(nb: dict, grades: dict[str, Grade]) -> None:
         text = unit_text(_source(nb["cells"][locate(nb, name)[0]]), name)
         body = text.split(":", 1)[-1]  # not its own def line
         for other in failed:
-            short = other.rpartition(".")[2]
-            if other != name and re.search(rf"\b{short}\(", body):
+            if other != name and re.search(rf"\b{other.rpartition('.')[2]}\(", body):
                 grades[name].detail += f"\n(it calls your {other}, which fails too: "
                 grades[name].detail += "fix that one first)"
 
@@ -879,12 +831,12 @@ def check_edition(
     known, runs, swaps = {}, {}, {}
     for name, nb in nbs.items():
         mine = [r for r in every if r["notebook"] == name]
-        known[name], written = _sort_units(nb, mine)
+        known[name] = _sort_units(nb, mine)
         broken = [g.detail for g in known[name].values() if g.status == "fail"]
-        todo = [r["name"] for r in picked if r["name"] in written and r in mine]
+        todo = [r["name"] for r in picked if r["name"] not in known[name] and r in mine]
         # the book's version in place of each unit not written yet
         swaps[name] = {r["name"]: r["reference"] for r in mine
-                       if r["name"] not in written}  # fmt: skip
+                       if r["name"] in known[name]}
         if status or broken:  # nothing to run
             note = "" if status else "not run: " + broken[0]
             known[name] |= {n: Grade(n, "fail" if broken else "written", note)
@@ -926,9 +878,8 @@ def check_edition(
 # %% ../nbs/95_exercises.ipynb #b1c7704b3f32436cb0193ab0653ccddf
 def exercises_parser() -> argparse.ArgumentParser:
     "The `llm-tutorial exercises` argument parser."
-    p = argparse.ArgumentParser(
-        prog="llm-tutorial exercises",
-        description="The exercise edition of the book (appendix F).")
+    about = "The exercise edition of the book (appendix F)."
+    p = argparse.ArgumentParser(prog="llm-tutorial exercises", description=about)
     sub = p.add_subparsers(dest="action", metavar="{new,check}", required=True)
     new = sub.add_parser("new", help="write the exercise edition into a new folder")
     new.add_argument("dir", help="a folder that does not exist yet (or is empty)")

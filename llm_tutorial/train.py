@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math, os, signal, sys, threading, time, typing
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -19,8 +19,7 @@ from .model import TransformerLM
 from .optim import (
     AdamW, cross_entropy, get_lr_cosine_schedule, gradient_clipping)
 from .data import TrainData, get_batch, prepare_data, resolve_device
-from .checkpoint import (
-    load_checkpoint, read_checkpoint, save_checkpoint, unwrap_model)
+from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (
     TrainConfig, _error_text, check_corpus, config_from_args, data_options,
     train_parser, usage_errors, user_errors)
@@ -42,19 +41,17 @@ def check_data(config: TrainConfig, data: TrainData):
     problems = []
     for split, arr in [("train", data.train), ("validation", data.val)]:
         if len(arr) <= config.context_length:
-            problems.append(
-                f"{split} data has {len(arr)} tokens, not more than "
-                f"context_length={config.context_length}: "
-                "use more text or a shorter --context-length")
+            problems.append(f"{split} data has {len(arr)} tokens, not more than "
+                            f"context_length={config.context_length}: use more "
+                            "text or a shorter --context-length")
         elif (hi := int(np.max(arr))) >= config.vocab_size:
             problems.append(
                 f"{split} tokens contain id {hi} >= vocab_size={config.vocab_size}: "
                 "the token files were made with a different tokenizer than this config")
-    tok = data.tokenizer
-    if tok is not None and hasattr(tok, "vocab") and len(tok.vocab) > config.vocab_size:
-        problems.append(
-            f"the tokenizer has {len(tok.vocab)} tokens but the model's vocab_size is "
-            f"only {config.vocab_size}")
+    n = len(getattr(data.tokenizer, "vocab", ()))  # 0 without a tokenizer
+    if n > config.vocab_size:
+        problems.append(f"the tokenizer has {n} tokens but the model's vocab_size is "
+                        f"only {config.vocab_size}")
     if problems:  # all of them at once
         raise ValueError("; ".join(problems))
 
@@ -180,12 +177,11 @@ class RunState:
     identity: dict  # tokenizer and data (run_identity)
     ema: WeightAverage | None = None
     on_log: Callable | None = None
-    raw: torch.nn.Module | None = None  # the plain TransformerLM inside `model`
+    raw: torch.nn.Module | None = None  # the plain TransformerLM (`model` wraps it)
     start: int = 0  # first step of this process (> 0 after a resume)
     done: int = 0  # steps completed
     train_time: float = 0.0  # seconds in training steps, this process
-    wall0: float = 0.0  # wall-clock seconds before a resume
-    t_start: float = 0.0
+    t_start: float = 0.0  # perf_counter() at the run's time 0 (earlier after a resume)
     last_ckpt: Path | None = None
     last_ckpt_step: int | None = None
     final: dict = field(default_factory=dict)
@@ -211,7 +207,7 @@ class RunState:
         return self.config.batch_size * self.config.context_length
 
     def wall(self) -> float:
-        return self.wall0 + time.perf_counter() - self.t_start
+        return time.perf_counter() - self.t_start
 
 # %% ../nbs/09d_train.ipynb #cf6dc46d
 def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
@@ -230,11 +226,12 @@ def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
                          f"grad_accum_steps × processes = {parts}")
     return di, device, micro_bs
 
-
-def _load_data(config: TrainConfig, data: TrainData | None, di: dict) -> TrainData:
-    """The run's data (prepared by rank 0 first), checked; its tokenizer saved in the
-    run folder."""
-    master = di["rank"] == 0
+# %% ../nbs/09d_train.ipynb #c5a0bb24
+def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
+    """Processes, the data (prepared by rank 0 first, checked, its tokenizer saved in
+    the run folder), and a fresh model, optimizer and weight average (seeded)."""
+    di, device, micro_bs = _processes(config)
+    master, out = di["rank"] == 0, Path(config.out_dir)
     if data is None:
         if di["ddp"] and not master:
             torch.distributed.barrier()  # rank 0 prepares (and caches) the data first
@@ -242,25 +239,14 @@ def _load_data(config: TrainConfig, data: TrainData | None, di: dict) -> TrainDa
         if di["ddp"] and master:
             torch.distributed.barrier()
     check_data(config, data)
-    out, tok = Path(config.out_dir), data.tokenizer
-    if master and tok is not None:  # the run folder is self-contained
+    if master and (tok := data.tokenizer) is not None:  # the folder is self-contained
         save_vocab_merges(tok.vocab, tok.merges, out / "vocab.json", out / "merges.txt")
-    return data
-
-# %% ../nbs/09d_train.ipynb #c5a0bb24
-def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
-    "Processes, data, and a fresh model, optimizer and weight average (seeded)."
-    di, device, micro_bs = _processes(config)
-    if di["rank"] == 0:
-        Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-    data = _load_data(config, data, di)
     t_start = time.perf_counter()  # the run's clock: set-up, steps, evaluations
     torch.manual_seed(config.seed)
     model = TransformerLM.from_config(config.model_config()).to(device)
-    opt = AdamW(
-        param_groups(model, config.embedding_lr_mult), lr=config.lr,
-        betas=(config.beta1, config.beta2), eps=config.eps,
-        weight_decay=config.weight_decay)
+    opt = AdamW(param_groups(model, config.embedding_lr_mult), lr=config.lr,
+                betas=(config.beta1, config.beta2), eps=config.eps,
+                weight_decay=config.weight_decay)
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     return RunState(
         config, data, model, opt, device, di, micro_bs, run_identity(config, data), ema,
@@ -312,21 +298,19 @@ def _compute(run: RunState, records: list[dict]) -> None:
     if run.dist["ddp"]:
         ids = [device.index] if device.type == "cuda" else None
         run.model = torch.nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
-    run.raw = unwrap_model(run.model)
     peak, source = device_peak_flops(device, c.dtype, c.peak_tflops)
     autocast = nullcontext()
     if c.dtype != "float32":
         autocast = torch.autocast(device.type, getattr(torch, c.dtype))
     run.compute = Compute(
-        autocast=autocast,
+        autocast=autocast, peak=peak, peak_source=source,
         scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
         loss_fn=loss_fn, params=[p for p in run.model.parameters() if p.requires_grad],
-        flops_per_token=train_flops_per_token(c.model_config(), c.context_length),
-        peak=peak, peak_source=source)
+        flops_per_token=train_flops_per_token(c.model_config(), c.context_length))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    if records and "time" in records[-1]:
-        run.wall0 = records[-1]["time"]  # wall time continues across resumes
+    if records and "time" in records[-1]:  # wall time continues across resumes
+        run.t_start -= records[-1]["time"]
 
 # %% ../nbs/09d_train.ipynb #3151879a
 def _emit(run: RunState, rec: dict) -> None:
@@ -337,17 +321,6 @@ def _emit(run: RunState, rec: dict) -> None:
             run.wandb.log(rec, step=rec["step"])
     if run.on_log is not None:
         run.on_log(rec)
-
-
-def _config_record(run: RunState) -> dict:
-    """The log's first record: the config, the data and the figures MFU is measured
-    against."""
-    return {
-        "kind": "config", "step": 0, "config": run.config.to_dict(),
-        "world_size": run.dist["world_size"],
-        "params": sum(p.numel() for p in run.raw.parameters()), "data": run.data.info,
-        "flops_per_token": run.compute.flops_per_token, "peak_flops": run.compute.peak,
-        "peak_source": run.compute.peak_source}
 
 # %% ../nbs/09d_train.ipynb #c7289860
 def _evaluate(run: RunState, step: int) -> dict:
@@ -371,8 +344,7 @@ def _evaluate(run: RunState, step: int) -> dict:
             rec.update(doc_val_docs=d["docs"], doc_val_skipped=d["skipped"])
     if data.entropy_floor is not None:
         rec["entropy_floor"] = data.entropy_floor
-    rec["peak_mem_mb"] = peak_memory_mb(run.device)
-    rec["eval_s"] = time.perf_counter() - t0
+    rec.update(peak_mem_mb=peak_memory_mb(run.device), eval_s=time.perf_counter() - t0)
     raw.train()
     _emit(run, rec)
     return rec
@@ -385,9 +357,8 @@ def _checkpoint(run: RunState, step: int) -> Path:
         return path
     extra = {"ema": run.ema.state_dict()} if run.ema is not None else {}
     try:
-        save_checkpoint(
-            run.raw, run.opt, step, path, train_config=run.config.to_dict(),
-            identity=run.identity, **extra)
+        save_checkpoint(run.raw, run.opt, step, path, train_config=run.config.to_dict(),
+                        identity=run.identity, **extra)
     except (OSError, RuntimeError) as e:  # e.g. a full disk; the old checkpoint is kept
         raise OSError(
             f"could not write the checkpoint {path} ({_error_text(e)}); is the disk "
@@ -444,10 +415,8 @@ def _check_finite(run: RunState, loss: float, step: int, lr: float) -> None:
     "Stop before the optimizer step when the loss is NaN or infinite."
     if math.isfinite(loss):
         return
-    where = "no checkpoint was saved"
-    if run.last_ckpt:
-        where = (f"the last good checkpoint is {run.last_ckpt} "
-                 f"(step {run.last_ckpt_step})")
+    where = (f"the last good checkpoint is {run.last_ckpt} (step {run.last_ckpt_step})"
+             if run.last_ckpt else "no checkpoint was saved")
     raise TrainingDiverged(
         f"loss became {loss} at step {step} (lr={lr:.3g}); stopped, {where}. "
         "Lower --lr, raise --warmup-steps or clip gradients (--grad-clip).",
@@ -458,11 +427,10 @@ def _optimizer_step(run: RunState) -> float:
     """Clip the gradients to a global norm of `grad_clip` (0: none), step the
     optimizer (through the scaler in float16), update the average with the new
     weights, clear the gradients; returns the norm before clipping."""
-    c, scaler = run.config, run.compute.scaler
+    scaler = run.compute.scaler
     if scaler:
         scaler.unscale_(run.opt)
-    clip = c.grad_clip if c.grad_clip > 0 else float("inf")
-    gnorm = gradient_clipping(run.compute.params, clip)
+    gnorm = gradient_clipping(run.compute.params, run.config.grad_clip or float("inf"))
     if scaler:
         scaler.step(run.opt)
         scaler.update()
@@ -477,8 +445,7 @@ def _optimizer_step(run: RunState) -> float:
 def _log_step(
         run: RunState, lr: float, loss: float, gnorm: float, dt: float, bar) -> None:
     "A `train` record every `log_interval` steps; the progress bar's figures."
-    c, done, comp = run.config, run.done, run.compute
-    world = run.dist["world_size"]
+    c, done, comp, world = run.config, run.done, run.compute, run.dist["world_size"]
     if done % c.log_interval == 0 or done == run.steps:
         tps = run.tokens_per_step / dt
         rec = {"kind": "train", "step": done, "tokens": done * run.tokens_per_step,
@@ -491,8 +458,7 @@ def _log_step(
         avg = run.tokens_per_step * (done - run.start) / max(run.train_time, 1e-9)
         shown = dict(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{avg:,.0f}")
         if comp.peak:
-            share = mfu(avg, comp.flops_per_token, comp.peak, world)
-            shown["mfu"] = f"{100 * share:.1f}%"
+            shown["mfu"] = f"{mfu(avg, comp.flops_per_token, comp.peak, world):.1%}"
         bar.set_postfix(**shown, refresh=False)
     bar.update(1)
 
@@ -542,12 +508,12 @@ def _loop(run: RunState, bar) -> None:
             run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
 
 # %% ../nbs/09d_train.ipynb #1941cb18
-def _result(run: RunState, records: list, ckpt: Path | None, interrupted=False):
+def _result(run: RunState, records: list, ckpt: Path | None) -> TrainResult:
     "What `train` returns; the model holds the weight average, if one was kept."
     if run.ema is not None:
         run.ema.copy_to()
     return TrainResult(
-        run.raw.eval(), run.config, records, run.out, ckpt, run.done, interrupted,
+        run.raw.eval(), run.config, records, run.out, ckpt, run.done, run.stop,
         run.final, run.data)
 
 # %% ../nbs/09d_train.ipynb #e4e8805a
@@ -599,8 +565,7 @@ def _fit(run: RunState) -> TrainResult:
         if run.stop and run.master:
             print(f"interrupted: saved a checkpoint at step {run.done} to "
                   f"{run.last_ckpt}; resume with --resume {run.last_ckpt}")
-        ckpt = run.last_ckpt if run.master else None
-        return _result(run, run.log.records, ckpt, run.stop)
+        return _result(run, run.log.records, run.last_ckpt if run.master else None)
 
 # %% ../nbs/09d_train.ipynb #5d936b36
 def train(
@@ -618,8 +583,7 @@ def train(
     if master:
         check_can_start(config, data, force)
     with run_lock(config.out_dir) if master else nullcontext():
-        replaced = check_run_folder(config, overwrite) if master else None
-        if replaced:
+        if master and (replaced := check_run_folder(config, overwrite)):
             print(replaced)
         run = _new_run(config, data, on_log)
         records, resumed = _resume(run, force)
@@ -631,8 +595,13 @@ def train(
             run.final = evals[-1] if evals else {}
             return _result(run, records, resumed)
         _compute(run, records)
-        if run.master and run.start == 0:
-            _emit(run, _config_record(run))
+        if run.master and run.start == 0:  # the config, the data, MFU's figures
+            _emit(run, {
+                "kind": "config", "step": 0, "config": run.config.to_dict(),
+                "world_size": run.dist["world_size"],
+                "params": sum(p.numel() for p in run.raw.parameters()),
+                "data": run.data.info, "flops_per_token": run.compute.flops_per_token,
+                "peak_flops": run.compute.peak, "peak_source": run.compute.peak_source})
         return _fit(run)
 
 # %% ../nbs/09d_train.ipynb #5e1c7a23
@@ -685,7 +654,7 @@ def idle_cores(seconds: float = 0.25) -> float | None:
     """Cores that other processes leave idle: measured from /proc/stat over `seconds`
     (Linux), else from the 1-minute load average; None when neither is known."""
     cores = os.cpu_count() or 1
-    try:
+    with suppress(OSError, ValueError):
         stat = Path("/proc/stat")
         # ticks of user, nice, system, idle, iowait, irq, softirq
         t0 = [int(v) for v in stat.read_text().split()[1:8]]
@@ -693,12 +662,9 @@ def idle_cores(seconds: float = 0.25) -> float | None:
         t1 = [int(v) for v in stat.read_text().split()[1:8]]
         d = [b - a for a, b in zip(t0, t1)]
         return cores * (d[3] + d[4]) / max(sum(d), 1)
-    except (OSError, ValueError):
-        pass
-    try:
+    with suppress(OSError, AttributeError):
         return max(0.0, cores - os.getloadavg()[0])
-    except (OSError, AttributeError):
-        return None
+    return None
 
 
 def set_threads() -> str:

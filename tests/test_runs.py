@@ -255,9 +255,8 @@ def test_runtime_errors_are_one_line(tmp_path, tokens):
         "train", "--train-tokens", bad, "--val-tokens", bad, *TINY, "--out-dir",
         tmp_path / "r3")
     assert p.returncode == 1 and "context_length" in one_error_line(p)
-    p = run(
-        *base, "--out-dir", tmp_path / "r4", "--debug", "--resume", tmp_path / "nope.pt"
-    )
+    p = run(*base, "--out-dir", tmp_path / "r4", "--debug", "--resume",
+            tmp_path / "nope.pt")
     assert p.returncode == 1 and "Traceback" in p.stderr  # --debug shows it
 
 
@@ -290,9 +289,8 @@ def test_main_bad_config(tmp_path):
         cfg = tmp_path / "c.json"
         cfg.write_text(text)
         p = run("main", "--config", cfg, "--out", tmp_path / "m")
-        assert (
-            p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
-        ), p.stderr
+        assert p.returncode == 2 and message in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr
     p = run("main", "--temperature", "-1", "--out", tmp_path / "m")
     assert p.returncode == 2 and "temperature" in p.stderr
     assert not (tmp_path / "m").exists(), "refused before any work"
@@ -380,9 +378,8 @@ def read_only_dir(tmp_path):
         ["mount", "--bind", str(src), str(mnt)], capture_output=True).returncode:
         pytest.skip("cannot bind-mount here (needs root)")
     try:
-        if subprocess.run(
-            ["mount", "-o", "remount,bind,ro", str(mnt)], capture_output=True
-        ).returncode:
+        remount = ["mount", "-o", "remount,bind,ro", str(mnt)]
+        if subprocess.run(remount, capture_output=True).returncode:
             pytest.skip("cannot remount read-only here")
         yield mnt
     finally:
