@@ -5,7 +5,7 @@
 # %% ../nbs/10c_cli.ipynb #c1e0a7d2
 from __future__ import annotations
 
-import argparse, importlib, sys, time
+import argparse, importlib, signal, sys, time
 
 _STARTED = time.perf_counter()  # the command's clock: before any import of torch
 
@@ -48,11 +48,25 @@ def main_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/10c_cli.ipynb #68d17296
+def _import(module: str):
+    """`module`, imported with Ctrl-C held back until the import is done: a Ctrl-C
+    inside torch's C++ start-up aborts the process (`terminate called ...`) instead of
+    raising KeyboardInterrupt."""
+    mask = getattr(signal, "pthread_sigmask", None)  # not on Windows
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask else None
+    try:
+        return importlib.import_module(module)
+    finally:
+        if mask:
+            mask(signal.SIG_SETMASK, old)  # a held Ctrl-C arrives now, in Python
+
+
 def _main_cmd(argv) -> dict:
     p = main_parser()
     a = p.parse_args(argv)
     # the job's modules import torch (3 s on a small machine): only once the options
     # are read, so that `--help` answers at once
+    _import("llm_tutorial.job")
     from llm_tutorial.config import (
         TrainConfig, config_file_fields, usage_errors, user_errors)
     from llm_tutorial.job import main_job
@@ -80,7 +94,7 @@ def _main_cmd(argv) -> dict:
 def _later(module: str, name: str):
     """A command that imports `module` only when it runs: `llm-tutorial --help` needs
     no torch."""
-    return lambda argv: getattr(importlib.import_module(module), name)(argv)
+    return lambda argv: getattr(_import(module), name)(argv)
 
 # %% ../nbs/10c_cli.ipynb #2480f2af
 COMMANDS = {  # name: (the function of the remaining arguments, its line of help)
