@@ -9,319 +9,42 @@ import math, re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+import llm_tutorial
 from .files import atomic_write
 from .grammar import Grammar, logprob, ratio_ci
 
 # %% auto #0
-__all__ = ['STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'small_story_grammar', 'generate_stories',
-           'EntropyFloor', 'entropy_floor', 'split_stories', 'validity', 'write_stories']
+__all__ = ['GRAMMAR_FILE', 'STORY_GRAMMAR', 'EOT', 'STORIES', 'SMALL_STORIES', 'STORY_CORPORA', 'read_grammar',
+           'small_story_grammar', 'generate_stories', 'EntropyFloor', 'entropy_floor', 'split_stories', 'validity',
+           'write_stories']
 
-# %% ../nbs/01b_corpus.ipynb #1464adc5
-# The grammar: rule -> options. An option is "text", or (weight, "text") or (weight,
-# "text", {variables it sets}).
-# Every option of a rule starts with its own literal text, so the text of a story
-# decides every choice.
-_SHE = dict(he="she", He="She", his="her", His="Her", him="her")
+# %% ../nbs/01b_corpus.ipynb #c0a1e002
+GRAMMAR_FILE = Path(llm_tutorial.__file__).parent / "assets" / "stories_grammar.txt"
 
 
-_HE = dict(he="he", He="He", his="his", His="His", him="him")
+def read_grammar(path) -> dict:
+    """A grammar file's rules: rule -> options, each "text", (weight, "text") or
+    (weight, "text", {variables it sets}); `#` starts a comment line."""
+    rules = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if not line.startswith(" "):  # "RULE:"
+            options = rules[line.rstrip(":")] = []
+            continue
+        parts = line.strip().replace("\\n", "\n").split(" | ")
+        if len(parts) == 1:
+            options.append(parts[0])
+        elif len(parts) == 2:
+            options.append((int(parts[0]), parts[1]))
+        else:  # "var=value, var=value"
+            sets = dict(kv.split("=", 1) for kv in parts[2].split(", "))
+            options.append((int(parts[0]), parts[1], sets))
+    return rules
 
 
-_F_SHE = dict(fhe="she", fHe="She", fhis="her", fhim="her")
+STORY_GRAMMAR = read_grammar(GRAMMAR_FILE)
 
-
-_F_HE = dict(fhe="he", fHe="He", fhis="his", fhim="him")
-
-
-_F_IT = dict(fhe="it", fHe="It", fhis="its", fhim="it")
-
-# %% ../nbs/01b_corpus.ipynb #5a25ba50
-# fmt: off
-_RULES_1 = {
-    "STORY": [
-        "<OPEN> {He} lived <HOME> with {his} <FAMILY>. <LIKE> <OBJINTRO> "
-        "<FRIEND>\n<OUTING><DAY1><PROBLEM>\n<END>",
-    ],
-    # --- setup: who, where, what they love, the treasured object, the friend
-    "OPEN": [
-        "Once upon a time, there was a <HADJ> <KIND>.",
-        "One day, there was a <HADJ> <KIND>.", "There once was a <HADJ> <KIND>.",
-        "Long ago, in a faraway land, there lived a <HADJ> <KIND>.",
-    ],
-    "HADJ": [
-        "little", "small", "happy", "kind", "brave", "curious", "shy", "clever",
-        "funny", "gentle", "quiet", "cheerful", "silly", "sleepy", "busy", "polite",
-    ],
-    "KIND": [(1, "girl named <GIRL:N>", _SHE), (1, "boy named <BOY:N>", _HE)],
-    "GIRL": [
-        "Mia", "Lily", "Zoë", "Anna", "Sara", "Emma", "Nora", "Ella", "Ruby", "Lucy",
-        "Maya", "Chloé", "Amara", "Ivy", "Rosa", "Hana", "Inès", "Gwen", "Tara", "Kim",
-        "Fatima", "Yuki", "Beth", "Clara",
-    ],
-    "BOY": [
-        "Tom", "Ben", "Max", "Leo", "José", "Sam", "Finn", "Omar", "Jack", "Noah",
-        "Kai", "Theo", "Hugo", "Eli", "Raj", "Felix", "Noé", "Luca", "Ahmed", "Dan",
-        "Victor", "Ivan", "Gus", "Peter",
-    ],
-    "HOME": [
-        "in a small house near the woods", "in a big city", "on a farm",
-        "in a village by the sea", "in a blue house on a hill", "in a little town",
-        "in a tall building", "near a quiet lake",
-    ],
-    "FAMILY": [
-        "parents", "grandma", "grandpa", "mom", "dad", "big sister", "big brother",
-        "aunt and uncle",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #7b8583b5
-# fmt: off
-_RULES_2 = {
-    "LIKE": [
-        "Every <DAYPART>, {he} liked to <ACT>.", "{He} loved to <ACT>.",
-        "{N} was happy when {he} could <ACT>.",
-        "More than anything, {N} liked to <ACT>.",
-    ],
-    "DAYPART": ["morning", "afternoon", "evening", "weekend"],
-    "ACT": [
-        "play in the park", "read books", "draw pictures", "sing songs",
-        "run in the grass", "build with blocks", "look at the stars",
-        "dance in the kitchen", "splash in puddles", "pick flowers", "ride {his} bike",
-        "bake cookies", "watch the birds", "play hide and seek", "climb trees",
-        "make paper boats",
-    ],
-    "OBJINTRO": [
-        "{N} had a <OADJ:oa> <ONOUN:o> that {he} loved very much.",
-        "One morning, {his} <GIVER> gave {him} a <OADJ:oa> <ONOUN:o>.",
-        "{His} favorite toy was a <OADJ:oa> <ONOUN:o>.",
-        "{He} always carried a <OADJ:oa> <ONOUN:o>.",
-    ],
-    "GIVER": ["grandma", "grandpa", "mom", "dad", "aunt", "uncle"],
-    "OADJ": [
-        "red", "blue", "green", "yellow", "shiny", "soft", "tiny", "big", "old", "new",
-        "purple", "striped", "spotted", "orange", "pink", "wooden",
-    ],
-    "ONOUN": [
-        "beach ball", "kite", "teddy bear", "toy boat", "drum", "hat", "balloon",
-        "toy car", "doll", "robot", "truck", "whistle", "scarf", "book", "yo-yo",
-        "umbrella",
-    ],
-    "FRIEND": [
-        "{His} best friend was <FKIND>.", "{N} had a good friend, <FKIND>.",
-        "{N} often played with <FKIND>.",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #0feea424
-# fmt: off
-_RULES_3 = {
-    "FKIND": [
-        (2, "a girl named <FGIRL:F>", _F_SHE), (2, "a boy named <FBOY:F>", _F_HE),
-        (1, "a puppy named <PET:F>", _F_IT), (1, "a kitten named <PET:F>", _F_IT),
-        (1, "an old turtle named <PET:F>", _F_IT),
-        (1, "a small bird named <PET:F>", _F_IT),
-    ],
-    "FGIRL": ["Bella", "Daisy", "Luna", "Pia", "Renée", "Olive", "Wendy", "Jade"],
-    "FBOY": ["Oscar", "Milo", "Ravi", "Jonas", "Pedro", "Ollie", "Ted", "Zack"],
-    "PET": ["Spot", "Pip", "Coco", "Biscuit", "Pepper", "Sunny", "Button", "Dot"],
-    # --- a day out: 0 to 8 small events (DAY1 ... DAY9 below); the list of events ends
-    # with a new paragraph
-    "OUTING": [
-        "One <DAYTIME>, {N} and {F} went to <PLACE:P> with the {o}.",
-        "On a <WDAY> day, {N} took the {o} to <PLACE:P>, and {F} came too.",
-        "That <DAYTIME>, {N} asked, “Can we go to <PLACE:P>?” {F} said yes, and off "
-        "they went.",
-    ],
-    "DAYTIME": [
-        "morning", "afternoon", "evening", "summer day", "spring morning", "Sunday",
-    ],
-    "WDAY": ["sunny", "windy", "warm", "cloudy", "cool", "bright"],
-    "PLACE": [
-        "the park", "the beach", "the garden", "the market", "the forest",
-        "the playground", "the river", "the library", "the zoo", "the farm", "the pond",
-        "the hill", "the meadow", "the fair", "the lake", "the woods",
-    ],
-    "ACOLOR": [
-        "brown", "white", "gray", "little", "fat", "tiny", "spotted", "sleepy", "funny",
-        "young", "noisy", "happy", "shy", "big", "black", "golden", "fluffy", "hungry",
-        "lazy", "quick", "friendly", "curious", "striped", "proud",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #32b0e3fd
-# fmt: off
-_RULES_4 = {
-    "ANIMALN": [
-        "duck", "frog", "squirrel", "rabbit", "butterfly", "snail", "ladybug", "puppy",
-        "fox", "deer", "goat", "mouse", "hedgehog", "bumblebee", "crab", "swan",
-        "kitten", "pony", "lamb", "goose", "beetle", "turtle", "parrot", "chick",
-    ],
-    "TCOLOR": [
-        "shiny", "blue", "tiny", "red", "lost", "funny", "little", "gold", "white",
-        "round", "green", "paper", "striped", "smooth", "broken", "magic", "yellow",
-        "pink", "wooden", "sparkly", "silver", "purple", "heavy", "soft",
-    ],
-    "TNOUN": [
-        "stone", "feather", "shell", "key", "leaf", "mitten", "map", "coin", "pebble",
-        "cone", "button", "bottle", "boat", "spoon", "ribbon", "marble", "bell",
-        "crayon", "sock", "whistle", "star", "ring", "brush", "cup",
-    ],
-    "EATWHERE": [
-        "on a blanket", "under a tree", "by the water", "on a bench", "in the sun",
-        "on the grass", "next to the path", "in the shade",
-    ],
-    "MOVED": [
-        "ran", "walked", "hopped", "skipped", "raced", "tiptoed", "climbed", "danced",
-    ],
-    "LANDMARK": [
-        "a big rock", "an old bridge", "a tall tree", "the fence", "a little hill",
-        "a wooden gate", "a quiet corner", "a small pond",
-    ],
-    "SAWDID": [
-        "looked around", "waved at {F}", "found a <TCOLOR> <TNOUN>", "sat down to rest",
-        "sang a song", "counted to ten", "saw a <ACOLOR> <ANIMALN>", "laughed",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #0adb8ab1
-# fmt: off
-_RULES_5 = {
-    "DOING": [
-        "sleeping", "eating a leaf", "singing", "hopping around", "running in circles",
-        "taking a bath", "looking for food", "playing in the mud", "sitting very still",
-        "jumping up and down", "dancing", "hiding", "climbing", "digging a hole",
-        "rolling over", "waving", "yawning", "sneezing", "splashing", "chewing a stick",
-        "spinning around", "reading a leaf", "humming a tune", "wearing a hat",
-    ],
-    "WHERE": [
-        "under a bench", "behind a big tree", "near the water", "in the tall grass",
-        "under the slide", "inside a box", "by the gate", "next to a rock",
-        "under some leaves", "on a high shelf", "on the path", "in a puddle",
-        "on a log", "near the fence", "in the sand", "by the flowers", "under a bush",
-        "behind the wall", "near a big stone", "in a hole", "by the old well",
-        "under a table", "on the roof", "beside a tent",
-    ],
-    "FOOD": [
-        "an apple", "a sandwich", "some cake", "a banana", "warm soup", "three cookies",
-        "a pear", "some grapes", "two pancakes", "a muffin", "red berries", "a carrot",
-        "some cheese", "bread with jam", "a peach", "a bowl of rice", "a plum",
-        "hot noodles", "a cupcake", "some popcorn", "a cracker", "an orange",
-        "a slice of pizza", "a biscuit",
-    ],
-    "GAME": [
-        "tag", "catch", "hide and seek", "hopscotch", "pirates", "jump rope",
-        "follow the leader", "a guessing game",
-    ],
-    "GAMEWHEN": [
-        "for a long time", "until they were tired", "all morning", "in the shade",
-        "on the grass", "with some other kids", "and laughed a lot", "twice",
-    ],
-    "SKYTHING": ["sky", "sun", "wind", "air"],
-    "SKYADJ": ["blue", "bright", "soft", "warm", "fresh", "gentle", "cool", "calm"],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #c40e7dc6
-# fmt: off
-_RULES_6 = {
-    "SOUND": [
-        "the birds were singing", "the leaves were dancing", "the bees were humming",
-        "a bell rang far away", "the water was sparkling", "a dog was barking",
-        "the flowers smelled sweet", "everything was quiet",
-    ],
-    "TALE": [
-        "a brave little mouse", "a dragon who liked soup", "a moon made of cheese",
-        "a fish that could fly", "a king with a tiny crown", "a cloud that was lost",
-        "a bear who could not sleep", "a magic hat", "a singing tree",
-        "a star that fell down", "a boat made of paper", "a very hungry goat",
-    ],
-    # --- the problem and how it is solved: each kind of problem carries its own
-    # resolution
-    "PROBLEM": [
-        "Suddenly, {N} could not find the {o}! {He} felt <SAD>. “Where is my {o}?” "
-        "{he} <CRIED>. “I will help you look,” said {F}. <SEARCH>\n<THANKS>",
-        "Then a strong wind blew the {o} up into a tall tree! {N} felt <SAD>. “Can "
-        "you help me?” {he} asked {F}. <FIX>\n<THANKS>",
-        "Oh no! {N} dropped the {o}, and it broke. {He} felt <SAD>. “Maybe we can "
-        "fix it,” said {F}. They used some <TOOL> and worked very hard. "
-        "<MENDED>\n<THANKS>",
-        "Then {N} wanted to <DARE>, but {he} was scared. “Don't be afraid,” said "
-        "{F}. “I will be right next to you.” <BRAVE>\n{N} was not scared anymore.",
-        "Then they met a <KID:kid> who had no toys and looked <SAD>. {N} thought for "
-        "a moment — then {he} shared {his} {o}. <SHARED>\n{N} felt warm inside.",
-    ],
-    "SAD": [
-        "very sad", "so upset", "worried", "like crying", "scared and alone", "grumpy",
-    ],
-    "CRIED": ["cried", "asked", "said", "whispered", "shouted"],
-    "SEARCH": [
-        (1, "They looked <WHERE>, but the {o} was not there. <SEARCH>"),
-        (1, "Then {F} looked <WHERE> and there it was!"),
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #db925772
-# fmt: off
-_RULES_7 = {
-    "FIX": [
-        "{F} found a long stick and pushed the {o} out of the tree.",
-        "{F} climbed up, one branch at a time, and brought the {o} down.",
-        "{F} had an idea — {fhe} got a ladder, and together they got the {o} back.",
-        "{F} shook the tree hard, and the {o} fell into {N}'s arms.",
-    ],
-    "TOOL": ["glue", "tape", "string", "paint", "nails"],
-    "MENDED": [
-        "At last, the {o} was as good as new!", "Soon the {o} was fixed.",
-        "The {o} looked even better than before!",
-    ],
-    "DARE": [
-        (1, "swim in the lake", dict(did="swam in the lake")),
-        (1, "climb the big hill", dict(did="climbed the big hill")),
-        (1, "ride {his} bike without help", dict(did="rode {his} bike without help")),
-        (1, "sing in front of everyone", dict(did="sang in front of everyone")),
-        (1, "go into the dark cave", dict(did="went into the dark cave")),
-        (1, "jump off the little bridge", dict(did="jumped off the little bridge")),
-    ],
-    "BRAVE": [
-        "{N} took a deep breath, held the {o} tight and {did}. It was fun!",
-        "Step by step, {N} {did}. {F} cheered loudly.",
-    ],
-    "KID": ["little girl", "little boy", "sad puppy", "lonely kitten"],
-    "SHARED": [
-        "They played with the {o} together until the sun went down.",
-        "They took turns with the {o} all day long.", "The {kid} smiled a big smile.",
-    ],
-    "THANKS": [
-        "{N} gave {F} a big hug. “Thank you, {F}!” {he} said.",
-        "“You are the best friend ever!” said {N}.",
-        "{N} smiled and said, “Thank you, {F}.”", "{N} jumped for joy.",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #e9c60845
-# fmt: off
-_RULES_8 = {
-    "END": [
-        "From that day on, {N} and {F} were the best of friends.",
-        "{N} learned that friends help each other.",
-        "That night, {N} went to bed with a happy heart.", "It was the best day ever.",
-        "The next day, {N} and {F} played with the {o} again.",
-        "And they all lived happily ever after.",
-    ],
-}
-# fmt: on
-
-# %% ../nbs/01b_corpus.ipynb #99bbb325
-# the grammar: its rules in the order above
-STORY_GRAMMAR = {
-    **_RULES_1, **_RULES_2, **_RULES_3, **_RULES_4, **_RULES_5, **_RULES_6, **_RULES_7,
-    **_RULES_8}
 
 # %% ../nbs/01b_corpus.ipynb #eb028bd6
 # The day out: rule DAYk writes the k-th event and goes on to DAY(k+1), or stops with a
