@@ -16,13 +16,10 @@ __all__ = ['autograd_tree', 'SoftmaxFunction', 'softmax_autograd', 'Vocab', 'Tex
 # %% ../nbs/00_pytorch.ipynb #e8164d01
 def autograd_tree(
         t: torch.Tensor, names: dict | None = None, max_depth: int = 20) -> str:
-    """The backward graph from `t` to the leaves as an indented tree; `names` maps a
-    label to a leaf tensor."""
+    "`t`'s backward graph down to the leaves as a tree; `names`: label -> leaf tensor."
     if t.grad_fn is None:
-        raise ValueError(
-            "tensor has no grad_fn: it is a leaf or was computed without gradients "
-            "(torch.no_grad?)"
-        )
+        raise ValueError("tensor has no grad_fn: it is a leaf or was computed without "
+                         "gradients (torch.no_grad?)")
     label = {id(v): k for k, v in (names or {}).items()}
     lines = []
 
@@ -36,8 +33,7 @@ def autograd_tree(
             lines.append("    " * (depth + 1) + "...")
             return
         for child, _ in fn.next_functions:
-            # None: an input that needs no gradient
-            if child is not None:
+            if child is not None:  # None: an input that needs no gradient
                 walk(child, depth + 1)
 
     walk(t.grad_fn, 0)
@@ -65,8 +61,7 @@ class SoftmaxFunction(torch.autograd.Function):
 
 
 def softmax_autograd(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Numerically stable softmax of `x` along `dim`, differentiated by
-    `SoftmaxFunction`'s own backward."""
+    "Numerically stable softmax of `x` along `dim`, with `SoftmaxFunction`'s backward."
     return SoftmaxFunction.apply(x, dim)
 
 # %% ../nbs/00_pytorch.ipynb #cfdd2968
@@ -78,9 +73,8 @@ class Vocab:
             self, chars, specials: Sequence[str] = ("<pad>", "<unk>"),
             unk: str | None = "<unk>"):
         self.specials, self.unk = list(specials), unk
-        self.itos: list[str] = self.specials + list(chars)  # id → token
-        # token → id
-        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
+        self.itos = self.specials + list(chars)  # id → token
+        self.stoi = {s: i for i, s in enumerate(self.itos)}  # token → id
         self.unk_id = None if unk is None else self.stoi[unk]
 
     @classmethod
@@ -111,10 +105,8 @@ class Vocab:
         out = []
         for i in ids:
             if not 0 <= i < len(self.itos):  # itos[-1] would be the last token
-                raise IndexError(
-                    f"token id {i} is out of range for a vocabulary of "
-                    f"{len(self.itos)} tokens (0..{len(self.itos) - 1})"
-                )
+                raise IndexError(f"token id {i} is out of range for a vocabulary of "
+                                 f"{len(self.itos)} tokens (0..{len(self.itos) - 1})")
             out.append(self.itos[i])
         return "".join(out)
 
@@ -127,10 +119,8 @@ class TextDataset(Dataset):
         if isinstance(ids, (list, tuple)):  # a Python list is in memory anyway
             ids = torch.as_tensor(ids, dtype=torch.long)
         if len(ids) < seq_len + 1:
-            raise ValueError(
-                f"need at least seq_len + 1 = {seq_len + 1} ids for one (x, y) "
-                f"pair, got {len(ids)}"
-            )
+            raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} ids for one "
+                             f"(x, y) pair, got {len(ids)}")
         self.ids, self.seq_len = ids, seq_len  # a memmap stays on disk
         self.stride = seq_len if stride is None else stride
 
@@ -142,8 +132,7 @@ class TextDataset(Dataset):
         if not -n <= idx < n:  # past the end a window would come back short
             raise IndexError(
                 f"TextDataset index {idx} out of range for {n} samples "
-                f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)"
-            )
+                f"(seq_len={self.seq_len}, stride={self.stride}, {len(self.ids)} ids)")
         start = (idx % n) * self.stride  # a negative idx counts from the end
         w = self.ids[start : start + self.seq_len + 1]  # (seq_len + 1,): a view
         if isinstance(w, np.ndarray):  # astype reads only this window, a copy
@@ -153,9 +142,8 @@ class TextDataset(Dataset):
         return w[:-1], w[1:]  # x, y: (seq_len,) each
 
 # %% ../nbs/00_pytorch.ipynb #979db4e5
-def pad_collate(
-    batch, pad_id: int = 0, ignore_index: int = -100
-) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_collate(batch, pad_id: int = 0,
+                ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad variable-length samples into `(inputs, targets)`, each `(batch,
     max_len)` int64: inputs with `pad_id`, targets with `ignore_index` (-100,
     `F.cross_entropy`'s default). A sample is an `(x, y)` tuple or a 1-D sequence,

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 import regex
 from tqdm import tqdm
+from .utf8 import _read_utf8
 
 # %% auto #0
 __all__ = ['GPT2_PATTERN', 'ASCII_GPT2_PATTERN', 'LONG_WORD', 'pretokenize', 'special_tokens_re', 'count_pretokens', 'bpe_merges',
@@ -30,14 +31,12 @@ _ASCII_RE = re.compile(ASCII_GPT2_PATTERN)
 
 
 def pretokenize(text: str) -> list[str]:
-    """GPT-2 pre-tokens of `text` (no special-token handling): the fast `re` twin on
-    ASCII text, `regex` otherwise."""
+    "GPT-2 pre-tokens of `text` (no special tokens): `re`'s faster twin on ASCII text."
     return _ASCII_RE.findall(text) if text.isascii() else _PAT_RE.findall(text)
 
 # %% ../nbs/02_bpe.ipynb #e4ffb9dd
 def special_tokens_re(special_tokens) -> regex.Pattern | None:
-    """A regex matching any of `special_tokens`, longest first (a longer token that
-    contains a shorter one wins); `None` when there are none."""
+    "A regex for any of `special_tokens`, the longest first; None when there are none."
     longest = sorted(special_tokens or (), key=len, reverse=True)
     return regex.compile("|".join(map(regex.escape, longest))) if longest else None
 
@@ -57,8 +56,7 @@ def count_pretokens(
 
 # %% ../nbs/02_bpe.ipynb #627c0c30
 def _reversed_bytes_key(tok: bytes) -> tuple:
-    """A key that sorts byte strings in *reverse* lexicographic order, so heapq's
-    min-heap pops the greatest first."""
+    "A key sorting byte strings in *reverse* order: heapq's min-heap pops the greatest."
     # 256 > any 255 - x: a prefix sorts after its extensions
     return tuple([255 - x for x in tok]) + (256,)
 
@@ -86,15 +84,13 @@ class _LongWords:
         self.prv.append(-1)
         self.prv.extend(range(base, base + n - 1))
         self.frq.extend(array("q", [f]) * n)
-        where = self.where
         for i, p in enumerate(zip(word, word[1:]), base):
-            where[p].append(i)
+            self.where[p].append(i)
         for p, k in Counter(zip(word, word[1:])).items():
             pair_count[p] += k * f
 
     def merge(self, a: int, b: int, c: int, delta: dict):
-        """Replace each current `a b` by `c`, left to right; add count changes to
-        `delta`."""
+        "Replace each current `a b` by `c`, from the left; count changes go to `delta`."
         pos = self.where.pop((a, b), ())  # the nodes where `a b` may start
         self.visited += len(pos)
         if a == b:
@@ -107,8 +103,7 @@ class _LongWords:
             if j < 0 or val[j] != b:
                 continue
             f, k, h = frq[i], nxt[j], prv[i]
-            val[i] = c
-            val[j] = -1
+            val[i], val[j] = c, -1
             nxt[i] = k
             if k >= 0:  # (b, x) becomes (c, x)
                 prv[k] = i
@@ -121,17 +116,6 @@ class _LongWords:
                 delta[(y, a)] -= f
                 delta[(y, c)] += f
                 where[(y, c)].append(h)
-
-    def words(self) -> list[list[int]]:
-        "The current token ids of every long word (for tests)."
-        heads = [i for i, p in enumerate(self.prv) if p < 0]  # first nodes of words
-        out = []
-        for i in heads:
-            out.append([])
-            while i >= 0:
-                out[-1].append(self.val[i])
-                i = self.nxt[i]
-        return out
 
 # %% ../nbs/02_bpe.ipynb #efc3d528
 def _index_words(word_counts: dict, n_sp: int, long_word: int) -> tuple:
@@ -248,40 +232,25 @@ def bpe_merges(word_counts: dict, vocab_size: int,
 
 # %% ../nbs/02_bpe.ipynb #bcfd6e1e
 def _overlaps(s: bytes, t: bytes) -> bool:
-    """True when a proper suffix of `s` equals a proper prefix of `t`, so `s` and `t`
-    can overlap in a text."""
+    "True when a proper suffix of `s` is a proper prefix of `t`: they can overlap."
     return any(s.endswith(t[:k]) for k in range(1, min(len(s), len(t))))
 
 
 def chunk_split_token(special_tokens) -> bytes | None:
-    """A special token (as bytes) at whose occurrences a file can be cut without
-    changing the counts, or `None`."""
+    "A special token (bytes) where a file can be cut, the counts unchanged; or None."
     toks = [s.encode("utf-8") for s in special_tokens]
-    for s in toks:
-        if _overlaps(s, s):  # like aa in aaa
-            continue
-        if not any(s in t or t in s or _overlaps(s, t) or _overlaps(t, s)
-                   for t in toks if t != s):
+    for s in toks:  # not one that overlaps itself, like aa in aaa
+        if not _overlaps(s, s) and not any(
+                s in t or t in s or _overlaps(s, t) or _overlaps(t, s)
+                for t in toks if t != s):
             return s
     return None
 
 # %% ../nbs/02_bpe.ipynb #90106b61
-def _read_utf8_range(path, start: int, end: int) -> str:
-    "Bytes `[start, end)` of the file `path` as text; a ValueError names a bad byte."
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(end - start)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:  # the offset in the file, not in the chunk
-        msg = f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
-        raise ValueError(msg) from None
-
-
 def _count_chunk(job) -> Counter:
-    "Worker: count the pre-tokens of bytes `[start, end)` of the file."
+    "Worker: count the pre-tokens of bytes `[start, end)` of the file (UTF-8)."
     path, start, end, special_tokens = job
-    return count_pretokens(_read_utf8_range(path, start, end), special_tokens)
+    return count_pretokens(_read_utf8(path, start, end), special_tokens)
 
 # %% ../nbs/02_bpe.ipynb #12accec3
 def _leave_ctrl_c():
@@ -315,8 +284,7 @@ def pretokenize_file(
         input_path, special_tokens: list[str] | tuple[str, ...] = (),
         num_processes: int | None = None, min_chunk_bytes: int = 1 << 20,
         progress: bool = False, max_chunk_bytes: int = 1 << 23) -> Counter:
-    """Count the distinct pre-tokens of a UTF-8 file with `num_processes` workers
-    (default: all cores), each reading its own byte ranges."""
+    "Count a UTF-8 file's pre-tokens with `num_processes` workers (default: all cores)."
     path = Path(input_path)
     num_processes = num_processes or os.cpu_count() or 1
     size = path.stat().st_size
@@ -325,8 +293,7 @@ def pretokenize_file(
     n_chunks = max(1, min(4 * num_processes, size // max(1, min_chunk_bytes)))
     n_chunks = max(n_chunks, -(-size // max(1, max_chunk_bytes)))
     with open(path, "rb") as f:  # an empty file: [0], no job
-        bounds = find_safe_cuts(
-            f, n_chunks, special_tokens, chunk_split_token(special_tokens))
+        bounds = find_safe_cuts(f, n_chunks, special_tokens)
     jobs = [(str(path), s, e, tuple(special_tokens))
             for s, e in zip(bounds, bounds[1:])]
     with tqdm(total=size, unit="B", unit_scale=True, desc="pre-tokenize",
@@ -374,11 +341,11 @@ def _next_cut(file, pos: int, size: int, specials: list[bytes], split: bytes | N
 # %% ../nbs/02_bpe.ipynb #bcd11fdf
 def find_safe_cuts(
         file, desired_num_chunks: int, special_tokens: list[str] | tuple[str, ...] = (),
-        split_token: bytes | None = None, window: int = 1 << 16) -> list[int]:
+        window: int = 1 << 16) -> list[int]:
     """Offsets `[0, ..., size]` that cut the binary `file` into at most
-    `desired_num_chunks` chunks whose pre-token counts add up to the whole file's
-    (at `X\nY`, `X Y` or `split_token`)."""
+    `desired_num_chunks` chunks whose pre-token counts add up to the whole file's."""
     specials = [s.encode("utf-8") for s in special_tokens]
+    split_token = chunk_split_token(special_tokens)
     file.seek(0, os.SEEK_END)
     size = file.tell()
     bounds = [0]

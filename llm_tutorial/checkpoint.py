@@ -18,8 +18,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'rng_state', 'set_rng_state', 'unwrap_model', 's
 
 # %% ../nbs/08_checkpoint.ipynb #313544f2
 def rng_state() -> dict[str, Any]:
-    """The states of torch's, NumPy's, Python's and (if present) CUDA's global random
-    number generators, as safe types."""
+    "torch's, NumPy's, Python's and (if any) CUDA's generator states, as safe types."
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, py_state, gauss_next = random.getstate()
     out = dict(
@@ -88,31 +87,12 @@ def save_checkpoint(
         model=_strip_compile_prefix(model.state_dict()),
         optimizer=None if optimizer is None else optimizer.state_dict(), config=config,
         rng=rng_state(), extra=extra)
-    header, payload = _pack(ckpt)
     is_path = isinstance(out, (str, os.PathLike))  # a path: written atomically
     with atomic_write(out, "wb") if is_path else contextlib.nullcontext(out) as f:
-        f.write(header)
-        f.write(payload)
+        for part in _pack(ckpt):  # the header, then the payload
+            f.write(part)
 
 # %% ../nbs/08_checkpoint.ipynb #e27f8c30
-def _payload(data: bytes) -> tuple[io.BytesIO, str | None]:
-    "The torch.save bytes of checkpoint `data`, and what is wrong with it, or None."
-    end = data.find(b"\n", len(_MAGIC)) + 1
-    m = _HEADER.fullmatch(data, len(_MAGIC), end) if end else None
-    payload, n = memoryview(data)[end:], int(m[2]) if m else 0
-    if not data.startswith(_MAGIC):
-        why = f"no {CHECKPOINT_FORMAT!r} header: not from save_checkpoint, or damaged"
-    elif m is None:
-        why = "damaged header"
-    elif len(payload) < n:
-        why = f"truncated: {len(payload):,} of {n:,} bytes"
-    elif len(payload) > n or hashlib.sha256(payload).hexdigest() != m[1].decode():
-        why = "checksum mismatch: its content is not what save_checkpoint wrote"
-    else:
-        why = None
-    return io.BytesIO(payload), why
-
-
 def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`: its checksum is verified, then it
     is loaded with `torch.load(weights_only=True)`, onto the CPU."""
@@ -122,10 +102,20 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
         name, data = str(src), Path(src).read_bytes()
     else:
         name, data = getattr(src, "name", "<file object>"), src.read()
-    payload, why = _payload(data)
-    if why is None:
+    end = data.find(b"\n", len(_MAGIC)) + 1  # the header ends; the torch.save body
+    m = _HEADER.fullmatch(data, len(_MAGIC), end) if end else None
+    body, n = memoryview(data)[end:], int(m[2]) if m else 0
+    if not data.startswith(_MAGIC):
+        why = f"no {CHECKPOINT_FORMAT!r} header: not from save_checkpoint, or damaged"
+    elif m is None:
+        why = "damaged header"
+    elif len(body) < n:
+        why = f"truncated: {len(body):,} of {n:,} bytes"
+    elif len(body) > n or hashlib.sha256(body).hexdigest() != m[1].decode():
+        why = "checksum mismatch: its content is not what save_checkpoint wrote"
+    else:
         try:
-            return torch.load(payload, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
         except Exception as e:  # unsafe types in `extra`...
             why = f"{type(e).__name__}: {str(e).split('. ')[0][:200]}"
     raise ValueError(f"{name} is not a readable checkpoint ({why})")
@@ -142,9 +132,8 @@ def load_checkpoint(
     unwrap_model(model).load_state_dict(_strip_compile_prefix(ckpt["model"]))
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
-            raise ValueError(
-                "this checkpoint has no optimizer state (it was saved with "
-                "optimizer=None)")
+            raise ValueError("this checkpoint has no optimizer state (it was saved "
+                             "with optimizer=None)")
         optimizer.load_state_dict(ckpt["optimizer"])
     if restore_rng and ckpt.get("rng") is not None:
         set_rng_state(ckpt["rng"])

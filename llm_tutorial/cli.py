@@ -64,12 +64,10 @@ def _import(module: str):
 def _main_cmd(argv) -> dict:
     p = main_parser()
     a = p.parse_args(argv)
-    # the job's modules import torch (3 s on a small machine): only once the options
-    # are read, so that `--help` answers at once
-    _import("llm_tutorial.job")
+    # torch (3 s to import) only once the options are read: `--help` answers at once
+    main_job = _import("llm_tutorial.job").main_job
     from llm_tutorial.config import (
         TrainConfig, config_file_fields, usage_errors, user_errors)
-    from llm_tutorial.job import main_job
 
     with usage_errors(p, a.debug):
         overrides = config_file_fields(a.config) if a.config else {}  # as train's
@@ -82,33 +80,30 @@ def _main_cmd(argv) -> dict:
         if bad:
             raise ValueError(f"{bad}: must be >= 0 (--max-minutes 0: no time limit)")
         TrainConfig(**overrides)  # bad knobs: a usage error, before any work
-    job = dict(
-        corpus=a.corpus, out=a.out, device=a.device, max_minutes=a.max_minutes or None,
-        max_tokens=a.max_tokens, samples=a.samples, validity_samples=a.validity_samples,
-        temperature=a.temperature, seed=a.seed, progress=not a.no_progress,
-        started=_STARTED)
     with user_errors("llm-tutorial main", a.debug):
-        return main_job(**job, **overrides)
+        return main_job(
+            corpus=a.corpus, out=a.out, device=a.device,
+            max_minutes=a.max_minutes or None, max_tokens=a.max_tokens,
+            samples=a.samples, validity_samples=a.validity_samples,
+            temperature=a.temperature, seed=a.seed, progress=not a.no_progress,
+            started=_STARTED, **overrides)
 
 # %% ../nbs/10c_cli.ipynb #c60c6732
 def _later(module: str, name: str):
-    """A command that imports `module` only when it runs: `llm-tutorial --help` needs
-    no torch."""
+    "A command that imports `module` only when it runs (`--help` needs no torch)."
     return lambda argv: getattr(_import(module), name)(argv)
 
 # %% ../nbs/10c_cli.ipynb #2480f2af
 COMMANDS = {  # name: (the function of the remaining arguments, its line of help)
-    "main": (_main_cmd, "the end-to-end job: corpus → tokenizer → training → "
-             "evaluation → samples"),
+    "main": (_main_cmd,
+        "the end-to-end job: corpus → tokenizer → training → evaluation → samples"),
     "train": (_later("llm_tutorial.train", "train_main"),
-              "train a model (chapter 09); every TrainConfig knob is an option"),
+        "train a model (chapter 09); every TrainConfig knob is an option"),
     "generate": (_later("llm_tutorial.generate", "generate_main"),
-                 "sample text from a checkpoint (chapter 10)"),
-    "exercises": (  # the appendix
-        _later("llm_tutorial.exercises", "exercises_main"),
+        "sample text from a checkpoint (chapter 10)"),
+    "exercises": (_later("llm_tutorial.exercises", "exercises_main"),
         "the exercise edition: write one (new) or grade it (check); appendix"),
-    "speedrun": (  # appendix D
-        _later("llm_tutorial.speedrun", "speedrun_main"),
+    "speedrun": (_later("llm_tutorial.speedrun", "speedrun_main"),  # appendix D
         "the CPU speedrun: 5 minutes on the full grammar, scored and recorded"),
 }
 

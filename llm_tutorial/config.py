@@ -15,15 +15,15 @@ from .datasets import DATASETS
 from .utf8 import _read_utf8
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATA_OPTIONS', 'TrainConfig', 'preset_config', 'user_errors', 'usage_errors', 'check_corpus',
-           'train_parser', 'config_file_fields', 'config_from_args', 'data_options']
+__all__ = ['PRESETS', 'DATA_OPTIONS', 'config_file_fields', 'TrainConfig', 'preset_config', 'user_errors', 'usage_errors',
+           'check_corpus', 'train_parser', 'config_from_args', 'data_options']
 
 # %% ../nbs/09a_config.ipynb #d7cb7da8
 def _knob(default, help):
     "A `TrainConfig` field: its default and the help text shown by `--help`."
     return field(default=default, metadata={"help": help})
 
-# %% ../nbs/09a_config.ipynb #d2aef70b
+
 @dataclass
 class _DataKnobs:
     "data: the corpus, or token files, and the tokenizer"
@@ -43,7 +43,7 @@ class _DataKnobs:
     doc_eval_stories: int = _knob(200, "validation stories for document-aligned "
                                   "evaluation (stories corpus; 0: off)")
 
-# %% ../nbs/09a_config.ipynb #c0db0a0a
+
 @dataclass
 class _ModelKnobs:
     "model: its shape and the ablations"
@@ -65,7 +65,7 @@ class _ModelKnobs:
         True, "use chapter 11's fast twins (fused kernels, hand-written backward "
         "passes) in the model and the loss; same results within float tolerance")
 
-# %% ../nbs/09a_config.ipynb #427f9833
+
 @dataclass
 class _OptimKnobs:
     "optimisation: the batch, the budget, the schedule and AdamW"
@@ -98,7 +98,7 @@ class _OptimKnobs:
         0.0, "keep a moving average of the weights with this decay (e.g. 0.99; 0: "
         "off); evaluations, the returned model and sampling use it")
 
-# %% ../nbs/09a_config.ipynb #28544037
+
 @dataclass
 class _EvalKnobs:
     "evaluation: evaluations, the log and checkpoints"
@@ -115,7 +115,7 @@ class _EvalKnobs:
     resume: str | None = _knob(None, "checkpoint to resume from, or 'auto' "
                                "(out_dir/checkpoint.pt when it exists)")
 
-# %% ../nbs/09a_config.ipynb #986c5000
+
 @dataclass
 class _SystemKnobs:
     "system: device, precision, processes"
@@ -136,10 +136,8 @@ class _SystemKnobs:
 # %% ../nbs/09a_config.ipynb #34f1b51b
 def _field_type(tp):
     "(base type, optional?) of a TrainConfig annotation such as `int | None`."
-    args = typing.get_args(tp)
-    if args and type(None) in args:
-        return next(a for a in args if a is not type(None)), True
-    return tp, False
+    args = typing.get_args(tp)  # `int | None`: (int, NoneType)
+    return (args[0], True) if type(None) in args else (tp, False)
 
 
 # fmt: off
@@ -199,8 +197,9 @@ def _check(c: TrainConfig) -> None:
             raise ValueError(why)
 
 # %% ../nbs/09a_config.ipynb #f2315665
-def _json_object(src) -> dict:
-    "The JSON object a config file (or a JSON string) holds."
+def config_file_fields(src) -> dict:
+    """The fields a JSON config (a file or a JSON string) sets, checked: a file found,
+    UTF-8, JSON, an object, whose fields make a TrainConfig."""
     text, where = str(src), "the config"
     if not text.lstrip().startswith("{"):
         where = f"config file {src}"
@@ -214,6 +213,7 @@ def _json_object(src) -> dict:
     if not isinstance(d, dict):
         raise ValueError(f"{where} must hold a JSON object of TrainConfig fields, got "
                          f"{type(d).__name__}")
+    TrainConfig.from_dict(d)  # unknown keys, bad values
     return d
 
 
@@ -237,9 +237,8 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
     @property
     def eval_every(self) -> int:
         "Steps between evaluations: `eval_interval`, or a tenth of the run's steps."
-        if self.eval_interval is None:
-            return max(1, self.total_steps // 10)
-        return self.eval_interval
+        every = self.eval_interval
+        return max(1, self.total_steps // 10) if every is None else every
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -252,8 +251,8 @@ class TrainConfig(_SystemKnobs, _EvalKnobs, _OptimKnobs, _ModelKnobs, _DataKnobs
 
     @classmethod
     def from_json(cls, src) -> "TrainConfig":
-        "From a JSON string or the path of a JSON file."
-        return cls.from_dict(_json_object(src))
+        "From a JSON string or the path of a JSON file (see `config_file_fields`)."
+        return cls.from_dict(config_file_fields(src))
 
     def model_config(self) -> ModelConfig:
         "The `ModelConfig` of chapter 05 built from the knobs of the same names."
@@ -293,20 +292,17 @@ def _error_text(e: BaseException) -> str:
     "One line for an error: an OS error's reason and file, else its message's first."
     if isinstance(e, OSError) and e.strerror and e.filename and len(e.args) > 1:
         return f"{e.strerror}: {e.filename}"
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:500]
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:500]
 
 
 @contextmanager
 def user_errors(prog: str, debug: bool = False):
     """Inside: an error a user can cause becomes one `prog: error: ...` line and exit
-    status 1 (130: Ctrl-C)."""
+    status 1 (130: Ctrl-C); with `debug` it catches nothing (the traceback shows)."""
     try:
         yield
-    except (KeyboardInterrupt, ValueError, TypeError, OSError, RuntimeError,
-            ImportError) as e:
-        if debug:
-            raise
+    except () if debug else (KeyboardInterrupt, ValueError, TypeError, OSError,
+                             RuntimeError, ImportError) as e:
         if isinstance(e, KeyboardInterrupt):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again: no traceback
             print(f"{prog}: interrupted", file=sys.stderr)
@@ -318,20 +314,16 @@ def user_errors(prog: str, debug: bool = False):
 @contextmanager
 def usage_errors(parser: argparse.ArgumentParser, debug: bool = False):
     """Inside: a bad option or file is a usage error, before any work: the usage, one
-    line, exit status 2."""
+    line, exit status 2 (`debug`: a traceback)."""
     try:
         yield
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        if debug:
-            raise
+    except () if debug else (ValueError, TypeError, FileNotFoundError) as e:
         parser.error(str(e))
 
 # %% ../nbs/09a_config.ipynb #1fec7f15
 def _converter(base, optional):
     def conv(s: str):
-        if optional and s.lower() in ("none", "null", ""):
-            return None
-        return base(s)
+        return None if optional and s.lower() in ("none", "null", "") else base(s)
 
     conv.__name__ = base.__name__
     return conv
@@ -348,13 +340,12 @@ def check_corpus(config: TrainConfig):
     if not Path(c).stat().st_size:
         raise ValueError(f"corpus file {c} is empty: give a file with some text")
 
-# %% ../nbs/09a_config.ipynb #adb89e7b
+
 def _field_option(group, f, hint) -> None:
-    "The option of TrainConfig field `f`: `--no-x`/`--x`, `--flag/--no-flag`, typed."
+    "Field `f`'s option (absent when not given): `--no-x`/`--x`, `--x/--no-x`, typed."
     base, optional = _field_type(hint)
     flag = "--" + f.name.replace("_", "-")
-    add = functools.partial(  # not given: not in the parsed options
-        group.add_argument, dest=f.name, default=argparse.SUPPRESS)
+    add = functools.partial(group.add_argument, dest=f.name, default=argparse.SUPPRESS)
     shown = f"{f.metadata['help']} (default: {f.default})"
     if base is bool and f.name.startswith("no_"):  # --no-rope sets it, --rope undoes
         add(flag, action="store_const", const=True, help=shown)
@@ -366,7 +357,7 @@ def _field_option(group, f, hint) -> None:
         add(flag, type=_converter(base, optional), metavar=base.__name__.upper(),
             help=shown)
 
-# %% ../nbs/09a_config.ipynb #a094aba6
+
 def train_parser() -> argparse.ArgumentParser:
     """The `llm-tutorial train` argument parser: `--config` plus one option per
     `TrainConfig` field, documented from it."""
@@ -392,22 +383,14 @@ def train_parser() -> argparse.ArgumentParser:
             _field_option(g, f, hints[f.name])
     return p
 
-# %% ../nbs/09a_config.ipynb #612014e9
-def config_file_fields(src) -> dict:
-    "The fields a JSON config (a file or a JSON string) sets, checked as a TrainConfig."
-    d = _json_object(src)  # not found, not JSON
-    TrainConfig.from_dict(d)  # unknown keys, bad values
-    return d
-
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     "TrainConfig from defaults < --preset < --config file < command-line options."
     ns = vars(train_parser().parse_args(argv))
-    base = dict(PRESETS[ns["preset"]]) if ns["preset"] else {}
-    if ns["config"]:
-        base.update(config_file_fields(ns["config"]))
-    knobs = {f.name for f in fields(TrainConfig)}  # only those given are in `ns`
-    return TrainConfig.from_dict({**base, **{k: ns[k] for k in knobs & set(ns)}})
+    file = config_file_fields(ns["config"]) if ns["config"] else {}
+    knobs = {f.name for f in fields(TrainConfig)} & set(ns)  # the options given
+    return TrainConfig.from_dict(
+        {**PRESETS.get(ns["preset"], {}), **file, **{k: ns[k] for k in knobs}})
 
 
 DATA_OPTIONS = tuple(f.name for f in fields(_DataKnobs))  # prepare_data's arguments

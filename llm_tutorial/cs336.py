@@ -32,22 +32,20 @@ from .tokenizer import Tokenizer
 # %% ../nbs/94_cs336.ipynb #0d9fc7a1
 def book_state_dict(
         weights: dict[str, Tensor], module: torch.nn.Module) -> dict[str, Tensor]:
-    "CS336-named `weights` as `module`'s state dict; ValueError: wrong key or shape."
-    ours, out = module.state_dict(), {}
-    what = type(module).__name__
-    for key, w in weights.items():
-        name = key.replace("_orig_mod.", "")  # torch.compile's wrapper adds it to keys
-        if name not in ours:
-            known = ", ".join(list(ours)[:4])
-            raise ValueError(f"unknown weight {key!r} for {what}: expected CS336's "
-                             f"names, such as {known}")
-        if tuple(w.shape) != tuple(ours[name].shape):
-            raise ValueError(f"weight {key!r} has shape {tuple(w.shape)}, {what} "
-                             f"expects {tuple(ours[name].shape)}")
-        out[name] = w
+    "CS336-named `weights` as `module`'s state dict; ValueError: wrong keys or shapes."
+    ours, what = module.state_dict(), type(module).__name__
+    # torch.compile's wrapper adds `_orig_mod.` to the keys
+    out = {key.replace("_orig_mod.", ""): w for key, w in weights.items()}
+    unknown = [k for k in out if k not in ours]
     missing = [k for k in ours if k not in out]
-    if missing:
-        raise ValueError(f"{what} needs weights that are missing: {', '.join(missing)}")
+    if unknown or missing:
+        such = ", ".join(list(ours)[:4])
+        raise ValueError(f"{what} takes CS336's names, such as {such}: unknown weights "
+                         f"{unknown}, missing {missing}")
+    for name, w in out.items():
+        if w.shape != ours[name].shape:
+            raise ValueError(f"weight {name!r} has shape {tuple(w.shape)}, {what} "
+                             f"expects {tuple(ours[name].shape)}")
     return out
 
 
@@ -60,13 +58,6 @@ def _loaded(module: torch.nn.Module, weights: dict[str, Tensor]) -> torch.nn.Mod
 def _like(t: Tensor) -> dict:
     "Device and dtype of `t`, for building a module that holds it."
     return dict(device=t.device, dtype=t.dtype)
-
-
-def _first(weights: dict[str, Tensor], what: str) -> Tensor:
-    "A tensor of `weights` (for its device and dtype); an error naming `what` if none."
-    if not weights:
-        raise ValueError(f"{what} needs its CS336-named weights, got none")
-    return next(iter(weights.values()))
 
 # %% ../nbs/94_cs336.ipynb #1059e119
 def run_train_bpe(
@@ -173,7 +164,7 @@ def run_transformer_block(
         d_model: int, num_heads: int, d_ff: int, max_seq_len: int, theta: float,
         weights: dict[str, Tensor], in_features: Tensor) -> Tensor:
     "Pre-norm block with RoPE, CS336-named `weights`: `(batch, seq, d_model)` -> same."
-    w = _first(weights, "run_transformer_block")
+    w = next(iter(weights.values()), torch.empty(0))  # none: book_state_dict says so
     block = TransformerBlock(d_model, num_heads, d_ff, max_seq_len, theta, **_like(w))
     return _loaded(block, weights)(in_features)
 
@@ -183,7 +174,7 @@ def run_transformer_lm(
         num_heads: int, d_ff: int, rope_theta: float, weights: dict[str, Tensor],
         in_indices: Tensor) -> Tensor:
     "Logits `(batch, seq, vocab_size)` of the LM with CS336-named `weights`."
-    w = _first(weights, "run_transformer_lm")
+    w = next(iter(weights.values()), torch.empty(0))
     lm = TransformerLM(vocab_size, context_length, d_model, num_layers, num_heads, d_ff,
                        rope_theta, **_like(w))
     return _loaded(lm, weights)(in_indices)

@@ -16,8 +16,7 @@ __all__ = ['DeviceError', 'resolve_device', 'as_generator', 'get_batch', 'save_t
 
 # %% ../nbs/07_data.ipynb #b8851d4f
 class DeviceError(ValueError, RuntimeError):
-    """A device this machine cannot use (a `ValueError`, and a `RuntimeError` as PyTorch
-    raises)."""
+    "A device this machine cannot use: a `ValueError`, and a `RuntimeError` as torch's."
 
 # %% ../nbs/07_data.ipynb #8bf42344
 def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.device:
@@ -26,20 +25,19 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
     if device == "auto":  # this process's GPU, else Apple's MPS, else the CPU
         device = "cuda" if torch.cuda.is_available() else (
             "mps" if torch.backends.mps.is_available() else "cpu")
+    n, why = torch.cuda.device_count(), None  # n: 0 without CUDA
     try:  # an unknown name fails here; MPS or another backend: a tensor of it tells
         dev = torch.device(device)
         if dev.type != "cuda":
             torch.empty(0, device=dev)
+        elif (dev.index or 0) >= n:  # CUDA's devices are counted, not started
+            why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
+            why = f"requested but {why} available on this machine"
     except (RuntimeError, TypeError, AssertionError) as e:
-        raise DeviceError(f"device {device!r} is unknown or not usable: {e}") from None
-    if dev.type != "cuda":
-        return dev
-    n = torch.cuda.device_count()  # 0 without CUDA
-    if (dev.index or 0) >= n:
-        why = f"only {n} CUDA device(s) are" if n else "CUDA is not"
-        raise DeviceError(
-            f"device {device!r} requested but {why} available on this machine")
-    return dev if dev.index is not None else torch.device("cuda", local_rank)
+        why = f"is unknown or not usable: {e}"
+    if why is not None:
+        raise DeviceError(f"device {device!r} {why}")
+    return torch.device("cuda", local_rank) if dev == torch.device("cuda") else dev
 
 # %% ../nbs/07_data.ipynb #95fb8553
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
@@ -62,12 +60,10 @@ def get_batch(
     gen = as_generator(generator)
     starts = torch.randint(0, len(x) - m, (batch_size,), generator=gen)  # (B,) 0..n-m-1
     idx = starts[:, None].numpy() + np.arange(m + 1)  # (B, m+1) positions to read
-    # (B, m+1): only these are read
-    windows = torch.from_numpy(np.asarray(x[idx]).astype(np.int64))
-    if dev.type == "cuda":
-        windows = windows.pin_memory().to(dev, non_blocking=True)
-    else:
-        windows = windows.to(dev)
+    windows = torch.from_numpy(np.asarray(x[idx]).astype(np.int64))  # only these read
+    if dev.type == "cuda":  # pinned: the copy overlaps the GPU's work
+        windows = windows.pin_memory()
+    windows = windows.to(dev, non_blocking=dev.type == "cuda")
     return windows[:, :-1], windows[:, 1:]  # (B, m) inputs, (B, m) targets
 
 # %% ../nbs/07_data.ipynb #1e0a4014
@@ -83,8 +79,7 @@ from .tokenizer import GPT2_PATTERN, Tokenizer
 
 # %% ../nbs/07_data.ipynb #fd70720d
 def save_tokens(ids, path) -> Path:
-    """Write token ids as `uint16` to `path`: `.npy` (with header) or raw `.bin`,
-    atomically."""
+    "Write token ids as `uint16` to `path` (`.npy` with a header, or raw `.bin`)."
     path, ids = Path(path), np.asarray(ids).ravel()
     if ids.size and (ids.min() < 0 or ids.max() >= 1 << 16):  # uint16 would wrap them
         raise ValueError(
@@ -123,11 +118,9 @@ def tokenizer_id(tokenizer) -> str:
         h.update(f"{i}:".encode() + tok + b"\x00")
     for a, b in tokenizer.merges:
         h.update(a + b"\x01" + b + b"\x00")
-    h.update(
-        "\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode("utf-8"))
+    h.update("\x02".join(getattr(tokenizer, "special_tokens", []) or []).encode())
     pattern = getattr(tokenizer, "pattern", GPT2_PATTERN)
-    # the same merges split other text differently
-    if pattern != GPT2_PATTERN:
+    if pattern != GPT2_PATTERN:  # the same merges split other text differently
         h.update(b"\x03" + pattern.encode("utf-8"))
     return h.hexdigest()[:16]
 
@@ -137,30 +130,25 @@ def corpus_tokens(
         cache_dir: str | Path | None = None, num_workers: int | None = None,
 ) -> np.ndarray:
     """Token ids of `split` of `corpus` (a `Corpus`, or a name for `find_corpus`),
-    encoded once with `tokenizer.encode_file` and cached as `.npy` in
-    `data_dir()/tokens` under the corpus's key; a memmap."""
+    encoded once by `tokenizer.encode_file`, cached in `data_dir()/tokens`; a memmap."""
     c = corpus if isinstance(corpus, Corpus) else find_corpus(corpus)
     split = _split(split)
     out = Path(cache_dir) if cache_dir is not None else data_dir() / "tokens"
     out = out / f"{c.key}-{split}-{tokenizer_id(tokenizer)}.npy"
-    if out.is_file():
-        return open_tokens(out)
-    if "validation" in c.files:  # a file per split
-        tokenizer.encode_file(
-            c.path(split), out, num_workers=num_workers, progress=False)
-        return open_tokens(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as d:  # one file, two splits
-        part = Path(d) / f"{split}.txt"
-        part.write_text(c.text(split), encoding="utf-8")
-        tokenizer.encode_file(part, out, num_workers=num_workers, progress=False)
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as d:
+            src = c.path(split)
+            if "validation" not in c.files:  # one file, two splits: this one's text
+                src = Path(d) / f"{split}.txt"
+                src.write_text(c.text(split), encoding="utf-8")
+            tokenizer.encode_file(src, out, num_workers=num_workers, progress=False)
     return open_tokens(out)
 
 # %% ../nbs/07_data.ipynb #4ba3c72b
 @dataclass
 class TrainData:
-    """What training reads: token arrays, the tokenizer and, for a story corpus, whole
-    stories."""
+    "What training reads: token arrays, the tokenizer and, for stories, whole stories."
 
     train: np.ndarray
     val: np.ndarray
@@ -221,14 +209,12 @@ def _story_eval(data: TrainData, corpus: Corpus, n_stories: int, folder: Path) -
     stories = split_stories(corpus.text("validation"))[:n_stories]
     data.doc_val = [data.tokenizer.encode(s) for s in stories]
     fp = folder / "entropy_floor.json"
-    if fp.is_file():
-        data.entropy_floor = json.loads(fp.read_text())["nats_per_token"]
-    else:
+    if not fp.is_file():  # a Monte Carlo estimate (seconds): computed once
         grammar = STORY_CORPORA[corpus.name]
         floor = entropy_floor(tokenizer=data.tokenizer, grammar=grammar)
-        data.entropy_floor = float(floor.nats_per_token)
         with atomic_write(fp, "w", encoding="utf-8") as f:
-            json.dump({"nats_per_token": data.entropy_floor}, f)
+            json.dump({"nats_per_token": float(floor.nats_per_token)}, f)
+    data.entropy_floor = json.loads(fp.read_text())["nats_per_token"]
     data.info["entropy_floor"] = data.entropy_floor
 
 # %% ../nbs/07_data.ipynb #662b2f1e
@@ -238,9 +224,8 @@ def prepare_data(
         val_tokens: str | Path | None = None, bpe_train_bytes: int = 2_000_000,
         doc_eval_stories: int = 200, verbose: bool = True) -> TrainData:
     """Token arrays for training: `train_tokens`/`val_tokens` as given, or corpus
-    `corpus` encoded with the tokenizer in folder `tokenizer` (default: a BPE
-    tokenizer of `vocab_size` trained on the corpus). Everything is cached in the
-    data cache."""
+    `corpus` encoded with the tokenizer in folder `tokenizer` (default: a BPE tokenizer
+    of `vocab_size` trained on the corpus), all cached in the data cache."""
     say = print if verbose else (lambda *a, **k: None)
     if train_tokens is not None:  # token files made elsewhere (and their tokenizer)
         tok = _read_tokenizer(tokenizer) if tokenizer is not None else None

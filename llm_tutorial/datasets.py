@@ -29,26 +29,23 @@ def _split(split: str) -> str:
     return "train" if split == "train" else "validation"
 
 
-# Every entry pins size and sha256; where the figures come from: the table above.
-# `shipped`: the name of the package's own copy in `ASSETS` (below).
+# Each entry: `download`'s url, size and sha256 (the table above; saved under the URL's
+# file name), or `shipped`, the name of the package's own copy in `ASSETS` (below).
 _TS = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
-_TS_TRAIN = "TinyStoriesV2-GPT4-train.txt"
-_TS_VALID = "TinyStoriesV2-GPT4-valid.txt"
 _SHAKESPEARE = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
     "tinyshakespeare/input.txt")
 DATASETS = {
     "tinystories": {
         "train": dict(
-            file=_TS_TRAIN, url=_TS + _TS_TRAIN, size=2_227_753_162,
+            url=_TS + "TinyStoriesV2-GPT4-train.txt", size=2_227_753_162,
             sha256="6418d412de72888f52b5142c761ac21a582f7d1166f0bfbdb5f03ccfdec90443"),
         "validation": dict(
-            file=_TS_VALID, url=_TS + _TS_VALID, size=22_502_601,
+            url=_TS + "TinyStoriesV2-GPT4-valid.txt", size=22_502_601,
             sha256="6874bae9a4c1a4e7edcf0e53b86c17817e9cf881fc75ff2368da457b80c0585d"),
     },
     "tinyshakespeare": dict(
-        file="tinyshakespeare.txt", shipped="tinyshakespeare.txt", url=_SHAKESPEARE,
-        size=1_115_394,
+        shipped="tinyshakespeare.txt", url=_SHAKESPEARE, size=1_115_394,
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
 }
 
@@ -56,19 +53,15 @@ DATASETS = {
 def story_file(split: str = "train", corpus: str = "stories") -> Path:
     """Where `split` of a story corpus (`stories` or `stories-small`) lives in the data
     cache (not written here), named by its grammar's fingerprint and its size."""
-    split = _split(split)
-    fingerprint = STORY_CORPORA[corpus].fingerprint
-    return (
-        data_dir() / f"{corpus}-v1-{fingerprint}-{split}-{STORY_SPLITS[split][1]}.txt")
+    split, fp = _split(split), STORY_CORPORA[corpus].fingerprint
+    return data_dir() / f"{corpus}-v1-{fp}-{split}-{STORY_SPLITS[split][1]}.txt"
 
 
-# the files the package ships (sources and licences: assets/NOTICE.md)
-ASSETS = Path(llm_tutorial.__file__).parent / "assets"
+ASSETS = Path(llm_tutorial.__file__).parent / "assets"  # sources, licences: NOTICE.md
 
 
 def _shipped(name: str, sha256: str, size: int | None = None) -> Path:
-    """The package's copy of `name` (in `ASSETS`), its SHA-256 (and size) checked; a
-    damaged or missing copy is an error that says what to do."""
+    "The package's copy of `name` in `ASSETS`, checked (an error says what to do)."
     path = ASSETS / name
     why = verify_file(path, sha256, size) if path.is_file() else "no such file"
     if why is not None:
@@ -102,8 +95,7 @@ class Corpus:
         text = _read_utf8(self.path(split))  # an error naming a file not UTF-8
         if "validation" in self.files:
             return text
-        train, val = split_text(text)
-        return train if _split(split) == "train" else val
+        return split_text(text)[0 if _split(split) == "train" else 1]
 
 
 def _stories(name: str) -> Corpus:
@@ -130,10 +122,9 @@ def _dataset(name: str, download_missing: bool) -> Corpus:
         if not download_missing:
             raise FileNotFoundError(
                 f"{path} not found; put the file there or allow the download")
-        s = specs[split]
-        download(s["url"], path, sha256=s["sha256"], size=s["size"])
+        download(dest=path, **specs[split])
 
-    files = {s: data_dir() / x["file"] for s, x in specs.items()}
+    files = {s: data_dir() / x["url"].rsplit("/", 1)[-1] for s, x in specs.items()}
     return Corpus(name, files, name, fetch)
 
 
@@ -149,8 +140,7 @@ def find_corpus(name: str, download_missing: bool = True) -> Corpus:
         raise FileNotFoundError(
             f"unknown corpus {name!r}: not one of "
             f"{', '.join(map(repr, [*STORY_CORPORA, *DATASETS]))} and no such file")
-    # an edited file gets a new key
-    st = p.stat()
+    st = p.stat()  # an edited file gets a new key
     ident = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     stem = f"{p.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
     return Corpus(name, {"train": p}, re.sub(r"[^A-Za-z0-9_.-]+", "_", stem))
@@ -165,16 +155,14 @@ def split_text(text: str) -> tuple[str, str]:
     """The first 90% of a one-file corpus (train) and the rest (validation), cut just
     after the end-of-text marker that reaches the 90% mark if any: no story is cut."""
     cut = len(text) * 9 // 10
-    # a marker that holds the cut counts
-    eot = text.find(EOT, max(cut - len(EOT) + 1, 0))
+    eot = text.find(EOT, max(cut - len(EOT) + 1, 0))  # one that holds the cut counts
     if eot != -1:
         cut = eot + len(EOT)
     return text[:cut], text[cut:]
 
 
 def load_corpus(name: str, split: str = "train") -> str:
-    """The text of `split` of corpus `name` (`find_corpus`); a one-file corpus (Tiny
-    Shakespeare, a file of yours) is cut 90/10 by `split_text`."""
+    "The text of `split` of corpus `name`; a one-file corpus is cut by `split_text`."
     return find_corpus(name).text(split)
 
 # %% ../nbs/01c_datasets.ipynb #88905600
@@ -183,8 +171,7 @@ def shakespeare_path() -> Path:
     return corpus_path("tinyshakespeare")
 
 
-# GPT-2's encoder.json and vocab.bpe: their copies in `ASSETS`, where tiktoken gets
-# them and their SHA-256 (tiktoken's pins)
+# GPT-2's encoder.json and vocab.bpe: the package's copies, tiktoken's URLs and pins
 GPT2_SHIPPED = ("gpt2/encoder.json", "gpt2/vocab.bpe")
 
 
@@ -212,7 +199,6 @@ def gpt2_files() -> tuple[Path, Path]:
     paths = tuple(Path(os.environ["TIKTOKEN_CACHE_DIR"]) / n for n in GPT2_CACHE_NAMES)
     for shipped, path, sha in zip(GPT2_SHIPPED, paths, GPT2_SHA256):
         if not path.is_file() or verify_file(path, sha, None) is not None:
-            data = _shipped(shipped, sha).read_bytes()
             with atomic_write(path) as f:
-                f.write(data)
+                f.write(_shipped(shipped, sha).read_bytes())
     return paths

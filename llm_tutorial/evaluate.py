@@ -35,19 +35,14 @@ def estimate_loss(
     return sum(losses) / len(losses)
 
 # %% ../nbs/09b_evaluate.ipynb #80bb887e
-def _doc_batch(docs: list[list[int]], eot_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _doc_batch(docs: list[list[int]], eot_id: int, device) -> tuple[torch.Tensor, ...]:
     "Inputs [EOT]+doc and targets doc+[EOT], `(B, L)`, padded at the end (targets -1)."
     L = len(docs[-1]) + 1  # docs sorted by length: the last is the longest
-    x = torch.full((len(docs), L), eot_id, dtype=torch.long)
-    y = torch.full((len(docs), L), -1, dtype=torch.long)  # -1: padding, not scored
-    for j, d in enumerate(docs):
-        t = torch.tensor(d, dtype=torch.long)
-        x[j, 1 : len(d) + 1] = t  # [EOT] + doc
-        y[j, : len(d)] = t
-        y[j, len(d)] = eot_id  # doc + [EOT]
-    return x, y
+    x = [[eot_id] + d + [eot_id] * (L - 1 - len(d)) for d in docs]
+    y = [d + [eot_id] + [-1] * (L - 1 - len(d)) for d in docs]
+    return torch.tensor(x, device=device), torch.tensor(y, device=device)
 
-# %% ../nbs/09b_evaluate.ipynb #b09250bd
+
 @torch.no_grad()
 def doc_aligned_loss(
         model, docs, eot_id: int, context_length: int, device, batch_size: int = 32,
@@ -58,8 +53,7 @@ def doc_aligned_loss(
     seqs = sorted((list(d) for d in docs if len(d) + 1 <= context_length), key=len)
     nats, ntok = 0.0, 0
     for i in range(0, len(seqs), batch_size):
-        chunk = seqs[i : i + batch_size]
-        x, y = (t.to(device) for t in _doc_batch(chunk, eot_id))  # (B, L) each
+        x, y = _doc_batch(seqs[i : i + batch_size], eot_id, device)  # (B, L) each
         # (B, L, vocab); causal, so padding after a doc changes nothing
         with autocast:
             logits = model(x)
@@ -97,8 +91,7 @@ def gpu_peak_tflops(
 # %% ../nbs/09b_evaluate.ipynb #325f938b
 @functools.cache
 def matmul_tflops(dtype: str = "float32", n: int = 1024, repeat: int = 5) -> float:
-    """Best TFLOP/s of an `(n, n) @ (n, n)` matmul in `dtype` on this CPU (measured
-    once)."""
+    "Best TFLOP/s of an `(n, n) @ (n, n)` matmul in `dtype` on this CPU (cached)."
     a, b = (torch.randn(n, n).to(getattr(torch, dtype)) for _ in range(2))
     best = math.inf
     for _ in range(repeat + 1):  # the first call also warms up
@@ -109,8 +102,7 @@ def matmul_tflops(dtype: str = "float32", n: int = 1024, repeat: int = 5) -> flo
 
 
 def device_peak_flops(device, dtype: str = "float32", tflops: float | None = None):
-    """Peak FLOP/s of one `device` for `dtype` (None if unknown), and where the figure
-    comes from."""
+    "Peak FLOP/s of one `device` for `dtype` (None if unknown), and its source."
     if tflops is not None:
         return tflops * 1e12, "given (--peak-tflops)"
     device = torch.device(device)
@@ -125,7 +117,7 @@ def device_peak_flops(device, dtype: str = "float32", tflops: float | None = Non
         return matmul_tflops(dtype) * 1e12, f"measured {dtype} matmul on this CPU"
     return None, f"no peak known for {device.type} (give --peak-tflops)"
 
-# %% ../nbs/09b_evaluate.ipynb #6ea5d209
+
 def train_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
     "Matmul FLOPs of one training step per token: 3 × chapter 05's forward count."
     n = seq_len or cfg.context_length
@@ -135,15 +127,13 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float
 def mfu(
         tokens_per_s: float, flops_per_token: float, peak_flops: float | None,
         devices: int = 1) -> float | None:
-    """Model FLOPs utilisation: the FLOP/s the model needs at this speed over the
-    devices' peak."""
+    "Model FLOPs utilisation: the FLOP/s needed at this speed over the devices' peak."
     needed = tokens_per_s * flops_per_token  # FLOP/s
     return needed / (peak_flops * devices) if peak_flops else None
 
 
 def peak_memory_mb(device) -> float | None:
-    """Peak memory so far in MiB: CUDA memory held by tensors, or this process's peak
-    RSS."""
+    "Peak memory so far in MiB: CUDA memory held by tensors, or the process's peak RSS."
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20

@@ -194,21 +194,21 @@ def _is_exported(cell: dict) -> bool:
 
 def read_notebook(path: Path) -> dict:
     "The notebook at `path` as JSON; an `ExerciseError` naming it if it is not one."
+    nb, why = None, "is not a notebook: it has no list of cells"
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        msg = f"{path} is missing: restore it from a new edition"
-        raise ExerciseError(msg) from None
+        why = "is missing: restore it from a new edition"
     except ValueError as e:  # not JSON, or not UTF-8
-        msg = f"{path} is not a readable notebook ({e}); undo the last edit in Jupyter"
-        raise ExerciseError(msg) from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ExerciseError(f"{path} is not a notebook: it has no list of cells")
-    for i, c in enumerate(nb["cells"]):
+        why = f"is not a readable notebook ({e}); undo the last edit in Jupyter"
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for i, c in enumerate(cells if isinstance(cells, list) else []):
         src = c.get("source", "") if isinstance(c, dict) else None
         if not isinstance(src, (str, list)) or not all(isinstance(l, str) for l in src):
-            msg = f"{path}: cell {i} is not a notebook cell with text: undo the edit"
-            raise ExerciseError(msg)
+            cells, why = None, f"is damaged: cell {i} is not a notebook cell with text"
+            break
+    if not isinstance(cells, list):
+        raise ExerciseError(f"{path} {why}")
     return nb
 
 
@@ -295,12 +295,13 @@ def new_edition(dest: str | Path) -> list[dict]:
         rows = [f"| {r['chapter']} | `{r['name']}` | {r['task']} |\n" for r in records]
         (tmp / "README.md").write_text(_README + "".join(rows))
         shutil.copy(_ROOT / "settings.ini", tmp)  # for nbdev_export in it
-        # the learner's own package, when nbdev is installed (nbdev_test skips a cell
-        # whose source holds the export call itself)
+        # the learner's own package, when nbdev is installed (see EXPORT_CALL)
         code = "from nbdev.doclinks import nbdev_export as export; export()"
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run([sys.executable, "-c", code], cwd=tmp, timeout=300,
                            capture_output=True)
+        if (tmp / "llm_tutorial").is_dir():  # with the data files the package reads
+            shutil.copytree(_ROOT / "llm_tutorial/assets", tmp / "llm_tutorial/assets")
         meta = {"format": 1, "units": records}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         tmp.rename(dest)  # (over an empty folder: POSIX's rename allows it)
@@ -369,15 +370,12 @@ def expect_equal(got, want, what: str = "the result", hint: str = "") -> None:
     message names `what`, the first item that differs and the `hint`."""
     import torch
 
+    if isinstance(want, torch.Tensor):  # shape, then every value exactly
+        return expect_close(got, want, what, hint, atol=0, rtol=0)
     msg = f"got {_describe(got)}, expected {_describe(want)}"
-    if isinstance(want, torch.Tensor):
-        if isinstance(got, torch.Tensor) and got.shape == want.shape:
-            if torch.equal(got.cpu(), want.cpu()):
-                return
-            msg = _first_diff(got.double().cpu(), want.double().cpu())
-    elif got == want:
+    if got == want:
         return
-    elif isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
+    if isinstance(got, (list, tuple, str, bytes)) and isinstance(want, type(got)):
         i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
         msg = (f"length {len(got)}, expected {len(want)}" if i is None else
                f"first difference at item {i}: got {got[i]!r}, expected {want[i]!r}")
@@ -422,13 +420,10 @@ def _values(frame) -> str:
     "The small local values of a spec test's frame (its loop variables, its inputs)."
     out = []
     for k, v in frame.f_locals.items():
-        if k.startswith("_") or callable(v) or isinstance(v, types.ModuleType):
-            continue
-        if hasattr(v, "shape") and getattr(v, "numel", lambda: 99)() > 12:
-            text = f"a {tuple(v.shape)} {v.dtype} tensor"
-        else:
-            text = " ".join(repr(v).split())
-        if not text.startswith("<"):  # (an object without a useful repr)
+        big = getattr(v, "numel", lambda: 0)() > 12  # a tensor: its shape, first values
+        text = " ".join((_describe(v) if big else repr(v)).split())
+        skip = k.startswith("_") or callable(v) or isinstance(v, types.ModuleType)
+        if not skip and not text.startswith("<"):  # (an object without a useful repr)
             out.append(f"{k} = {text if len(text) <= 100 else text[:97] + '...'}")
     return "; ".join(out)
 
@@ -446,9 +441,8 @@ def _failure(e: BaseException, cells: dict[int, str], spec: str = "", unit: str 
     if checks:
         k, f, n = checks[-1]
         where = "" if spec else f"cell {k}, line {n}: "
-        out |= {"cell": k, "check": where + _statement(cells[k], n)}
-        if spec:
-            out["values"] = _values(f)
+        out |= {"cell": k, "check": where + _statement(cells[k], n),
+                "values": _values(f) if spec else ""}
     if mine:  # in the unit's words when it is inside the unit
         k, _, n = mine[-1]
         text = cells[k].splitlines()[n - 1].strip()
@@ -545,8 +539,11 @@ def _watch(p: subprocess.Popen, res: Path, limit: float, setup: float):
         time.sleep(0.05)
 
 # %% ../nbs/95_exercises.ipynb #e9a04e09908a4daf802c8e94241dfb71
-def _died(p: subprocess.Popen, work: Path) -> str:
-    "Why a child ended early, with the last lines it printed (each cut short)."
+def _died(p: subprocess.Popen, work: Path, killed: float | None) -> str:
+    "Why a child ended early: stopped after `killed` s, or died (its last lines)."
+    if killed:
+        return (f"still running after {killed:.0f} s (the time limit): an endless "
+                "loop, or a very slow version")  # fmt: skip
     end = (work / "log").read_bytes()[-4096:].decode(errors="replace").strip()
     said = " / ".join(l[:200] for l in end.splitlines()[-3:])
     died = f"the process died (exit code {p.returncode})"
@@ -570,19 +567,13 @@ def run_specs(runs: list[dict], limit: float, setup: float | None = None
                 if not got or any(u[0] not in got for u in run["units"])]:
                 p = _spawn({"runs": todo}, work, token)
                 lines, killed = _watch(p, work / "result.jsonl", limit, setup)
-                for l in lines:
-                    if "start" not in l:
-                        results[l.pop("run")][l.pop("unit")] = l
-                last = lines[-1] if lines else {}
-                if "start" in last:  # the unit that was running when it ended
-                    why = {"timeout": limit} if killed else {"error": _died(p, work)}
-                    results[last["run"]][last["unit"]] = {"ok": False, **why}
-                    continue
-                bad = {"ok": False, "error": f"still running after {killed:.0f} s"
-                       if killed else _died(p, work)}  # fmt: skip
-                for t in todo:  # every unit left, when setting up failed
-                    for u in ["", *(u[0] for u in t["units"])]:
-                        results[t["id"]].setdefault(u, bad)
+                bad = {"ok": False, "error": _died(p, work, killed)}
+                for l in lines:  # (a unit that started and never ended: `bad`)
+                    results[l.pop("run")][l.pop("unit")] = bad if "start" in l else l
+                if not lines or "start" not in lines[-1]:  # ended while setting up:
+                    for t in todo:  # every unit left
+                        for u in ["", *(u[0] for u in t["units"])]:
+                            results[t["id"]].setdefault(u, bad)
         finally:
             if p is not None and p.poll() is None:  # Ctrl-C: a forked child has
                 os.killpg(p.pid, signal.SIGKILL)  # no marker in /proc's environ
@@ -722,37 +713,20 @@ class Grade:
 
 
 def _section(nb: dict, i: int) -> str:
-    "The nearest heading above cell `i`, as Jupyter's table of contents shows it."
+    "Where cell `i` is: the nearest heading above it, as Jupyter's contents show it."
     md = [_source(c) for c in nb["cells"][:i] if c.get("cell_type") == "markdown"]
     heads = re.findall(r"(?m)^#{1,6} (.*)", "\n".join(md))
-    return heads[-1].strip() if heads else ""
+    return f" (section “{heads[-1].strip()}”)" if heads else ""
 
 
 def _in_words(r: dict) -> str:
     "A spec result in a few lines ('' for a pass)."
-    if r["ok"]:
-        return ""
-    if "timeout" in r:
-        return (f"still running after {r['timeout']:.0f} s, the limit for this "
-                "machine's load: an endless loop, or a very slow version")  # fmt: skip
     check = "check: " + r["check"].replace("\n", "\n       ") if "check" in r else ""
     values = "values: " + r["values"] if r.get("values") else ""
     where = "raised at " + r["where"] if r.get("where") else ""
-    return "\n".join(l for l in [check, r["error"], values, where] if l)
+    return "\n".join(l for l in [check, r.get("error"), values, where] if l)
 
 # %% ../nbs/95_exercises.ipynb #be0b2cdc69df4db1826a10c10a28cae5
-def _sort_units(nb: dict, records: list[dict]) -> dict[str, Grade]:
-    "The grades known without running (not written, def gone); the rest are written."
-    known = {}
-    for r in records:
-        i, err = locate(nb, r["name"])
-        if i is None:
-            known[r["name"]] = Grade(r["name"], "fail", err)
-        elif is_stub(find_unit(ast.parse(_source(nb["cells"][i])), r["name"])):
-            known[r["name"]] = Grade(r["name"], "not written")
-    return known
-
-
 def _point_at_callees(nb: dict, grades: dict[str, Grade]) -> None:
     "Say so when a failing unit calls another failing unit of the chapter."
     failed = [n for n, g in grades.items() if g.status == "fail"]
@@ -803,9 +777,8 @@ def _pick(records: list[dict], chapter: str | None, unit: str | None) -> list[di
     if chapter is not None:
         want = chapter.removesuffix(".ipynb")
         want = want.zfill(2) if want.isdigit() else want
-        mine = [r for r in mine if want in (r["chapter"], r["notebook"][:-6])]
-        if not mine and want.isdigit():  # a chapter in parts
-            mine = [r for r in records if re.fullmatch(want + "[a-z]", r["chapter"])]
+        mine = ([r for r in mine if want in (r["chapter"], r["notebook"][:-6])]
+                or [r for r in records if r["chapter"][:-1] == want])  # 09: 09a-09d
     names = [r["name"] for r in mine]  # the chapter's units
     if unit is not None:
         mine = [r for r in mine if unit in (r["name"], spec_name(r["name"]))]
@@ -828,52 +801,52 @@ def check_edition(
     picked = _pick(every, chapter, unit)
     nbs = {n: read_notebook(Path(root) / "nbs" / n) for n in
            dict.fromkeys(r["notebook"] for r in picked)}  # fmt: skip
-    known, runs, swaps = {}, {}, {}
+    grades, swaps, runs = {}, {}, {}  # (a unit's name is unique in the book)
     for name, nb in nbs.items():
-        mine = [r for r in every if r["notebook"] == name]
-        known[name] = _sort_units(nb, mine)
-        broken = [g.detail for g in known[name].values() if g.status == "fail"]
-        todo = [r["name"] for r in picked if r["name"] not in known[name] and r in mine]
-        # the book's version in place of each unit not written yet
-        swaps[name] = {r["name"]: r["reference"] for r in mine
-                       if r["name"] in known[name]}
+        book = {r["name"]: r["reference"] for r in every if r["notebook"] == name}
+        for n in book:  # the grades known without a run: not written, def gone
+            i, err = locate(nb, n)
+            fn = i is not None and find_unit(ast.parse(_source(nb["cells"][i])), n)
+            if not fn or is_stub(fn):
+                grades[n] = Grade(n, "not written" if fn else "fail", err)
+        swaps[name] = {n: book[n] for n in book if n in grades}  # the book's version
+        broken = [grades[n].detail for n in swaps[name] if grades[n].status == "fail"]
+        todo = [r["name"] for r in picked
+                if r["notebook"] == name and r["name"] not in grades]  # fmt: skip
         if status or broken:  # nothing to run
             note = "" if status else "not run: " + broken[0]
-            known[name] |= {n: Grade(n, "fail" if broken else "written", note)
-                            for n in todo}  # fmt: skip
+            grades |= {n: Grade(n, "fail" if broken else "written", note)
+                       for n in todo}  # fmt: skip
         elif todo:
             runs[name] = {"cells": spec_cells(nb, swaps[name]),
                           "units": [(n, spec_name(n), locate(nb, n)[0]) for n in todo]}
     limit, why = unit_limit()
     if runs:
         print(f"spec tests: at most {why}", flush=True)
-    results = dict(zip(runs, run_specs(list(runs.values()), limit)))
-    grades = []
+    for name, got in zip(runs, run_specs(list(runs.values()), limit)):
+        done = {u: Grade(u, "pass" if r["ok"] else "fail", _in_words(r))
+                for u, r in got.items() if u}  # fmt: skip
+        _point_at_callees(nbs[name], done)
+        grades |= done
     for name, nb in nbs.items():
         print(f"{name}:", flush=True)
-        done = {u: Grade(u, "pass" if r["ok"] else "fail", _in_words(r))
-                for u, r in results.get(name, {}).items() if u}  # fmt: skip
-        _point_at_callees(nb, done)
-        mine = known[name] | done
-        for g in (mine[r["name"]] for r in picked if r["notebook"] == name):
-            section = _section(nb, locate(nb, g.name)[0] or 0)
-            where = f"  (section “{section}”)" if section and g.status == "fail" else ""
+        for g in (grades[r["name"]] for r in picked if r["notebook"] == name):
             label = "FAIL" if g.status == "fail" else g.status
+            where = _section(nb, locate(nb, g.name)[0] or 0) if label == "FAIL" else ""
             text = "\n".join([f"  {label:<12} {g.name}{where}", *g.detail.splitlines()])
             print(text.replace("\n", "\n" + " " * 15), flush=True)
-            grades.append(g)
         if full and name in runs:
             whole = {"cells": spec_cells(nb, swaps[name], full=True), "units": []}
             r = run_specs([whole], limit, timeout)[0][""]
-            where = f" (section “{_section(nb, r['cell'])}”)" if "cell" in r else ""
+            where = _section(nb, r["cell"]) if "cell" in r else ""
             said = "pass" if r["ok"] else f"FAIL{where}\n{_in_words(r)}"
             print("  the chapter's own tests (not graded): "
                   + said.replace("\n", "\n" + " " * 15))  # fmt: skip
     statuses = "pass", "fail", "not written", "written"
-    counts = {s: sum(g.status == s for g in grades) for s in statuses}
+    counts = {s: sum(grades[r["name"]].status == s for r in picked) for s in statuses}
     print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "written")
-          + f" of {len(grades)} units")  # fmt: skip
-    return 0 if status or counts["pass"] == len(grades) else 1
+          + f" of {len(picked)} units")  # fmt: skip
+    return 0 if status or counts["pass"] == len(picked) else 1
 
 # %% ../nbs/95_exercises.ipynb #b1c7704b3f32436cb0193ab0653ccddf
 def exercises_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@
 # %% ../nbs/90_files.ipynb #4ff1fa3e
 from __future__ import annotations
 
-import builtins, glob, hashlib, os, re, secrets, socket, stat, sys, time
+import builtins, glob, hashlib, os, re, secrets, socket, stat, sys, tempfile, time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['MIRROR_ENV', 'SLOW_ENV', 'shared_data_dir', 'data_dir', 'remove_stale_temps', 'atomic_write', 'file_sha256',
-           'mirrored', 'DownloadError', 'verify_file', 'download', 'slow_enabled', 'heavy_cells']
+           'mirrored', 'DownloadError', 'verify_file', 'check_writable', 'download', 'slow_enabled', 'heavy_cells']
 
 # %% ../nbs/90_files.ipynb #222624d3
 def shared_data_dir() -> Path | None:
@@ -33,19 +33,13 @@ def data_dir() -> Path:
     ~/.cache ($XDG_CACHE_HOME), ~/Library/Caches (macOS), %LOCALAPPDATA% (Windows)."""
     if env := os.environ.get("LLM_TUTORIAL_DATA"):
         return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "llm_tutorial"
+    var, default = {  # the platform's variable for its cache folder, and its default
+        "win32": ("LOCALAPPDATA", "AppData/Local"), "darwin": ("", "Library/Caches"),
+    }.get(sys.platform, ("XDG_CACHE_HOME", ".cache"))
+    return Path(os.environ.get(var) or Path.home() / default) / "llm_tutorial"
 
 # %% ../nbs/90_files.ipynb #99a9968c
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-
-
-_QUIET_S = 600  # a temporary file we cannot judge by its pid: stale after 10 idle min
 
 
 _TEMP = re.compile(r"(?:([0-9a-f]{6})-(\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
@@ -54,29 +48,22 @@ _TEMP = re.compile(r"(?:([0-9a-f]{6})-(\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
 def _is_stale(tmp: Path, prefix: str) -> bool:
     "Whether `tmp`, a temporary file `prefix...tmp`, was left by a writer that is gone."
     m = _TEMP.fullmatch(tmp.name[len(prefix) :])
-    if m is None:
-        return False  # not one of our temporary files
-    if m[1] != _HOST:  # another machine's writer, or an older version's: its age tells
-        try:
-            return time.time() - tmp.stat().st_mtime > _QUIET_S
-        except FileNotFoundError:
-            return False
-    if int(m[2]) == os.getpid() or os.name != "posix":
-        return False  # ours; on Windows, os.kill(pid, 0) would end the process
     try:
-        os.kill(int(m[2]), 0)  # asks whether the process exists, sends nothing
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # it exists, under another user
+        if m is None:
+            return False  # not one of our temporary files
+        if m[1] != _HOST:  # another machine's writer, or an older version's: by its age
+            return time.time() - tmp.stat().st_mtime > 600  # 10 minutes untouched
+        if int(m[2]) != os.getpid() and os.name == "posix":  # Windows: it would end it
+            os.kill(int(m[2]), 0)  # asks whether the process exists, sends nothing
+    except OSError as e:  # no such process (or file); PermissionError: another user's
+        return isinstance(e, ProcessLookupError)
     return False
 
 
 def remove_stale_temps(path) -> list[Path]:
     "Remove the temporary files of `path` that killed writers left; returns them."
-    path = Path(path)
-    prefix = f".{path.name}."
-    temps = sorted(path.parent.glob(glob.escape(prefix) + "*.tmp"))
+    prefix = f".{Path(path).name}."
+    temps = sorted(Path(path).parent.glob(glob.escape(prefix) + "*.tmp"))
     gone = [tmp for tmp in temps if _is_stale(tmp, prefix)]
     for tmp in gone:
         tmp.unlink(missing_ok=True)
@@ -144,22 +131,18 @@ def verify_file(path: Path, sha256, size) -> str | None:
     return None
 
 
-def _prepare(dest: Path, url: str) -> Path:
-    "Check, before any request, that `dest` can be written; returns its `.part` file."
-    if dest.is_dir():
-        raise IsADirectoryError(
-            f"download destination {dest} is a folder; give the path of the file "
-            f"to write, e.g. {dest / url.rsplit('/', 1)[-1]}")
-    part = dest.with_name(dest.name + ".part")
+def check_writable(folder, what: str, hint: str = "") -> Path:
+    "Create `folder` if needed and check that we can write in it; else one clear error."
+    folder = Path(folder)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        open(part, "ab").close()
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-").close()
     except OSError as e:
-        raise type(e)(
-            f"cannot write the download destination {dest} ({e.strerror}: "
-            f"{e.filename}); choose a writable folder (e.g. set $LLM_TUTORIAL_DATA)"
-        ) from None
-    return part
+        why = f"cannot write in {what} {folder} ({e.strerror})"
+        if folder.exists() and not folder.is_dir():
+            why = f"{what} {folder} is a file, not a folder"
+        raise type(e)(f"{why}{hint}") from None
+    return folder
 
 # %% ../nbs/90_files.ipynb #053393ac
 @dataclass
@@ -178,12 +161,6 @@ class _Fetch:
         self.part.write_bytes(b"")
         self.stale = False
         return f"{why}; starting again from byte 0"
-
-    def wrong_size(self, sends: str) -> ValueError:
-        "The error for a server that contradicts the size we expect."
-        return ValueError(
-            f"wrong size for {self.url}: expected {self.total:,} bytes, "
-            f"the server sends {sends}")
 
 # %% ../nbs/90_files.ipynb #8cdf8d70
 def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
@@ -211,7 +188,8 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
             return f.restart(f"{why} bytes={have}-")
         if size.isdigit():
             if f.total not in (None, int(size)):
-                raise f.wrong_size(f"{int(size):,}")
+                raise ValueError(f"wrong size for {f.url}: expected {f.total:,} bytes, "
+                                 f"the server sends {int(size):,}")
             f.total = int(size)
         if f.total is None and f.sha256 is None:
             raise ValueError(
@@ -219,46 +197,42 @@ def _attempt(f: _Fetch, timeout: float, progress: bool) -> str | None:
                 "Content-Length) and no size or sha256 was given, so a cut connection "
                 "could not be told from the end of the file; pass size= (and sha256=)")
         f.stale = f.stale and start > 0
-        _stream(f, r, start, progress)
+        bar = tqdm(
+            total=f.total, initial=start, unit="B", unit_scale=True, desc=f.part.stem,
+            disable=not progress)
+        with bar, open(f.part, "r+b") as out:  # the body, written from byte `start`
+            out.truncate(start)
+            out.seek(start)
+            # raw: bytes read before a cut are written (`requests`' iterator drops them)
+            for chunk in r.raw.stream(1 << 16, decode_content=False):
+                out.write(chunk)
+                bar.update(len(chunk))
+                if f.total is not None and out.tell() > f.total:
+                    break  # longer than the size: the check of the file says so
     n = f.part.stat().st_size
     if f.total is not None and n < f.total:
         return f"connection closed after {n:,} of {f.total:,} bytes"
     return None
 
-# %% ../nbs/90_files.ipynb #9bd65ac7
-def _stream(f: _Fetch, r: requests.Response, start: int, progress: bool) -> None:
-    "Write the body of `r` into `.part` from byte `start`; a cut connection ends it."
-    bar = tqdm(
-        total=f.total, initial=start, unit="B", unit_scale=True, desc=f.part.stem,
-        disable=not progress)
-    with bar, open(f.part, "r+b") as out:
-        out.truncate(start)
-        out.seek(start)
-        try:  # raw: `requests` would drop the bytes read just before a cut
-            for chunk in r.raw.stream(1 << 16, decode_content=False):
-                if f.total is not None and out.tell() + len(chunk) > f.total:
-                    raise f.wrong_size("more")
-                out.write(chunk)
-                bar.update(len(chunk))
-        except urllib3.exceptions.ProtocolError:  # the connection broke
-            if f.total is None:
-                raise  # without a size a cut cannot be told from the end: try again
-
 # %% ../nbs/90_files.ipynb #ba726b0f
 def download(
         url: str, dest, sha256: str | None = None, size: int | None = None,
         tries: int = 5, timeout: float = 30.0, progress: bool = True) -> Path:
-    """Download `url` to `dest`: streamed into `dest.part`, resumed with checked HTTP
-    ranges, verified by `size`/`sha256`, renamed when complete (from the mirror, if
-    set)."""
+    """Download `url` (from the mirror, if set) to `dest`: streamed into `dest.part`,
+    resumed with checked HTTP ranges, verified by `size`/`sha256`, then renamed."""
     url, dest = mirrored(url), Path(dest)
     if dest.is_file():
         if (err := verify_file(dest, sha256, size)) is None:
             return dest
         raise ValueError(f"{dest} exists but has {err}; delete it to download again")
-    part = _prepare(dest, url)
-    if sha256 is None:
-        part.write_bytes(b"")  # without a checksum, old bytes cannot be trusted
+    if dest.is_dir():  # found now, not after the download
+        raise IsADirectoryError(
+            f"download destination {dest} is a folder; give the path of the file "
+            f"to write, e.g. {dest / url.rsplit('/', 1)[-1]}")
+    check_writable(  # a folder we may not write into: found now too
+        dest.parent, "the download folder", ": choose another or set LLM_TUTORIAL_DATA")
+    part = dest.with_name(dest.name + ".part")
+    open(part, "ab" if sha256 else "wb").close()  # no checksum: old bytes are dropped
     f = _Fetch(url, part, sha256, size, stale=part.stat().st_size > 0)
     manual = f"Download {url} by hand (with a browser or curl) and save it as {dest}"
     for n in range(1, tries + 1):
@@ -330,10 +304,9 @@ def heavy_cells(run: bool | None = None) -> bool:
     shell = getattr(builtins, "get_ipython", lambda: None)()  # IPython's, inside one
     if shell is None or os.environ.get("IN_TEST"):
         return on
-    others = [
-        t for t in shell.input_transformers_cleanup
-        if getattr(t, "__name__", "") != "_skip_slow"]
-    shell.input_transformers_cleanup[:] = others + [_skip_slow]
+    cleanup = shell.input_transformers_cleanup  # once, however often it is called
+    cleanup[:] = [t for t in cleanup if getattr(t, "__name__", "") != "_skip_slow"]
+    cleanup.append(_skip_slow)
     skipped = f"are skipped by Run All (saved outputs shown; {SLOW_ENV}=1 runs them)"
     print(f"heavy cells (#| slow) {'run' if on else skipped}")
     return on

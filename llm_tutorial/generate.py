@@ -88,13 +88,13 @@ def kv_cache_bytes(
     return 2 * num_layers * batch_size * seq_len * d_model * bytes_per_value
 
 # %% ../nbs/10_generate.ipynb #3fdce8ba
-def _check_sampling_args(temperature, top_k=None, top_p=None):
-    "The ranges the sampling formulas need; the command lines check them too."
+def _check_sampling_args(temperature, top_k=None, top_p=None, more=()):
+    "The ranges the sampling formulas need, then a command line's `more` (ok, why)."
     problems = [why for ok, why in [
         (temperature >= 0, f"temperature must be >= 0 (0: greedy), got {temperature}"),
         (top_k is None or top_k >= 1, f"top_k must be >= 1, got {top_k}"),
         (top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1], got {top_p}"),
-    ] if not ok]  # `not ok`: NaN fails too
+        *more] if not ok]  # `not ok`: NaN fails too
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -151,8 +151,7 @@ def generate(
 
 # %% ../nbs/10_generate.ipynb #7cebe98e
 def eot_id(tokenizer) -> int | None:
-    """The id of `<|endoftext|>` in `tokenizer`, or None when it is not one special
-    token there."""
+    "The id of `<|endoftext|>` in `tokenizer` (None: not one special token there)."
     ids = tokenizer.encode(EOT)
     return ids[0] if len(ids) == 1 else None
 
@@ -178,21 +177,17 @@ def sample_stories(
         top_p: float | None = None, max_new_tokens: int | None = None,
         batch_size: int = 32, generator: torch.Generator | int | None = 0,
         progress: bool = False, max_time: float | None = None) -> list[str]:
-    """`n` stories written from scratch (prompt `<|endoftext|>`), in batches; each is
-    cut at its end-of-text, and a batch stops when all its stories have ended. A story
-    that has not ended after `max_new_tokens` (default: the context length) is
-    returned unfinished. `progress`: a bar of stories done and tokens/s. `max_time`:
-    stop after that many seconds, leaving out the stories not finished by then (so
-    fewer than `n` may come back)."""
+    """`n` stories written from scratch (prompt `<|endoftext|>`), in batches, each cut
+    at its end-of-text (unfinished after `max_new_tokens`, default the context length).
+    `progress`: a bar of stories done and tokens/s. `max_time`: stop after that many
+    seconds, leaving out the stories not finished then (so fewer may come back)."""
     eot = eot_id(tokenizer)
     generator = as_generator(generator)
     longest = max_new_tokens or model.context_length
     t0, stories = time.perf_counter(), []
+    end = t0 + (float("inf") if max_time is None else max_time)  # the deadline
     bar = tqdm(total=n, desc="sampling", unit=" stories", disable=not progress)
     count = dict(tokens=0, ended=0)  # all tokens so far; rows of this batch that ended
-
-    def out_of_time() -> bool:
-        return max_time is not None and time.perf_counter() - t0 > max_time
 
     def on_step(new: Tensor) -> bool:  # new: (batch, tokens so far)
         ended = int((new[:, -1] == eot).sum())  # ended rows are padded with eot
@@ -201,14 +196,13 @@ def sample_stories(
         count["ended"] = ended
         speed = count["tokens"] / (time.perf_counter() - t0)
         bar.set_postfix_str(f"{speed:,.0f} tokens/s", refresh=False)
-        return out_of_time()
+        return time.perf_counter() > end
 
-    while len(stories) < n and not out_of_time():
+    while len(stories) < n and time.perf_counter() <= end:
         count["ended"] = 0
-        b = min(batch_size, n - len(stories))
         rows = generate(
-            model, [[eot]] * b, longest, temperature, top_k, top_p, eos_id=eot,
-            generator=generator, on_step=on_step)
+            model, [[eot]] * min(batch_size, n - len(stories)), longest, temperature,
+            top_k, top_p, eos_id=eot, generator=generator, on_step=on_step)
         rows = [r for r in rows if eot in r or len(r) == longest]  # not cut by time
         bar.update(len(rows) - count["ended"])
         stories += [
@@ -231,25 +225,24 @@ def load_for_sampling(
     if not vocab.is_file() or not merges.is_file():
         raise FileNotFoundError(f"no tokenizer (vocab.json and merges.txt) in {tdir}; "
                                 "pass the folder that holds them (--tokenizer)")
-    if not ckpt.get("config"):  # e.g. saved from a model of your own
-        raise ValueError("the checkpoint stores no model configuration to rebuild from")
-    model = TransformerLM.from_config(ckpt["config"])
-    load_checkpoint(ckpt, model, restore_rng=False)
-    extra = ckpt.get("extra") or {}
-    if extra.get("ema") is not None:  # the weight average `train` kept (ema_decay > 0)
-        model.load_state_dict({**model.state_dict(), **extra["ema"]["weights"]})
     tok = Tokenizer.from_files(vocab, merges, special_tokens=[EOT])
-    want = (extra.get("identity") or {}).get("tokenizer_id")
-    have, n = tokenizer_id(tok), len(tok.vocab)  # `train` records the id it used
+    config, extra = ckpt.get("config") or {}, ckpt.get("extra") or {}
+    want = (extra.get("identity") or {}).get("tokenizer_id")  # the id `train` used
+    have, n, v = tokenizer_id(tok), len(tok.vocab), config.get("vocab_size")
     problems = [why for ok, why in [
+        (config, "the checkpoint stores no model configuration to rebuild from"),
         (want in (None, have) or force, f"{checkpoint} was trained with tokenizer "
          f"{want}, but the one in {tdir} is {have}: its token ids mean other "
          "text. Use the run's own tokenizer (--tokenizer), or --force to sample "
          "anyway"),
-        (n <= model.vocab_size, f"the tokenizer in {tdir} has {n} tokens but "
-         f"the model only {model.vocab_size}: not this model's tokenizer")] if not ok]
+        (not config or n <= v, f"the tokenizer in {tdir} has {n} tokens but "
+         f"the model only {v}: not this model's tokenizer")] if not ok]
     if problems:
         raise ValueError("; ".join(problems))
+    model = TransformerLM.from_config(config)
+    load_checkpoint(ckpt, model, restore_rng=False)
+    if extra.get("ema") is not None:  # the weight average `train` kept (ema_decay > 0)
+        model.load_state_dict({**model.state_dict(), **extra["ema"]["weights"]})
     return model.to(device).eval(), tok
 
 # %% ../nbs/10_generate.ipynb #62976620
@@ -285,19 +278,15 @@ def generate_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/10_generate.ipynb #888dd650
 def generate_main(argv: list[str] | None = None) -> list[str]:
-    """Entry point of `llm-tutorial generate`: print `--num-samples` continuations of
-    `--prompt` and return them."""
+    "`llm-tutorial generate`: print `--num-samples` continuations of `--prompt`."
     p = generate_parser()
     a = p.parse_args(argv)
     with usage_errors(p, a.debug):
-        _check_sampling_args(a.temperature, a.top_k, a.top_p)
         undecodable = any("\ud800" <= c <= "\udfff" for c in a.prompt)  # surrogates
-        problems = [why for ok, why in [
+        _check_sampling_args(a.temperature, a.top_k, a.top_p, more=[
             (a.max_new_tokens >= 0, "--max-new-tokens must be >= 0"),
             (a.num_samples >= 1, "--num-samples must be >= 1"),
-            (not undecodable, "--prompt is not valid UTF-8 text")] if not ok]
-        if problems:
-            raise ValueError("; ".join(problems))
+            (not undecodable, "--prompt is not valid UTF-8 text")])
         model, tok = load_for_sampling(a.checkpoint, a.tokenizer, a.device, a.force)
     outs = []
     with user_errors("llm-tutorial generate", a.debug):

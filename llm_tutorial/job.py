@@ -45,9 +45,8 @@ MAIN_JOB_TUNING = dict(lr=7e-3, min_lr=1e-4, ema_decay=0.99, embedding_lr_mult=5
 
 
 def _reserve(budget: float) -> float:
-    """Seconds of the job's budget kept for evaluation and sampling: a fifth, at least
-    20 s (a few seconds on a quiet machine for a trained model, whose stories end;
-    many times that on a busy one, or for a model whose stories never end)."""
+    """Seconds of the budget kept for evaluation and sampling: a fifth, at least 20 s
+    (a trained model's stories take seconds; a busy machine or endless stories more)."""
     return max(20.0, 0.2 * budget)
 
 
@@ -65,12 +64,10 @@ def main_job(
     """Corpus → BPE tokenizer → tokens → trained model → loss vs entropy floor →
     checkpoint, log, loss curve → sampled stories and their validity, all within
     `max_minutes` (None: no limit): training gets what the data stage leaves less a
-    reserve for evaluation and sampling (`_reserve`), and stops then or after the
-    configured steps (`max_tokens`: a token budget instead), whichever comes first;
-    sampling stops when the budget is spent. `overrides` are extra `TrainConfig`
-    fields (they win over `MAIN_JOB_TUNING`). `started`: the `time.perf_counter()`
-    when the budget's clock started (default: now; the command line starts it before
-    its imports). Returns the summary that is also written to `out/summary.json`."""
+    reserve (`_reserve`), or its steps (`max_tokens`: a token budget), whichever ends
+    first; sampling stops when the budget is spent. `overrides`: more `TrainConfig`
+    fields (over `MAIN_JOB_TUNING`). `started`: the `time.perf_counter()` the budget
+    counts from (default: now). Returns the summary written to `out/summary.json`."""
     t_start = time.perf_counter() if started is None else started
     knobs = dict(corpus=corpus, out_dir=str(out), device=device, seed=seed,
                  progress=progress, **MAIN_JOB_TUNING) | overrides
@@ -114,13 +111,11 @@ def _corpus_stage(corpus: str) -> None:
 def _data_stage(config: TrainConfig) -> tuple:
     "Stages 2-3: tokenizer and token files; the config fitted to the tokenizer's size."
     data = prepare_data(**data_options(config), verbose=True)
-    tok = data.tokenizer
+    n = len(data.tokenizer.vocab)
     # BPE ran out of pairs (a small grammar): no output rows for ids that never occur
-    if len(tok.vocab) < config.vocab_size:
-        config = config.replace(vocab_size=len(tok.vocab))
+    config = config.replace(vocab_size=min(n, config.vocab_size))
     _say(f"   {len(data.train):,} training tokens, {len(data.val):,} validation "
-         f"tokens, tokenizer {len(tok.vocab)} tokens, model vocabulary "
-         f"{config.vocab_size}")
+         f"tokens, tokenizer {n} tokens, model vocabulary {config.vocab_size}")
     return data, config
 
 
@@ -141,11 +136,10 @@ def _thread_keeper(first: str):
 
 def _train_banner(config: TrainConfig, budget: float | None) -> str:
     "Stage 4's headline: the model, the steps and training's share of the budget."
-    share = ""
-    if budget is not None:
-        share = (f", at most {config.max_time / 60:.1f} min (what the data stage left "
-                 f"of the {budget / 60:.1f} min, less {_reserve(budget) / 60:.1f} min "
-                 "kept for evaluation and sampling)")
+    share = "" if budget is None else (
+        f", at most {config.max_time / 60:.1f} min (what the data stage left of the "
+        f"{budget / 60:.1f} min, less {_reserve(budget) / 60:.1f} min kept for "
+        "evaluation and sampling)")
     return (f"== 4/6 training: {config.num_layers} layers, d_model {config.d_model}, "
             f"context {config.context_length}, {config.total_steps:,} steps of "
             f"{config.batch_size}×{config.context_length} tokens{share}")
@@ -177,8 +171,7 @@ def _evaluation(res) -> dict:
 def _sampling_stage(
         res, tok, samples: int, validity_samples: int, temperature: float,
         summary: dict, seconds: float | None) -> list[str]:
-    """Stage 6: sampled stories (within `seconds`), printed, and the share the source
-    grammar can write."""
+    "Stage 6: stories sampled within `seconds`, printed, and their valid share."
     c, n, t0 = res.config, max(samples, validity_samples), time.perf_counter()
     if not n:
         return []

@@ -5,19 +5,18 @@
 # %% ../nbs/09c_runlog.ipynb #5aa05e45
 from __future__ import annotations
 
-import json, os, tempfile
+import json, os
 from contextlib import contextmanager, suppress
 from pathlib import Path
 import numpy as np
-from .files import atomic_write, data_dir
+from .files import atomic_write, check_writable, data_dir
 from .data import TrainData, tokenizer_id
 from .config import TrainConfig, check_corpus
 from .checkpoint import read_checkpoint
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'RESUME_MAY_CHANGE', 'WEIGHT_SHAPE', 'RunLog', 'read_log', 'smooth', 'plot_losses', 'RunFolderBusy',
-           'run_lock', 'check_writable', 'check_can_start', 'held_run', 'replace_run', 'check_run_folder',
-           'run_identity', 'check_resume']
+           'run_lock', 'check_can_start', 'held_run', 'replace_run', 'check_run_folder', 'run_identity', 'check_resume']
 
 # %% ../nbs/09c_runlog.ipynb #a26579a2
 class RunLog:
@@ -29,18 +28,15 @@ class RunLog:
         if self.path is not None:  # rewrite what we keep (resume drops later steps)
             with atomic_write(self.path, "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r) + "\n" for r in self.records)
-        self._f = open(self.path, "a", encoding="utf-8") if self.path else None
+        self._f = open(self.path or os.devnull, "a", encoding="utf-8")
 
     def append(self, rec: dict):
         self.records.append(rec)
-        if self._f is not None:
-            self._f.write(json.dumps(rec) + "\n")
-            self._f.flush()
+        self._f.write(json.dumps(rec) + "\n")
+        self._f.flush()
 
     def close(self):
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        self._f.close()
 
 
 def read_log(path) -> list[dict]:
@@ -61,8 +57,7 @@ def smooth(xs, frac: float = 0.05):
 
 # %% ../nbs/09c_runlog.ipynb #2bec65cb
 def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
-    """Train and validation losses against `x` ('step' or 'time'), each its own line
-    style, the floor labelled."""
+    "Train and validation losses against `x` ('step' or 'time'), the floor labelled."
     if tr:
         xs, losses = [r[x] for r in tr], [r["loss"] for r in tr]
         ax.plot(xs, losses, color="C0", alpha=0.2, lw=0.8)
@@ -70,17 +65,14 @@ def _loss_panel(ax, x: str, tr: list[dict], ev: list[dict], floor) -> None:
     for key, style, color, size, label in [  # big circles around small squares
         ("val_loss", "o--", "C1", 7, "validation (random windows)"),
         ("doc_val_loss", "s:", "C2", 4, "validation (whole stories)")]:
-        recs = [r for r in ev if key in r]
-        xs, ys = [r[x] for r in recs], [r[key] for r in recs]
-        if recs:
+        if recs := [r for r in ev if key in r]:
+            xs, ys = [r[x] for r in recs], [r[key] for r in recs]
             ax.plot(xs, ys, style, color=color, ms=size, mfc="none", label=label)
     if floor is not None:
         ax.axhline(floor, color="k", ls="-.", lw=1)
-        # under the line at the left, where the curves are still high
-        ax.annotate(
-            f"entropy floor {floor:.3f}", (0, floor),
-            xycoords=("axes fraction", "data"), xytext=(4, -3),
-            textcoords="offset points", va="top", fontsize=8)
+        ax.annotate(  # under the line at the left, where the curves are still high
+            f"entropy floor {floor:.3f}", (0, floor), xytext=(4, -3), fontsize=8,
+            xycoords=("axes fraction", "data"), textcoords="offset points", va="top")
     ax.set_xlabel("optimizer step" if x == "step" else "wall-clock seconds")
     ax.grid(alpha=0.3, which="both")
 
@@ -95,8 +87,7 @@ def plot_losses(
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     recs = read_log(log) if isinstance(log, (str, Path)) else list(log)
-    tr = [r for r in recs if r.get("kind") == "train"]
-    ev = [r for r in recs if r.get("kind") == "eval"]
+    tr, ev = ([r for r in recs if r.get("kind") == k] for k in ("train", "eval"))
     if not tr and not ev:
         raise ValueError("the log has no train or eval records to plot")
     if floor is None:  # the floor the log recorded, if any
@@ -105,16 +96,14 @@ def plot_losses(
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, x in zip(axes, ["step", "time"]):
         _loss_panel(ax, x, tr, ev, floor)
-    ys = [r["loss"] for r in tr] + [r["val_loss"] for r in ev]
-    ys += [r["doc_val_loss"] for r in ev if "doc_val_loss" in r]
+    ys = [r[k] for r in tr + ev for k in ("loss", "val_loss", "doc_val_loss") if k in r]
     lo = min(ys + ([floor] if floor is not None else []))
     ax = axes[0]  # the y axis both panels share: log scale, ticks at 1, 2, 3, 5 x 10^k
-    ax.set_yscale("log")
-    ax.set_ylim(lo * 0.8, max(ys) * 1.1)
+    ax.set(yscale="log", ylim=(lo * 0.8, max(ys) * 1.1),
+           ylabel="loss (nats/token, log scale)")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("loss (nats/token, log scale)")
     ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -140,19 +129,16 @@ def run_lock(folder):
     if path in _HELD_LOCKS:  # this process holds it already: nest
         yield path
         return
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None  # Windows: no flock; the folder is not locked
     path.parent.mkdir(parents=True, exist_ok=True)
     f = open(path, "a+", encoding="utf-8")
-    if fcntl is not None:
+    if os.name == "posix":  # Windows has no flock: the folder is not locked
+        import fcntl
+
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # never waits
         except BlockingIOError:
-            f.seek(0)
-            owner = f.read().strip() or "unknown"
             f.close()
+            owner = path.read_text(encoding="utf-8").strip() or "unknown"
             raise RunFolderBusy(
                 f"another run (process {owner}) is using {path.parent}: wait for it to "
                 "finish, or give this run another --out-dir") from None
@@ -167,21 +153,6 @@ def run_lock(folder):
         f.close()  # closing the file releases the lock
 
 # %% ../nbs/09c_runlog.ipynb #7b0ac91e
-def check_writable(folder, what: str, hint: str = "") -> Path:
-    """Create `folder` if needed and make sure we can write in it; else one clear error
-    naming it."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-").close()
-    except OSError as e:
-        why = f"cannot write in {what} {folder} ({e.strerror})"
-        if folder.exists() and not folder.is_dir():
-            why = f"{what} {folder} is a file, not a folder"
-        raise OSError(f"{why}{hint}") from None
-    return folder
-
-
 def check_can_start(
         config: "TrainConfig", data: TrainData | None = None, force: bool = False):
     """What `train` checks before any work: the corpus, the run folder, the data cache,
@@ -192,8 +163,7 @@ def check_can_start(
     check_writable(config.out_dir, "the run folder", ": choose another --out-dir")
     if data is None and config.train_tokens is None:
         check_writable(
-            data_dir(), "the data cache",
-            ": set LLM_TUTORIAL_DATA to a folder you can write")
+            data_dir(), "the data cache", ": set LLM_TUTORIAL_DATA to another folder")
     resume, own = config.resume, Path(config.out_dir) / "checkpoint.pt"
     if resume == "auto":
         resume = str(own) if own.is_file() else None
@@ -208,8 +178,7 @@ RUN_FILES = (
 
 
 def held_run(folder) -> str | None:
-    """What run the folder holds ('a run at step 1,120', from its log; 'a checkpoint'
-    without one); None when it holds neither a log nor a checkpoint."""
+    "What `folder` holds: 'a run at step 1,120' (its log), 'a checkpoint', or None."
     log, ckpt = Path(folder) / "log.jsonl", Path(folder) / "checkpoint.pt"
     if log.is_file():
         step = max((r.get("step", 0) for r in read_log(log)), default=0)
@@ -227,8 +196,7 @@ def check_run_folder(config: "TrainConfig", overwrite: bool = False) -> str | No
     """A folder that holds a run is refused unless this run goes on with it (`resume`
     'auto' or its checkpoint) or `overwrite` replaces it; returns the line saying what
     was replaced (None when nothing was)."""
-    out, resume = Path(config.out_dir), config.resume
-    held = held_run(out)
+    out, resume, held = Path(config.out_dir), config.resume, held_run(config.out_dir)
     own = (out / "checkpoint.pt").resolve()
     ours = resume == "auto" or (resume is not None and Path(resume).resolve() == own)
     if held is None or (ours and not overwrite):

@@ -64,33 +64,14 @@ def load_average() -> list[float]:
     "The 1, 5 and 15-minute load averages (empty where the system has none)."
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
-# %% ../nbs/93_tuning.ipynb #2194a09b
-def _mean_mfu(log: Path) -> float | None:
-    "The mean MFU of the training records of a run's log (None: not measured)."
-    recs = read_records(log)  # none if there is no log
-    mfus = [r["mfu"] for r in recs if r.get("kind") == "train" and "mfu" in r]
-    return sum(mfus) / len(mfus) if mfus else None
-
-
-def _judge(out: Path, device: str, seed: int, progress: bool) -> dict:
-    "300 stories at temperature 1.0 from the run's checkpoint, and their valid share."
-    model, tok = load_for_sampling(out / "checkpoint.pt", device=device)
-    stories = sample_stories(
-        model, tok, RULES["samples"], temperature=RULES["temperature"], generator=seed,
-        batch_size=100, progress=progress)  # fewer, wider steps: faster on a CPU
-    v = validity(stories, STORY_CORPORA[RULES["corpus"]])
-    k = round(v["valid"] * v["n"])
-    return dict(valid=v["valid"], valid_n=v["n"], valid_ci=list(wilson(k, v["n"])))
-
 # %% ../nbs/93_tuning.ipynb #14033fb6
 def speedrun(
         knobs: dict, *, idea: str = "baseline", seed: int = 0, device: str = "auto",
         minutes: float = RULES["minutes"], out: str = "runs/speedrun",
         progress: bool = True, command: str = "") -> dict:
-    """One speedrun: `main_job` on the full grammar with `knobs` (TrainConfig fields)
-    and `minutes` for the data stage and training, once the data are cached; then the
-    judge's 300 stories at temperature 1.0. Returns the record."""
-    _check_run(knobs, minutes, idea)
+    """One speedrun (`speedrun_main` checks the rules): `main_job` on the full grammar
+    with `knobs` and `minutes` for the data stage and training once the data are cached,
+    then the judge's 300 stories at temperature 1.0. Returns the record."""
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     fixed = dict(corpus=RULES["corpus"], doc_eval_stories=RULES["val_stories"])
     config = TrainConfig(**{**MAIN_JOB_TUNING, **knobs, **fixed})
@@ -105,17 +86,25 @@ def speedrun(
         out=out, device=device, max_minutes=job_minutes(minutes), samples=0,
         validity_samples=0, seed=seed, progress=progress, **knobs, **fixed)
     threads = torch.get_num_threads()
-    judged = _judge(Path(out), s["device"], seed, progress)
-    floor = s["entropy_floor"]
+    # the judge: 300 stories at temperature 1.0 and their valid share
+    model, tok = load_for_sampling(Path(out) / "checkpoint.pt", device=s["device"])
+    stories = sample_stories(
+        model, tok, RULES["samples"], temperature=RULES["temperature"], generator=seed,
+        batch_size=100, progress=progress)  # fewer, wider steps: faster on a CPU
+    v = validity(stories, STORY_CORPORA[RULES["corpus"]])
+    k = round(v["valid"] * v["n"])
+    floor, log = s["entropy_floor"], read_records(Path(out) / "log.jsonl")
+    mfus = [r["mfu"] for r in log if r.get("kind") == "train" and "mfu" in r]
     return dict(
         when=when, idea=idea, command=command, seed=seed,
         machine=dict(machine(), threads=threads, device=s["device"]),
         load_start=load_start, load_end=load_average(),
         rules=dict(RULES, minutes=minutes), knobs=knobs,
         excess_loss=s["doc_val_loss"] - floor, ratio=s["ratio_to_floor"],
-        doc_val_loss=s["doc_val_loss"], entropy_floor=floor, **judged,
+        doc_val_loss=s["doc_val_loss"], entropy_floor=floor, valid=v["valid"],
+        valid_n=v["n"], valid_ci=list(wilson(k, v["n"])),
         tokens=s["tokens_seen"], steps=s["steps"], params=s["params"],
-        mfu=_mean_mfu(Path(out) / "log.jsonl"), train_s=s["train_s"])
+        mfu=sum(mfus) / len(mfus) if mfus else None, train_s=s["train_s"])
 
 # %% ../nbs/93_tuning.ipynb #f839b108
 def _check_run(knobs: dict, minutes: float, idea: str, results=None) -> None:
@@ -138,8 +127,7 @@ def _check_run(knobs: dict, minutes: float, idea: str, results=None) -> None:
 
 def append_record(rec: dict, path: str | Path = RESULTS) -> None:
     "Append `rec` as one JSON line to `path`, in one write."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(rec) + "\n")
 
@@ -152,8 +140,7 @@ def read_records(path: str | Path = RESULTS) -> list[dict]:
 
 # %% ../nbs/93_tuning.ipynb #b1ad8c41
 def speedrun_parser() -> argparse.ArgumentParser:
-    """The `llm-tutorial speedrun` parser: its own options, then one per TrainConfig
-    field the rules leave free (as `llm-tutorial train` has them)."""
+    "The `llm-tutorial speedrun` parser: its options, then the free TrainConfig fields."
     p = argparse.ArgumentParser(
         prog="llm-tutorial speedrun",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -269,7 +256,7 @@ def standings(runs: list[dict], alpha: float = 0.05) -> list[dict]:
     the record's before it by Welch's one-sided t-test at p < `alpha`."""
     rows, record = [], None
     for idea, rs in by_idea(runs).items():
-        seeds = sorted({r["seed"] for r in rs})
+        seeds, ratios = sorted({r["seed"] for r in rs}), [r["ratio"] for r in rs]
         k = sum(round(r["valid"] * r["valid_n"]) for r in rs)
         n = sum(r["valid_n"] for r in rs)
         mfus = [r["mfu"] for r in rs if r.get("mfu") is not None]
@@ -278,20 +265,17 @@ def standings(runs: list[dict], alpha: float = 0.05) -> list[dict]:
             machine=f"{rs[0]['machine']['cpu']}, {rs[0]['machine']['cores']} cores",
             command=rs[0]["command"], seeds=seeds,
             excess_loss=sum(r["excess_loss"] for r in rs) / len(rs),
-            ratio=sum(r["ratio"] for r in rs) / len(rs), valid=k / n,
+            ratio=sum(ratios) / len(rs), valid=k / n,
             valid_ci=wilson(k, n), tokens=sum(r["tokens"] for r in rs) / len(rs),
             steps=sum(r["steps"] for r in rs) / len(rs),
             per_seed=[(r["ratio"], r["steps"]) for r in rs],
             mfu=sum(mfus) / len(mfus) if mfus else None,
             load=sum(r["load_start"][0] for r in rs if r["load_start"]) / len(rs),
             p=None, record=False)
-        if len(seeds) >= 3:
-            if record is not None:
-                ratios = [r["ratio"] for r in rs]
-                row["p"] = welch_p(ratios, [r["ratio"] for r in record])
-            row["record"] = record is None or row["p"] < alpha
-            if row["record"]:
-                record = rs
+        if len(seeds) >= 3 and record is not None:  # the test against the record
+            row["p"] = welch_p(ratios, record)
+        if len(seeds) >= 3 and (record is None or row["p"] < alpha):
+            row["record"], record = True, ratios
         rows.append(row)
     return rows
 
@@ -316,12 +300,10 @@ def print_records(runs: list[dict]) -> None:
     for i, r in enumerate(rows, 1):
         lo, hi = r["valid_ci"]
         mfu = "-" if r["mfu"] is None else f"{r['mfu']:.1%}"
-        if len(r["seeds"]) < 3:
-            verdict = "screened (fewer than 3 seeds)"
-        elif r["p"] is None:
-            verdict = "RECORD (the first)"
-        else:
-            verdict = f"{'RECORD' if r['record'] else 'no record'} (p = {r['p']:.3f})"
+        verdict = (
+            "screened (fewer than 3 seeds)" if len(r["seeds"]) < 3
+            else "RECORD (the first)" if r["p"] is None
+            else f"{'RECORD' if r['record'] else 'no record'} (p = {r['p']:.3f})")
         print(f"{i}. {r['idea']} -- {verdict}")
         print(f"   excess {r['excess_loss']:.4f} nats/token ({r['ratio']:.3f}x floor), "
               f"valid {r['valid']:.1%} [{lo:.1%}, {hi:.1%}], seeds "

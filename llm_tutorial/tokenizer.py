@@ -14,10 +14,9 @@ import regex
 from tqdm import tqdm
 
 from .bpe import (
-    ASCII_GPT2_PATTERN, GPT2_PATTERN, _leave_ctrl_c, _read_utf8_range,
-    chunk_split_token, find_safe_cuts, special_tokens_re)
+    ASCII_GPT2_PATTERN, GPT2_PATTERN, _leave_ctrl_c, find_safe_cuts, special_tokens_re)
 from .files import atomic_write
-from .utf8 import load_vocab_merges
+from .utf8 import _read_utf8, load_vocab_merges
 
 # %% auto #0
 __all__ = ['LONG_PIECE', 'bpe_merge', 'Tokenizer', 'token_dtype']
@@ -96,14 +95,6 @@ def _bpe_merge_heap(ids: list[int], ranks: dict) -> list[int]:
         i = nxt[i]
     return out
 
-# %% ../nbs/03_tokenizer.ipynb #e7d0e370
-def _lone_surrogate(text: str) -> ValueError:
-    "The error for text UTF-8 cannot encode: its first lone surrogate and where it is."
-    k = next(i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff")
-    return ValueError(
-        f"text has a lone surrogate {text[k]!r} at position {k:,}, which is not valid "
-        "Unicode: read the text with errors='replace' (or fix its source)")
-
 # %% ../nbs/03_tokenizer.ipynb #5ee8ddbd
 class Tokenizer:
     """Byte-level BPE tokenizer: GPT-2 pre-tokenization, merges applied in training
@@ -117,9 +108,8 @@ class Tokenizer:
             dict(vocab), [tuple(m) for m in merges], pattern)
         # pre-token cache entries; chars gathered per stream step
         self.cache_size, self.stream_buffer = cache_size, stream_buffer
-        self.token_to_id = {}  # bytes -> id
-        for i, t in sorted(self.vocab.items()):
-            self.token_to_id.setdefault(t, i)
+        # bytes -> id (the smallest, for a token listed twice)
+        self.token_to_id = {t: i for i, t in sorted(self.vocab.items(), reverse=True)}
         self.special_tokens = list(dict.fromkeys(special_tokens or []))
         for s in self.special_tokens:  # add missing specials with fresh ids
             b = s.encode("utf-8")
@@ -137,7 +127,10 @@ class Tokenizer:
         for r, (a, b) in enumerate(self.merges):  # KeyError: a token not in vocab
             self._ranks.setdefault((ids[a], ids[b]), (r, ids[a + b]))
         self._cache: dict[str, list[int]] = {}  # pre-token -> ids
-        self._compile()
+        self._re = regex.compile(pattern)
+        fast = pattern == GPT2_PATTERN  # then `re` runs its twin on ASCII text
+        self._ascii_re = re.compile(ASCII_GPT2_PATTERN) if fast else None
+        self._special_re = special_tokens_re(self.special_tokens)
 
     @classmethod
     def from_files(
@@ -153,19 +146,6 @@ class Tokenizer:
             raise ValueError(
                 e if named else f"{vocab_filepath} is not a valid vocab.json for "
                 f"{merges_filepath} ({type(e).__name__}: {e})") from None
-
-    def _compile(self):
-        self._re = regex.compile(self.pattern)
-        self._ascii_re = (
-            re.compile(ASCII_GPT2_PATTERN) if self.pattern == GPT2_PATTERN else None)
-        self._special_re = special_tokens_re(self.special_tokens)
-
-    def __getstate__(self):  # pickled to worker processes: not the compiled regexes
-        return {k: v for k, v in self.__dict__.items() if not k.endswith("_re")}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._compile()
 
     def __len__(self):
         return len(self.vocab)
@@ -193,8 +173,12 @@ class Tokenizer:
             if ids is None:
                 try:
                     data = p.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate: say where in `text`
-                    raise _lone_surrogate(text) from None
+                except UnicodeEncodeError as e:  # a lone surrogate, the first in `text`
+                    k = text.index(p[e.start])
+                    raise ValueError(
+                        f"text has a lone surrogate {text[k]!r} at position {k:,}, "
+                        "which is not valid Unicode: read the text with "
+                        "errors='replace' (or fix its source)") from None
                 ids = bpe_merge([self._byte_ids[b] for b in data], self._ranks)
                 if len(cache) >= self.cache_size:  # bounded memory on endless streams
                     cache.clear()
@@ -228,27 +212,19 @@ class Tokenizer:
         return data.decode("utf-8", errors="replace")
 
     def _encode_stable_prefix(self, buf: str) -> tuple[list[int], str]:
-        """Encode the longest prefix of `buf` that no continuation can change; return
-        its ids and the rest of `buf`."""
-        # a special token may have begun in buf[hold:]
-        hold = len(buf) - max(self._max_special - 1, 0)
-        out, pos = [], 0
-        if self._special_re is not None:
-            for m in self._special_re.finditer(buf):
-                if m.start() >= hold:
-                    break
-                out += self._encode_pieces(self.pretokenize(buf[pos : m.start()]), buf)
-                out.append(self.special_ids[m.group()])
-                pos = m.end()
-        if pos >= hold:
+        "Ids of the longest prefix of `buf` no continuation can change, and the rest."
+        hold = len(buf) - max(self._max_special - 1, 0)  # a special may begin after
+        pos = 0  # the end of the last special token that starts before `hold`
+        for m in self._special_re.finditer(buf) if self._special_re else ():
+            if m.start() >= hold:
+                break
+            pos = m.end()
+        out = self.encode(buf[:pos])  # ends with that special token
+        pieces = self.pretokenize(buf[pos:hold]) if pos < hold else []
+        if len(pieces) <= 2:  # the last two pre-tokens may still change
             return out, buf[pos:]
-        pieces = self.pretokenize(buf[pos:hold])
-        if len(pieces) <= 2:
-            return out, buf[pos:]
-        # the last two pre-tokens may still change
-        keep = hold - len(pieces[-1]) - len(pieces[-2])
         out += self._encode_pieces(pieces[:-2], buf)
-        return out, buf[keep:]
+        return out, buf[hold - len(pieces[-1]) - len(pieces[-2]) :]
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """Lazily encode an iterable of str (e.g. an open file) in bounded memory;
@@ -266,8 +242,7 @@ class Tokenizer:
         yield from self.encode("".join(pending))
 
     def to_tiktoken(self, name: str = "llm_tutorial"):
-        """A `tiktoken.Encoding` with our merges, ids, pattern and special tokens: the
-        same tokens at Rust speed."""
+        "A `tiktoken.Encoding` of our merges, ids, pattern and specials: Rust speed."
         import tiktoken
 
         merged = [self.token_to_id[a + b] for a, b in self.merges]
@@ -290,41 +265,37 @@ class Tokenizer:
         input_path, output_path = Path(input_path), Path(output_path)
         size = input_path.stat().st_size  # FileNotFoundError before any work
         dtype = token_dtype(max(self.vocab) + 1)
-        bounds = _file_cuts(self, input_path, max(1, math.ceil(size / chunk_bytes)))
+        # chapter 02's safe cuts hold for GPT-2's pattern; another: one piece
+        n_pieces = math.ceil(size / chunk_bytes) if self.pattern == GPT2_PATTERN else 1
+        with open(input_path, "rb") as f:
+            bounds = find_safe_cuts(f, n_pieces, self.special_tokens)
         ranges = list(zip(bounds[:-1], bounds[1:]))
         num_workers = max(1, min(num_workers or os.cpu_count() or 1, len(ranges)))
         output_path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_path.parent) as raw:
-            with tqdm(
-                total=size, unit="B", unit_scale=True, disable=not progress,
-                desc=f"encoding {input_path.name}") as bar:
+            with tqdm(total=size, unit="B", unit_scale=True, disable=not progress,
+                      desc=f"encoding {input_path.name}") as bar:
                 n = _encode_ranges(
                     self, input_path, ranges, dtype, num_workers, raw, bar)
             raw.seek(0)
-            _write_tokens(raw, output_path, dtype, n)
+            with atomic_write(output_path, "wb") as f:  # raw first: the header needs n
+                if output_path.suffix == ".npy":
+                    header = dict(descr=np.lib.format.dtype_to_descr(dtype),
+                                  fortran_order=False, shape=(n,))
+                    np.lib.format.write_array_header_1_0(f, header)
+                shutil.copyfileobj(raw, f, 1 << 22)
         return n
 
 # %% ../nbs/03_tokenizer.ipynb #b500e048
 def token_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned dtype that holds every id of a `vocab_size` vocabulary:
-    uint16 up to 65,536, else uint32."""
+    "uint16 if the ids of `vocab_size` tokens fit (<= 65,536 tokens), else uint32."
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 # %% ../nbs/03_tokenizer.ipynb #2a6304c5
-def _file_cuts(tok: Tokenizer, path, n_pieces: int) -> list[int]:
-    """Byte offsets that cut the file at `path` into at most `n_pieces` pieces `tok` can
-    encode apart."""
-    if tok.pattern != GPT2_PATTERN:
-        return [0, Path(path).stat().st_size]
-    with open(path, "rb") as f:
-        return find_safe_cuts(
-            f, n_pieces, tok.special_tokens, chunk_split_token(tok.special_tokens))
-
-
 def _encode_range(
         tok: Tokenizer, path, start: int, end: int, dtype=np.int64) -> np.ndarray:
     # the file's dtype already in the worker: 4x less to send back than int64
-    return np.array(tok.encode(_read_utf8_range(path, start, end)), dtype=dtype)
+    return np.array(tok.encode(_read_utf8(path, start, end)), dtype=dtype)
 
 
 _WORKER_TOK = None
@@ -367,13 +338,3 @@ def _encode_ranges(
         for (s, e), arr in zip(ranges, pool.imap(_encode_range_worker, jobs)):
             write(arr, e - s)
     return n
-
-# %% ../nbs/03_tokenizer.ipynb #83a0e1f1
-def _write_tokens(raw, output_path: Path, dtype, n: int) -> None:
-    "The `n` tokens of `raw` as `output_path` (.npy with its header, else raw bytes)."
-    with atomic_write(output_path, "wb") as f:  # the header needs the length: so `raw`
-        if output_path.suffix == ".npy":
-            header = dict(descr=np.lib.format.dtype_to_descr(dtype),
-                          fortran_order=False, shape=(n,))
-            np.lib.format.write_array_header_1_0(f, header)
-        shutil.copyfileobj(raw, f, 1 << 22)

@@ -31,13 +31,12 @@ from .runlog import (
     run_identity, run_lock)
 
 # %% auto #0
-__all__ = ['check_data', 'dist_info', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'Compute', 'RunState',
+__all__ = ['check_data', 'WeightAverage', 'param_groups', 'TrainingDiverged', 'TrainResult', 'Compute', 'RunState', 'dist_info',
            'train', 'print_progress', 'idle_cores', 'set_threads', 'train_main']
 
 # %% ../nbs/09d_train.ipynb #cd3f47f2
 def check_data(config: TrainConfig, data: TrainData):
-    """Fail before training when the tokens do not fit the model: too short, or ids
-    outside the vocabulary."""
+    "Refuse tokens that do not fit the model: too few, or ids outside the vocabulary."
     problems = []
     for split, arr in [("train", data.train), ("validation", data.val)]:
         if len(arr) <= config.context_length:
@@ -55,18 +54,9 @@ def check_data(config: TrainConfig, data: TrainData):
     if problems:  # all of them at once
         raise ValueError("; ".join(problems))
 
-# %% ../nbs/09d_train.ipynb #bcc0e7c4
-def dist_info() -> dict:
-    "Rank, world size and local rank from torchrun's environment (default: 1 process)."
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return {
-        "rank": int(os.environ.get("RANK", "0")), "world_size": world,
-        "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "ddp": world > 1}
-
 # %% ../nbs/09d_train.ipynb #ee5b9d48
 class WeightAverage:
-    """Exponential moving average of a model's trainable parameters; `update()` after
-    every optimizer step."""
+    "Exponential moving average of a model's trainable weights; `update()` each step."
 
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay, self.n = decay, 0
@@ -112,8 +102,7 @@ def param_groups(model: torch.nn.Module, embedding_lr_mult: float = 1.0) -> list
     token embeddings apart, at `lr_scale = embedding_lr_mult` and no weight decay."""
     if embedding_lr_mult == 1.0:
         return [dict(params=list(model.parameters()), lr_scale=1.0)]
-    # (vocab, d_model); with tied weights also the LM head
-    emb = model.token_embeddings.weight
+    emb = model.token_embeddings.weight  # (vocab, d_model); tied: the LM head's too
     rest = [p for p in model.parameters() if p is not emb]
     return [dict(params=rest, lr_scale=1.0),
             dict(params=[emb], lr_scale=embedding_lr_mult, weight_decay=0.0)]
@@ -125,10 +114,9 @@ def _batch_generator(seed: int, rank: int, step: int, micro: int) -> torch.Gener
     return torch.Generator().manual_seed(
         (seed * 1_000_003 + rank * 7_919 + step * 104_729 + micro * 31) % (2**63))
 
-# %% ../nbs/09d_train.ipynb #b3e34b56
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; `.step` and `.checkpoint` (the last good one)
-    say where."""
+    "The loss became NaN or infinite at `.step`; `.checkpoint` is the last good one."
 
     def __init__(self, msg, step: int | None = None, checkpoint: Path | None = None):
         super().__init__(msg)
@@ -210,8 +198,17 @@ class RunState:
         return time.perf_counter() - self.t_start
 
 # %% ../nbs/09d_train.ipynb #cf6dc46d
-def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
-    "dist_info, this process's device and the micro-batch size; DDP started if asked."
+def dist_info() -> dict:
+    "Rank, world size and local rank from torchrun's environment (default: 1 process)."
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return {
+        "rank": int(os.environ.get("RANK", "0")), "world_size": world,
+        "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "ddp": world > 1}
+
+
+def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
+    """Processes (DDP started if asked), the data (prepared by rank 0 first, checked,
+    its tokenizer saved in the run folder), a fresh model, optimizer and average."""
     di = dist_info()
     device = resolve_device(config.device, di["local_rank"])
     if di["ddp"] and not torch.distributed.is_initialized():
@@ -224,13 +221,6 @@ def _processes(config: TrainConfig) -> tuple[dict, torch.device, int]:
     if rem:  # (one process: TrainConfig has checked it)
         raise ValueError(f"batch_size={config.batch_size} must be a multiple of "
                          f"grad_accum_steps × processes = {parts}")
-    return di, device, micro_bs
-
-# %% ../nbs/09d_train.ipynb #c5a0bb24
-def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
-    """Processes, the data (prepared by rank 0 first, checked, its tokenizer saved in
-    the run folder), and a fresh model, optimizer and weight average (seeded)."""
-    di, device, micro_bs = _processes(config)
     master, out = di["rank"] == 0, Path(config.out_dir)
     if data is None:
         if di["ddp"] and not master:
@@ -254,8 +244,7 @@ def _new_run(config: TrainConfig, data: TrainData | None, on_log) -> RunState:
 
 # %% ../nbs/09d_train.ipynb #b42edc79
 def _resume(run: RunState, force: bool) -> tuple[list[dict], Path | None]:
-    """Continue from `config.resume` if set: the log records kept, and the checkpoint's
-    path."""
+    "Continue from `config.resume` if set; returns the log records kept and its path."
     resume, own = run.config.resume, run.out / "checkpoint.pt"
     if resume == "auto":
         resume = str(own) if own.exists() else None
@@ -281,11 +270,8 @@ def _compute(run: RunState, records: list[dict]) -> None:
     c, device = run.config, run.device
     run.log = RunLog(run.out / "log.jsonl" if run.master else None, records)
     if c.wandb and run.master:
-        try:
-            import wandb
-        except ImportError:
-            raise ImportError("--wandb asks for Weights & Biases, which is not "
-                              "installed: pip install wandb") from None
+        import wandb  # not installed: "No module named 'wandb'"
+
         run.wandb = wandb.init(project=c.wandb_project, config=c.to_dict())
     loss_fn = cross_entropy
     if c.fast:  # chapter 11's twins: same weights, same results, less time
@@ -298,15 +284,14 @@ def _compute(run: RunState, records: list[dict]) -> None:
     if run.dist["ddp"]:
         ids = [device.index] if device.type == "cuda" else None
         run.model = torch.nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
-    peak, source = device_peak_flops(device, c.dtype, c.peak_tflops)
     autocast = nullcontext()
     if c.dtype != "float32":
         autocast = torch.autocast(device.type, getattr(torch, c.dtype))
     run.compute = Compute(
-        autocast=autocast, peak=peak, peak_source=source,
-        scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
-        loss_fn=loss_fn, params=[p for p in run.model.parameters() if p.requires_grad],
-        flops_per_token=train_flops_per_token(c.model_config(), c.context_length))
+        autocast, torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
+        loss_fn, [p for p in run.model.parameters() if p.requires_grad],
+        train_flops_per_token(c.model_config(), c.context_length),
+        *device_peak_flops(device, c.dtype, c.peak_tflops))  # peak, peak_source
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if records and "time" in records[-1]:  # wall time continues across resumes
@@ -322,10 +307,9 @@ def _emit(run: RunState, rec: dict) -> None:
     if run.on_log is not None:
         run.on_log(rec)
 
-# %% ../nbs/09d_train.ipynb #c7289860
+
 def _evaluate(run: RunState, step: int) -> dict:
-    """Losses on fixed random windows and, for stories, on whole stories; emitted and
-    returned."""
+    "Losses on fixed random windows and (stories) whole stories; emitted and returned."
     c, data, raw, autocast = run.config, run.data, run.raw, run.compute.autocast
     raw.eval()
     t0 = time.perf_counter()
@@ -349,7 +333,7 @@ def _evaluate(run: RunState, step: int) -> dict:
     _emit(run, rec)
     return rec
 
-# %% ../nbs/09d_train.ipynb #dd298f66
+
 def _checkpoint(run: RunState, step: int) -> Path:
     "Save model, optimizer, average, config and identity (first process only)."
     path = run.out / "checkpoint.pt"
@@ -483,8 +467,7 @@ def _eval_due(run: RunState) -> bool:
 
 
 def _loop(run: RunState, bar) -> None:
-    """The optimizer steps from `run.start`, with evaluations, checkpoints and a time
-    budget; it stops between two steps when Ctrl-C set `run.stop`."""
+    "The steps from `run.start`; it stops between two steps once Ctrl-C set `run.stop`."
     c = run.config
     for step in range(run.start, run.steps):
         if run.stop:
@@ -507,7 +490,7 @@ def _loop(run: RunState, bar) -> None:
         if _due(run.done, c.checkpoint_interval, run.steps):
             run.last_ckpt, run.last_ckpt_step = _checkpoint(run, run.done), run.done
 
-# %% ../nbs/09d_train.ipynb #1941cb18
+
 def _result(run: RunState, records: list, ckpt: Path | None) -> TrainResult:
     "What `train` returns; the model holds the weight average, if one was kept."
     if run.ema is not None:
@@ -536,17 +519,16 @@ def _ctrl_c_stops(run: RunState):
     finally:
         signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
 
-# %% ../nbs/09d_train.ipynb #55fd1196
+
 def _fit(run: RunState) -> TrainResult:
-    """Evaluate, loop, evaluate and save; Ctrl-C saves a checkpoint of the last whole
-    step and returns."""
+    "Evaluate, loop, evaluate and save (after Ctrl-C: the last whole step), return."
     c = run.config
     bar = tqdm(
         total=run.steps, initial=run.start,
         desc="train" if c.max_time is None else f"train (at most {c.max_time:.0f} s)",
         dynamic_ncols=True, disable=not (run.master and c.progress))
     run.model.train()
-    with _ctrl_c_stops(run):
+    with _ctrl_c_stops(run), bar:  # the bar closes at the end
         try:
             try:
                 if run.start == 0:
@@ -558,27 +540,25 @@ def _fit(run: RunState) -> TrainResult:
                 run.final = _evaluate(run, run.done)
             run.last_ckpt = _checkpoint(run, run.done)
         finally:
-            bar.close()
             run.log.close()
             if run.wandb is not None:
                 run.wandb.finish()
-        if run.stop and run.master:
-            print(f"interrupted: saved a checkpoint at step {run.done} to "
-                  f"{run.last_ckpt}; resume with --resume {run.last_ckpt}")
-        return _result(run, run.log.records, run.last_ckpt if run.master else None)
+    if run.stop and run.master:
+        print(f"interrupted: saved a checkpoint at step {run.done} to "
+              f"{run.last_ckpt}; resume with --resume {run.last_ckpt}")
+    return _result(run, run.log.records, run.last_ckpt if run.master else None)
 
-# %% ../nbs/09d_train.ipynb #5d936b36
+
 def train(
         config: TrainConfig, data: TrainData | None = None,
         on_log: Callable[[dict], None] | None = None, force: bool = False,
         overwrite: bool = False) -> TrainResult:
-    """Train a `TransformerLM` as `config` says: get_batch → forward → cross_entropy →
-    backward → clip → schedule → AdamW step, with evaluation, a JSONL log,
-    checkpoints and resume. `on_log(record)` is called for every log record (raise
-    KeyboardInterrupt in it to stop like Ctrl-C). Runs under torchrun with
-    DistributedDataParallel. The run folder is checked and locked first: a folder
-    that holds another run is refused unless `overwrite` replaces it; `force`
-    resumes a checkpoint of a different run."""
+    """Train a `TransformerLM` as `config` says (get_batch → forward → cross_entropy →
+    backward → clip → schedule → AdamW step), with evaluations, a JSONL log,
+    checkpoints and resume, in one process or under torchrun (DDP). `on_log(record)`
+    gets every log record (raise KeyboardInterrupt in it to stop like Ctrl-C). The run
+    folder is checked and locked first: one that holds another run is refused unless
+    `overwrite` replaces it; `force` resumes a checkpoint of a different run."""
     master = dist_info()["rank"] == 0
     if master:
         check_can_start(config, data, force)
@@ -646,8 +626,7 @@ def _report(config: TrainConfig, res: TrainResult) -> None:
           f"config:     {out / 'config.json'}\nloss curve: {png}")
 
 # %% ../nbs/09d_train.ipynb #5e1c7a21
-# torch's default: one thread per core
-_MAX_THREADS = torch.get_num_threads()
+_MAX_THREADS = torch.get_num_threads()  # torch's default: one thread per core
 
 
 def idle_cores(seconds: float = 0.25) -> float | None:
@@ -685,13 +664,12 @@ def train_main(argv: list[str] | None = None):
     args = train_parser().parse_args(argv)
     with usage_errors(train_parser(), args.debug):
         config = config_from_args(argv)
-        if not args.print_config:  # printing needs no data
-            check_corpus(config)
         if args.overwrite and config.resume is not None:
             raise ValueError("--overwrite starts afresh: give it without --resume")
-    if args.print_config:
-        print(config.to_json())
-        return config
+        if args.print_config:  # printing needs no data
+            print(config.to_json())
+            return config
+        check_corpus(config)
     master = dist_info()["rank"] == 0
     with user_errors("llm-tutorial train", args.debug):
         threads = set_threads()

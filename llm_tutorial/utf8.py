@@ -5,8 +5,7 @@
 # %% ../nbs/01_bytes.ipynb #5f05a9e3
 from __future__ import annotations
 
-import json, os
-from pathlib import Path
+import json
 from .files import atomic_write
 
 # %% auto #0
@@ -17,17 +16,10 @@ def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's map from each byte (0..255) to a printable character; all 256 characters
     are distinct. The bytes `!`..`~`, `¡`..`¬` and `®`..`ÿ` map to themselves, the
     other 68, in increasing order, to `chr(256)`, `chr(257)`, ..."""
-    keep = (
-        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1)))
-    out, shift = {}, 0
-    for b in range(256):
-        if b in keep:
-            out[b] = chr(b)
-        else:
-            out[b] = chr(256 + shift)
-            shift += 1
-    return out
+    keep = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+            *range(ord("®"), ord("ÿ") + 1)}
+    shifted = iter(range(256, 512))  # the next character for a byte not kept
+    return {b: chr(b if b in keep else next(shifted)) for b in range(256)}
 
 
 def unicode_to_bytes() -> dict[str, int]:
@@ -45,11 +37,9 @@ def _str_to_token(s: str, u2b: dict[str, int]) -> bytes:
     return b"".join(bytes([u2b[c]]) if c in u2b else c.encode("utf-8") for c in s)
 
 
-def save_vocab_merges(
-    vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], vocab_path, merges_path
-):
-    """Write `vocab` and `merges` in the GPT-2 format (`vocab.json`, `merges.txt`),
-    atomically."""
+def save_vocab_merges(vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
+                      vocab_path, merges_path):
+    "Write `vocab` and `merges` atomically as GPT-2's `vocab.json` and `merges.txt`."
     b2u = bytes_to_unicode()
     enc = {_token_to_str(tok, b2u): i for i, tok in sorted(vocab.items())}
     if len(enc) != len(vocab):
@@ -63,15 +53,16 @@ def save_vocab_merges(
             f.write(f"{_token_to_str(a, b2u)} {_token_to_str(b, b2u)}\n")
 
 
-def _read_utf8(path) -> str:
-    """The text of the file `path`; a ValueError naming the file and the byte if it is
-    not UTF-8."""
-    data = Path(path).read_bytes()
+def _read_utf8(path, start: int = 0, end: int | None = None) -> str:
+    "Text of bytes `[start, end)` of `path` (default: all); a ValueError on bad UTF-8."
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(-1 if end is None else end - start)
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path} is not valid UTF-8: {e.reason} at byte {e.start}") from None
+    except UnicodeDecodeError as e:  # the offset in the file, not in the chunk
+        msg = f"{path} is not valid UTF-8: {e.reason} at byte {start + e.start}"
+        raise ValueError(msg) from None
 
 # %% ../nbs/01_bytes.ipynb #67dca872
 def load_vocab_merges(
@@ -96,7 +87,6 @@ def load_vocab_merges(
         if len(parts) != 2:
             raise ValueError(
                 f"{merges_path}, line {n}: expected two tokens separated by one "
-                f"space, got {line!r}"
-            )
+                f"space, got {line!r}")
         merges.append((_str_to_token(parts[0], u2b), _str_to_token(parts[1], u2b)))
     return vocab, merges

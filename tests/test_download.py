@@ -165,16 +165,14 @@ def test_wrong_size(server, tmp_path):
     assert files(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    "query,told", [("", f"{len(DATA):,}"), ("?nolength=1", "more")]
-)
-def test_wrong_size_is_reported_as_such(server, tmp_path, query, told):
-    """A pinned size the server contradicts: 'expected N bytes, the server sends M' (or
-    'more'), not a cut."""
+@pytest.mark.parametrize("query", ["", "?nolength=1"])
+def test_wrong_size_is_reported_as_such(server, tmp_path, query):
+    """A pinned size the server contradicts: 'expected N bytes, the server sends M'
+    (without Content-Length: a body past it fails the size check), not a cut."""
     url, state = server
     for size in (len(DATA) - 1, len(DATA) + 1000):
         # without Content-Length: only too long shows
-        if told == "more" and size > len(DATA):
+        if query and size > len(DATA):
             continue
         with pytest.raises(ValueError) as e:
             download(
@@ -186,11 +184,16 @@ def test_wrong_size_is_reported_as_such(server, tmp_path, query, told):
                 progress=False,
             )
         msg = str(e.value)
-        assert f"expected {size:,} bytes, the server sends {told}" in msg, msg
+        told = (
+            f"size {len(DATA):,} bytes, expected {size:,}"
+            if query
+            else f"expected {size:,} bytes, the server sends {len(DATA):,}"
+        )
+        assert told in msg, msg
         assert "connection closed" not in msg and "nothing was saved" in msg
         assert files(tmp_path) == []
     # a wrong size is not retried
-    assert len(state["ranges"]) == (2 if told != "more" else 1)
+    assert len(state["ranges"]) == (1 if query else 2)
 
 
 def test_not_found(server, tmp_path):
@@ -307,9 +310,7 @@ def test_short_body_with_content_length(server, tmp_path):
     complete file."""
     url, state = server
     dest = tmp_path / "data.bin"
-    with pytest.raises(
-        DownloadError, match=f"connection closed after 300,000 of {len(DATA):,} bytes"
-    ):
+    with pytest.raises(DownloadError, match=r"IncompleteRead\(300000 bytes read"):
         download(url + "/file?cut=300000", dest, tries=1, timeout=5, progress=False)
     assert files(tmp_path) == ["data.bin.part"]  # kept, to resume
     download(url + "/file?cut=300000", dest, sha256=SHA, timeout=5, progress=False)
@@ -335,7 +336,7 @@ def test_directory_dest_fails_before_any_request(server, tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         download(url + "/file", tmp_path, timeout=5, progress=False)
     (tmp_path / "f").write_text("a file")
-    with pytest.raises(OSError, match="cannot write the download destination"):
+    with pytest.raises(OSError, match="download folder .* is a file, not a folder"):
         download(url + "/file", tmp_path / "f" / "data.bin", timeout=5, progress=False)
     assert state.get("ranges", []) == [] and files(tmp_path) == ["f"]
 
@@ -347,6 +348,6 @@ def test_unwritable_folder_fails_before_any_request(server, tmp_path):
     url, state = server
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    with pytest.raises(PermissionError, match="cannot write the download destination"):
+    with pytest.raises(PermissionError, match="cannot write in the download folder"):
         download(url + "/file", ro / "data.bin", timeout=5, progress=False)
     assert state.get("ranges", []) == []

@@ -97,7 +97,7 @@ def test_a_dataset_not_shipped_downloads_once(site, offline, monkeypatch):
     root, base = site
     (root / "valid.txt").write_bytes(TEXT)
     sha = hashlib.sha256(TEXT).hexdigest()
-    spec = dict(file="valid.txt", url=f"{base}/valid.txt", size=len(TEXT), sha256=sha)
+    spec = dict(url=f"{base}/valid.txt", size=len(TEXT), sha256=sha)
     monkeypatch.setitem(DATASETS, "tinystories", {"train": spec, "validation": spec})
     monkeypatch.delenv("LLM_TUTORIAL_MIRROR")
     path = corpus_path("tinystories", "validation")
