@@ -127,19 +127,14 @@ class EntropyFloor:
     nats_per_token_ci: tuple | None = None
 
     def __str__(self):
-        s = (
-            f"entropy floor over {self.n_stories} stories: {self.bits_per_byte:.4f} "
-            "bits/byte "
-            f"(95% CI {self.bits_per_byte_ci[0]:.4f}-{self.bits_per_byte_ci[1]:.4f}), "
-            f"{self.nats_per_story:.1f} nats/story"
-        )
+        lo, hi = self.bits_per_byte_ci
+        s = (f"entropy floor over {self.n_stories} stories: {self.bits_per_byte:.4f} "
+             f"bits/byte (95% CI {lo:.4f}-{hi:.4f}), "
+             f"{self.nats_per_story:.1f} nats/story")
         if self.nats_per_token is not None:
-            s += (
-                f"; {self.nats_per_token:.4f} nats/token (95% CI "
-                f"{self.nats_per_token_ci[0]:.4f}-"
-                f"{self.nats_per_token_ci[1]:.4f}), {self.tokens_per_story:.1f} "
-                "tokens/story"
-            )
+            lo, hi = self.nats_per_token_ci
+            s += (f"; {self.nats_per_token:.4f} nats/token (95% CI {lo:.4f}-{hi:.4f}), "
+                  f"{self.tokens_per_story:.1f} tokens/story")
         return s
 
 # %% ../nbs/01b_corpus.ipynb #9356649f
@@ -195,8 +190,7 @@ def write_stories(path, n_bytes: int, seed: int, grammar: Grammar = STORIES) -> 
     draw, total = _drawer(seed), 0
     with atomic_write(path, "wb") as f:
         while total < n_bytes:
-            chunk = "".join(grammar.sample(draw)[0] + EOT for _ in range(16)).encode(
-                "utf-8")
+            chunk = "".join(grammar.sample(draw)[0] + EOT for _ in range(16)).encode()
             f.write(chunk)
             total += len(chunk)
     return Path(path)

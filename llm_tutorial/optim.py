@@ -19,15 +19,12 @@ def check_ce_args(logits: torch.Tensor, targets: torch.Tensor):
     "Logits `(..., vocab)` and targets `(...)` of one leading shape, or an error."
     if logits.shape[:-1] != targets.shape:  # one target per row of logits
         raise ValueError(
-            f"logits {tuple(logits.shape)} and targets "
-            f"{tuple(targets.shape)} disagree: expected targets of shape "
-            f"{tuple(logits.shape[:-1])}"
-        )
+            f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} "
+            f"disagree: expected targets of shape {tuple(logits.shape[:-1])}")
 
 
-def cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = -100
-) -> torch.Tensor:
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                  ignore_index: int | None = -100) -> torch.Tensor:
     """Mean of $-\\log \\mathrm{softmax}(\\text{logits})[\\text{target}]$ over all
     leading dimensions; logits `(..., vocab)`, targets `(...)` int; stable for any
     logits. Positions whose target is `ignore_index` (padding, as chapter 00's
@@ -74,10 +71,8 @@ class AdamW(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:  # lazy init: first step for this parameter
                     state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(
-                        p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(
-                        p, memory_format=torch.preserve_format)
+                    state["exp_avg"] = torch.zeros_like(p)  # m, p's shape and layout
+                    state["exp_avg_sq"] = torch.zeros_like(p)  # v
                 m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
                 state["step"] = t = state["step"] + 1
                 m.mul_(b1).add_(g, alpha=1 - b1)  # m ← β1 m + (1-β1) g
@@ -99,8 +94,7 @@ def get_lr_cosine_schedule(
     if not 0 <= warmup_iters <= cosine_cycle_iters:  # else the cosine runs backwards
         raise ValueError(
             "need 0 <= warmup_iters <= cosine_cycle_iters, got "
-            f"warmup_iters={warmup_iters}, cosine_cycle_iters={cosine_cycle_iters}"
-        )
+            f"warmup_iters={warmup_iters}, cosine_cycle_iters={cosine_cycle_iters}")
     if it < warmup_iters:
         return it / warmup_iters * max_learning_rate
     if it > cosine_cycle_iters or cosine_cycle_iters == warmup_iters:
@@ -111,19 +105,16 @@ def get_lr_cosine_schedule(
 
 # %% ../nbs/06_optim.ipynb #ffdda403
 @torch.no_grad()
-def gradient_clipping(
-    parameters: Iterable[torch.nn.Parameter], max_l2_norm: float, eps: float = 1e-6
-) -> torch.Tensor:
+def gradient_clipping(parameters: Iterable[torch.nn.Parameter], max_l2_norm: float,
+                      eps: float = 1e-6) -> torch.Tensor:
     """Scale all gradients in place so their global L2 norm is at most `max_l2_norm`
     (times `max_l2_norm / (norm + eps)` when above it; `inf`: no clipping); return the
     norm before clipping (0-dim tensor). Parameters without a gradient are skipped;
     `parameters` may be a generator, as `model.parameters()`."""
-    # parameters without a gradient are skipped
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    norms = torch.stack(
-        [torch.linalg.vector_norm(g.detach().float(), 2) for g in grads])
+    norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
     total = torch.linalg.vector_norm(norms, 2)  # sqrt(sum_p ||g_p||²)
     # 1 when below the limit: no branch, no sync
     scale = (max_l2_norm / (total + eps)).clamp(max=1.0)
