@@ -121,10 +121,9 @@ def read_checkpoint(src: str | os.PathLike | IO[bytes]) -> dict[str, Any]:
     raise ValueError(f"{name} is not a readable checkpoint ({why})")
 
 # %% ../nbs/08_checkpoint.ipynb #25204a55
-def load_checkpoint(
-        src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer | None = None, restore_rng: bool = True,
-) -> int:
+def load_checkpoint(src: str | os.PathLike | IO[bytes] | dict, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    restore_rng: bool = True) -> int:
     """Load a checkpoint (path, file object, or the dict `read_checkpoint` returned)
     into `model` and `optimizer` (if given), restore the RNG states if it holds them
     (unless `restore_rng=False`), and return the saved iteration."""

@@ -125,10 +125,9 @@ def tokenizer_id(tokenizer) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/07_data.ipynb #1e9911b3
-def corpus_tokens(
-        corpus: Corpus | str, tokenizer, split: str = "train",
-        cache_dir: str | Path | None = None, num_workers: int | None = None,
-) -> np.ndarray:
+def corpus_tokens(corpus: Corpus | str, tokenizer, split: str = "train",
+                  cache_dir: str | Path | None = None,
+                  num_workers: int | None = None) -> np.ndarray:
     """Token ids of `split` of `corpus` (a `Corpus`, or a name for `find_corpus`),
     encoded once by `tokenizer.encode_file`, cached in `data_dir()/tokens`; a memmap."""
     c = corpus if isinstance(corpus, Corpus) else find_corpus(corpus)

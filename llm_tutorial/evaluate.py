@@ -79,8 +79,8 @@ GPU_PEAK_TFLOPS = {
     "RTX 4090": dict(float32=82.6, tf32=82.6, bfloat16=165.2, float16=165.2)}
 
 
-def gpu_peak_tflops(
-        name: str, dtype: str = "float32", tf32: bool = False) -> float | None:
+def gpu_peak_tflops(name: str, dtype: str = "float32",
+                    tf32: bool = False) -> float | None:
     "Peak TFLOP/s for `dtype` of the GPU `torch.cuda.get_device_name` calls `name`."
     kind = "tf32" if dtype == "float32" and tf32 else dtype
     for key, peaks in GPU_PEAK_TFLOPS.items():  # "H100 PCIe" is tried before "H100"
@@ -124,8 +124,7 @@ def train_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float
     return 3 * forward_flops(cfg, n)["total"] / n
 
 
-def mfu(
-        tokens_per_s: float, flops_per_token: float, peak_flops: float | None,
+def mfu(tokens_per_s: float, flops_per_token: float, peak_flops: float | None,
         devices: int = 1) -> float | None:
     "Model FLOPs utilisation: the FLOP/s needed at this speed over the devices' peak."
     needed = tokens_per_s * flops_per_token  # FLOP/s

@@ -12,7 +12,7 @@ from .files import atomic_write
 from .corpus import STORY_CORPORA, validity
 from .datasets import find_corpus
 from .config import TrainConfig, check_corpus, data_options
-from .data import prepare_data
+from .data import prepare_data, resolve_device
 from .runlog import check_writable, held_run, replace_run, run_lock
 from .train import _save_curve, set_threads, train
 from .generate import sample_stories, _check_sampling_args
@@ -78,6 +78,7 @@ def main_job(
     config = TrainConfig(**knobs)
     _check_sampling_args(temperature, None, None)  # now, not after the training
     check_corpus(config)
+    resolve_device(device)  # a device this machine lacks: now, not after the data
     check_writable(out, "the output folder", ": give --out another folder")
     with run_lock(out):  # one job per folder, also around its own files
         _claim_output(Path(out))

@@ -24,9 +24,8 @@ class Linear(nn.Module):
             device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        # (d_out, d_in)
-        self.weight = nn.Parameter(
-            torch.empty(out_features, in_features, device=device, dtype=dtype))
+        w = torch.empty(out_features, in_features, device=device, dtype=dtype)
+        self.weight = nn.Parameter(w)  # (d_out, d_in)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -49,9 +48,8 @@ class Embedding(nn.Module):
             device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        shape = (num_embeddings, embedding_dim)
-        # (vocab, d)
-        self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+        w = torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype)
+        self.weight = nn.Parameter(w)  # (vocab, d)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -143,15 +141,13 @@ class SiLUFeedForward(nn.Module):
 class RotaryPositionalEmbedding(nn.Module):
     "RoPE: rotate pair `(x[2k], x[2k+1])` at position i by `i · theta^(-2k/d_k)`."
 
-    def __init__(
-            self, theta: float, d_k: int, max_seq_len: int,
-            device: torch.device | str | None = None):
+    def __init__(self, theta: float, d_k: int, max_seq_len: int,
+                 device: torch.device | str | None = None):
         super().__init__()
         if d_k % 2:
             raise ValueError(
                 f"RoPE needs an even d_k (it rotates pairs of coordinates),"
-                f" got d_k={d_k}"
-            )
+                f" got d_k={d_k}")
         self.theta, self.d_k, self.max_seq_len = theta, d_k, max_seq_len
         two_k = torch.arange(0, d_k, 2, dtype=torch.float64)  # (d_k/2,)
         inv_freq = theta ** (-two_k / d_k)  # (d_k/2,)

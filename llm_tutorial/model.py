@@ -31,10 +31,9 @@ class KVCache:
     """Keys/values of the tokens seen so far, per layer: `k`, `v` of shape `(num_layers,
     batch, heads, max_seq_len, d_k)`; `pos` tokens are filled."""
 
-    def __init__(
-            self, num_layers: int, batch_size: int, num_heads: int, max_seq_len: int,
-            d_k: int, device: torch.device | str | None = None,
-            dtype: torch.dtype | None = torch.float32):
+    def __init__(self, num_layers: int, batch_size: int, num_heads: int,
+                 max_seq_len: int, d_k: int, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = torch.float32):
         shape = (num_layers, batch_size, num_heads, max_seq_len, d_k)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
@@ -92,9 +91,8 @@ class MultiHeadSelfAttention(nn.Module):
         self.k_proj = Linear(d_model, d_model, **kw)  # (d_model, d_model) each
         self.v_proj = Linear(d_model, d_model, **kw)
         self.output_proj = Linear(d_model, d_model, **kw)  # W_O
-        self.rope = None
-        if theta is not None:
-            self.rope = RotaryPositionalEmbedding(theta, self.d_k, max_seq_len, device)
+        self.rope = None if theta is None else RotaryPositionalEmbedding(
+            theta, self.d_k, max_seq_len, device)
 
     def forward(
             self, x: Tensor, token_positions: Tensor | None = None,
@@ -116,14 +114,12 @@ class MultiHeadSelfAttention(nn.Module):
         return self.output_proj(merge_heads(out))  # (..., seq, d_model)
 
 # %% ../nbs/05_model.ipynb #3c6ea692
-def rope_qk(
-        attn: MultiHeadSelfAttention, q: Tensor, k: Tensor,
-        token_positions: Tensor | None, offset: int) -> tuple[Tensor, Tensor]:
+def rope_qk(attn: MultiHeadSelfAttention, q: Tensor, k: Tensor,
+            token_positions: Tensor | None, offset: int) -> tuple[Tensor, Tensor]:
     "RoPE on queries and keys `(..., heads, seq, d_k)`; positions from `offset` on."
     if token_positions is None:
         token_positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
-    # (..., 1, seq): the same rotation for every head
-    pos = token_positions.unsqueeze(-2)
+    pos = token_positions.unsqueeze(-2)  # (..., 1, seq): one rotation for every head
     return attn.rope(q, pos), attn.rope(k, pos)
 
 # %% ../nbs/05_model.ipynb #b10d7cbe
@@ -164,8 +160,7 @@ class TransformerBlock(nn.Module):
 # %% ../nbs/05_model.ipynb #d0ca6305
 @dataclass
 class ModelConfig:
-    """Hyper-parameters of a `TransformerLM`; `dataclasses.asdict(cfg)` is what
-    checkpoints store."""
+    "Hyper-parameters of a `TransformerLM`; checkpoints store them as `asdict(cfg)`."
 
     vocab_size: int
     context_length: int
@@ -177,19 +172,16 @@ class ModelConfig:
     no_rmsnorm: bool = False  # ablation: remove every RMSNorm
     post_norm: bool = False  # ablation: post-norm blocks instead of pre-norm
     no_rope: bool = False  # ablation: no position embedding (NoPE)
-    # ablation: SiLU FFN of width 3*d_ff/2 (same parameter count) instead of SwiGLU
-    silu_ffn: bool = False
+    silu_ffn: bool = False  # ablation: SiLU FFN 3*d_ff/2 wide (same parameter count)
     tie_weights: bool = False  # ablation: lm_head shares token_embeddings' matrix
 
     def __post_init__(self):  # a bad setting: one clear line, before any work
         sizes = "vocab_size context_length d_model num_layers num_heads d_ff".split()
-        problems = [
-            f"{n} must be positive, got {getattr(self, n)}"
-            for n in sizes if getattr(self, n) < 1]
+        problems = [f"{n} must be positive, got {getattr(self, n)}"
+                    for n in sizes if getattr(self, n) < 1]
         if not problems and self.d_model % self.num_heads:
-            problems.append(
-                f"d_model={self.d_model} must be divisible by "
-                f"num_heads={self.num_heads}")
+            problems.append(f"d_model={self.d_model} must be divisible by "
+                            f"num_heads={self.num_heads}")
         if not problems and not self.no_rope and self.d_k % 2:  # RoPE turns pairs
             problems.append(f"RoPE needs an even head size, got d_k={self.d_k}")
         if not 0 < self.rope_theta < float("inf"):  # NaN fails too
@@ -206,21 +198,30 @@ class ModelConfig:
 class TransformerLM(nn.Module):
     "Decoder-only LM: token ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`."
 
-    # fmt: off
-    def __init__(self, vocab_size: int, context_length: int, d_model: int,
-                 num_layers: int, num_heads: int, d_ff: int,
-                 rope_theta: float = 10000.0, *, no_rmsnorm: bool = False,
-                 post_norm: bool = False, no_rope: bool = False, silu_ffn: bool = False,
-                 tie_weights: bool = False,
-                 device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+            self, vocab_size: int, context_length: int, d_model: int, num_layers: int,
+            num_heads: int, d_ff: int, rope_theta: float = 10000.0, *,
+            no_rmsnorm: bool = False, post_norm: bool = False, no_rope: bool = False,
+            silu_ffn: bool = False, tie_weights: bool = False,
+            device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
-        self.config = c = ModelConfig(
+        self.config = ModelConfig(  # checks every setting before any layer is built
             vocab_size, context_length, d_model, num_layers, num_heads, d_ff,
             rope_theta, no_rmsnorm, post_norm, no_rope, silu_ffn, tie_weights)
-        # fmt: on
         self.vocab_size, self.context_length = vocab_size, context_length
-        _build_layers(self, c, device, dtype)
+        kw = dict(device=device, dtype=dtype)
+        self.token_embeddings = Embedding(vocab_size, d_model, **kw)  # (vocab, d_model)
+        self.layers = nn.ModuleList(
+            TransformerBlock(
+                d_model, num_heads, d_ff, context_length, rope_theta,
+                no_rmsnorm=no_rmsnorm, post_norm=post_norm, no_rope=no_rope,
+                silu_ffn=silu_ffn, **kw)
+            for _ in range(num_layers))
+        self.ln_final = nn.Identity() if no_rmsnorm else RMSNorm(d_model, **kw)
+        self.lm_head = Linear(d_model, vocab_size, **kw)  # (vocab, d_model)
+        if tie_weights:  # one Parameter, two names
+            self.lm_head.weight = self.token_embeddings.weight
+            self.lm_head.reset_parameters()  # initialized like the head
 
     def forward(self, in_indices: Tensor, kv_cache: KVCache | None = None) -> Tensor:
         """Ids `(batch, seq)` -> logits `(batch, seq, vocab_size)`: embed, every block
@@ -231,8 +232,7 @@ class TransformerLM(nn.Module):
         if offset + n > self.context_length:  # RoPE has no angles past it
             raise ValueError(
                 f"{offset + n} positions exceed the model's context_length="
-                f"{self.context_length}; keep the last {self.context_length} tokens"
-            )
+                f"{self.context_length}; keep the last {self.context_length} tokens")
         positions = torch.arange(offset, offset + n, device=in_indices.device)  # (seq,)
         x = self.token_embeddings(in_indices)  # (batch, seq, d_model)
         for i, layer in enumerate(self.layers):
@@ -243,11 +243,8 @@ class TransformerLM(nn.Module):
 
     @classmethod
     def from_config(
-        cls,
-        cfg: ModelConfig | dict,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> TransformerLM:
+            cls, cfg: ModelConfig | dict, device: torch.device | str | None = None,
+            dtype: torch.dtype | None = None) -> TransformerLM:
         "A model from a `ModelConfig` or its `asdict` form (as checkpoints store it)."
         if isinstance(cfg, dict):  # older checkpoints also hold a `fast` flag: ignored
             cfg = ModelConfig(**{k: v for k, v in cfg.items() if k != "fast"})
@@ -259,25 +256,6 @@ class TransformerLM(nn.Module):
         n = max_seq_len or c.context_length
         shape = (c.num_layers, batch_size, c.num_heads, n, c.d_k)
         return KVCache(*shape, device=w.device, dtype=w.dtype)
-
-# %% ../nbs/05_model.ipynb #8605553a
-def _build_layers(m: TransformerLM, c: ModelConfig, device, dtype) -> None:
-    "Embedding, the blocks, the final norm and the head of `m`, as `c` says."
-    kw = dict(device=device, dtype=dtype)
-    m.token_embeddings = Embedding(c.vocab_size, c.d_model, **kw)  # (vocab, d_model)
-    m.layers = nn.ModuleList(
-        TransformerBlock(
-            c.d_model, c.num_heads, c.d_ff, c.context_length, c.rope_theta,
-            no_rmsnorm=c.no_rmsnorm, post_norm=c.post_norm, no_rope=c.no_rope,
-            silu_ffn=c.silu_ffn, **kw)
-        for _ in range(c.num_layers)
-    )
-    m.ln_final = nn.Identity() if c.no_rmsnorm else RMSNorm(c.d_model, **kw)
-    m.lm_head = Linear(
-        c.d_model, c.vocab_size, device=device, dtype=dtype)  # (vocab, d)
-    if c.tie_weights:  # one Parameter, two names
-        m.lm_head.weight = m.token_embeddings.weight
-        m.lm_head.reset_parameters()  # initialized like the head
 
 # %% ../nbs/05_model.ipynb #c9312a9d
 def count_parameters(cfg: ModelConfig) -> dict[str, int]:
@@ -294,19 +272,16 @@ def count_parameters(cfg: ModelConfig) -> dict[str, int]:
     return counts
 
 
-def forward_flops(
-    cfg: ModelConfig, seq_len: int | None = None, batch_size: int = 1
-) -> dict[str, int]:
+def forward_flops(cfg: ModelConfig, seq_len: int | None = None,
+                  batch_size: int = 1) -> dict[str, int]:
     "Matmul FLOPs of a forward pass over `batch_size` sequences of `seq_len` tokens."
     n, d, L = (seq_len or cfg.context_length), cfg.d_model, cfg.num_layers
     T = batch_size * n  # tokens in the batch
     flops = {
         "attn q/k/v projections": L * 3 * 2 * T * d * d,
-        # every (query, key) pair
-        "attn QKᵀ scores": L * 2 * batch_size * n * n * d,
+        "attn QKᵀ scores": L * 2 * batch_size * n * n * d,  # every (query, key) pair
         "attn weights × V": L * 2 * batch_size * n * n * d,
-        "attn output projection": L * 2 * T * d * d,
-    }
+        "attn output projection": L * 2 * T * d * d}
     if cfg.silu_ffn:
         flops["ffn w1, w2 (SiLU)"] = L * 2 * 2 * T * d * silu_d_ff(cfg.d_ff)
     else:

@@ -227,9 +227,8 @@ def run_identity(config: "TrainConfig", data) -> dict:
 
 # %% ../nbs/09c_runlog.ipynb #75b8889d
 # the knobs that change the shapes of the weights (or which weights there are)
-WEIGHT_SHAPE = (
-    "vocab_size", "d_model", "num_layers", "d_ff", "no_rmsnorm", "silu_ffn",
-    "tie_weights")
+WEIGHT_SHAPE = ("vocab_size", "d_model", "num_layers", "d_ff", "no_rmsnorm", "silu_ffn",
+                "tie_weights")
 
 
 def check_resume(

@@ -293,6 +293,8 @@ def test_main_bad_config(tmp_path):
         assert "Traceback" not in p.stderr
     p = run("main", "--temperature", "-1", "--out", tmp_path / "m")
     assert p.returncode == 2 and "temperature" in p.stderr
+    p = run("main", "--device", "nodevice", "--out", tmp_path / "m")
+    assert p.returncode == 1 and "device 'nodevice'" in one_error_line(p)
     assert not (tmp_path / "m").exists(), "refused before any work"
 
 
