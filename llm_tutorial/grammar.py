@@ -22,20 +22,14 @@ class _Option:
     __slots__ = ("parts", "sets", "lead")
 
     def __init__(self, template: str, sets: dict):
-        parts, last = [], 0
-        for m in _SLOT.finditer(template):
-            if m.start() > last:
-                parts.append(template[last : m.start()])
-            parts.append((m.group(1), m.group(2)))
-            last = m.end()
-        if last < len(template):
-            parts.append(template[last:])
+        s = _SLOT.split(template)  # [text, rule, var, text, rule, var, ..., text]
+        parts = [p for i in range(0, len(s), 3)
+                 for p in (s[i], tuple(s[i + 1 : i + 3])) if p]  # no empty text
         for p in parts:
             if isinstance(p, str) and re.search(r"<[^<>]*>", p):
                 raise ValueError(f"malformed rule reference in {template!r}")
         self.parts, self.sets = tuple(parts), tuple(sets.items())
-        # the literal text it starts with
-        self.lead = parts[0] if parts and isinstance(parts[0], str) else ""
+        self.lead = parts[0] if parts and isinstance(parts[0], str) else ""  # its text
 
 # %% ../nbs/91_grammar.ipynb #c3b650ac
 class _Rule:
