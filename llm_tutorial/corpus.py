@@ -23,8 +23,7 @@ GRAMMAR_FILE = Path(llm_tutorial.__file__).parent / "assets" / "stories_grammar.
 
 
 def read_grammar(path) -> dict:
-    """A grammar file's rules: rule -> options, each "text", (weight, "text") or
-    (weight, "text", {variables it sets}); `#` starts a comment line."""
+    "The rules of a grammar file: rule -> its options, as `Grammar` takes them."
     rules = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
