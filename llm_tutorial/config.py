@@ -299,10 +299,11 @@ def _error_text(e: BaseException) -> str:
 def user_errors(prog: str, debug: bool = False):
     """Inside: an error a user can cause becomes one `prog: error: ...` line and exit
     status 1 (130: Ctrl-C); with `debug` it catches nothing (the traceback shows)."""
+    caught = () if debug else (  # debug: nothing, so the traceback shows
+        KeyboardInterrupt, ValueError, TypeError, OSError, RuntimeError, ImportError)
     try:
         yield
-    except () if debug else (KeyboardInterrupt, ValueError, TypeError, OSError,
-                             RuntimeError, ImportError) as e:
+    except caught as e:
         if isinstance(e, KeyboardInterrupt):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C again: no traceback
             print(f"{prog}: interrupted", file=sys.stderr)
@@ -315,9 +316,10 @@ def user_errors(prog: str, debug: bool = False):
 def usage_errors(parser: argparse.ArgumentParser, debug: bool = False):
     """Inside: a bad option or file is a usage error, before any work: the usage, one
     line, exit status 2 (`debug`: a traceback)."""
+    caught = () if debug else (ValueError, TypeError, FileNotFoundError)
     try:
         yield
-    except () if debug else (ValueError, TypeError, FileNotFoundError) as e:
+    except caught as e:
         parser.error(str(e))
 
 # %% ../nbs/09a_config.ipynb #1fec7f15

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json, math, time
 
 from pathlib import Path
-from .files import atomic_write
+from .files import atomic_write, check_writable
 from .corpus import STORY_CORPORA, validity
 from .datasets import find_corpus
 from .config import TrainConfig, check_corpus, data_options
 from .data import prepare_data, resolve_device
-from .runlog import check_writable, held_run, replace_run, run_lock
+from .runlog import held_run, replace_run, run_lock
 from .train import _save_curve, set_threads, train
 from .generate import sample_stories, _check_sampling_args
 

@@ -287,11 +287,12 @@ def _compute(run: RunState, records: list[dict]) -> None:
     autocast = nullcontext()
     if c.dtype != "float32":
         autocast = torch.autocast(device.type, getattr(torch, c.dtype))
+    peak, peak_source = device_peak_flops(device, c.dtype, c.peak_tflops)
     run.compute = Compute(
-        autocast, torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
-        loss_fn, [p for p in run.model.parameters() if p.requires_grad],
-        train_flops_per_token(c.model_config(), c.context_length),
-        *device_peak_flops(device, c.dtype, c.peak_tflops))  # peak, peak_source
+        autocast=autocast, peak=peak, peak_source=peak_source, loss_fn=loss_fn,
+        scaler=torch.amp.GradScaler(device.type) if c.dtype == "float16" else None,
+        params=[p for p in run.model.parameters() if p.requires_grad],
+        flops_per_token=train_flops_per_token(c.model_config(), c.context_length))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if records and "time" in records[-1]:  # wall time continues across resumes

@@ -18,8 +18,8 @@ def bytes_to_unicode() -> dict[int, str]:
     other 68, in increasing order, to `chr(256)`, `chr(257)`, ..."""
     keep = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
             *range(ord("®"), ord("ÿ") + 1)}
-    shifted = iter(range(256, 512))  # the next character for a byte not kept
-    return {b: chr(b if b in keep else next(shifted)) for b in range(256)}
+    shifted = [b for b in range(256) if b not in keep]  # the other 68, in order
+    return {b: chr(b) if b in keep else chr(256 + shifted.index(b)) for b in range(256)}
 
 
 def unicode_to_bytes() -> dict[str, int]:
